@@ -1,0 +1,24 @@
+// fs.hpp - durable file operations
+//
+// "Durable" means: after the call returns, the data and the directory entry survive a
+// power loss or kill -9. Every acknowledgement pecd gives (SMTP 250, API 2xx, a receipt
+// marked sent) sits behind one of these.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+namespace pecd::fs {
+
+// Writes data to path atomically (temporary file, fsync, rename, fsync of the directory).
+// Throws TemporaryError on I/O failure (disk full, permission), leaving the old file.
+void write_file_durable(const std::filesystem::path& path, std::string_view data, unsigned mode = 0644);
+// fsync of a directory, so a newly created or renamed entry is on disk.
+void fsync_dir(const std::filesystem::path& dir);
+// Reads a whole file; throws Error naming the path when it cannot.
+std::string read_file(const std::filesystem::path& path);
+// Creates the directory (and parents) with the given mode if missing.
+void ensure_dir(const std::filesystem::path& dir, unsigned mode = 0750);
+
+}  // namespace pecd::fs

@@ -1,0 +1,80 @@
+// database.hpp - the relational store behind the queue, mailboxes, PEC state and logs
+//
+// One Database per process; modules (queue, pec tracking, legal log, API) own their
+// tables and declare them as numbered migrations. Work happens in transactions: the
+// function passed to transact() runs with a Tx; when it returns the transaction is
+// committed durably (SQLite: WAL + synchronous=FULL; PostgreSQL: synchronous commit),
+// when it throws everything is rolled back and the exception propagates. This is how a
+// state change and the legal-log record describing it land in the same durable step.
+//
+// SQL uses '?' placeholders and the portable subset of SQLite and PostgreSQL; a backend
+// rewrites placeholders as it needs. Types: INTEGER/BIGINT, TEXT, BLOB (PostgreSQL maps
+// BLOB to BYTEA), REAL.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace pecd::store {
+
+struct Blob {
+    std::string bytes;
+};
+using Value = std::variant<std::nullptr_t, std::int64_t, double, std::string, Blob>;
+
+class Row {
+public:
+    explicit Row(std::vector<Value> v) : values_(std::move(v)) {}
+    std::size_t size() const { return values_.size(); }
+    bool is_null(std::size_t i) const { return std::holds_alternative<std::nullptr_t>(values_.at(i)); }
+    std::int64_t integer(std::size_t i) const;   // throws Error on type mismatch
+    std::string text(std::size_t i) const;       // TEXT or BLOB bytes; "" for NULL
+    double real(std::size_t i) const;
+    const Value& at(std::size_t i) const { return values_.at(i); }
+
+private:
+    std::vector<Value> values_;
+};
+
+class Tx {
+public:
+    virtual ~Tx() = default;
+    // Executes a statement; returns the number of rows changed.
+    virtual std::int64_t exec(std::string_view sql, const std::vector<Value>& params = {}) = 0;
+    virtual std::vector<Row> query(std::string_view sql, const std::vector<Value>& params = {}) = 0;
+    // INSERT ... returning the new row's integer key (SQLite rowid / PostgreSQL RETURNING id).
+    virtual std::int64_t insert(std::string_view sql, const std::vector<Value>& params, std::string_view id_column = "id") = 0;
+    std::optional<Row> query_one(std::string_view sql, const std::vector<Value>& params = {}) {
+        auto rows = query(sql, params);
+        if (rows.empty()) return std::nullopt;
+        return std::move(rows.front());
+    }
+};
+
+struct Migration {
+    int version;          // per module, starting at 1, never reused
+    std::string sql;      // one or more statements separated by ';'
+};
+
+class Database {
+public:
+    virtual ~Database() = default;
+    // Applies the module's migrations not yet applied, in order, each in a transaction.
+    virtual void migrate(std::string_view module, const std::vector<Migration>& migrations) = 0;
+    // Runs fn in a write transaction (retried on lock conflicts); durable on return.
+    virtual void transact(const std::function<void(Tx&)>& fn) = 0;
+    // Runs fn in a read-only snapshot.
+    virtual void read(const std::function<void(Tx&)>& fn) = 0;
+    virtual std::string backend() const = 0;  // "sqlite" or "postgresql"
+};
+
+// Opens (creating if needed) an SQLite database file; throws Error naming the path.
+std::unique_ptr<Database> open_sqlite(const std::string& path);
+
+}  // namespace pecd::store

@@ -1,0 +1,217 @@
+#include "config/config.hpp"
+
+#include <set>
+#include <toml++/toml.h>
+
+#include "core/error.hpp"
+#include "core/fs.hpp"
+
+namespace pecd::config {
+namespace {
+
+// Reads typed values from one TOML table and remembers which keys were used, so that
+// anything left over can be reported as unknown.
+class Table {
+public:
+    Table(const toml::table& t, std::string path) : t_(t), path_(std::move(path)) {}
+
+    template <class T>
+    void get(const char* key, T& out) {
+        used_.insert(key);
+        auto node = t_.get(key);
+        if (!node) return;
+        if constexpr (std::is_same_v<T, bool>) {
+            auto v = node->value<bool>();
+            if (!v) fail(*node, key, "expected true or false");
+            out = *v;
+        } else if constexpr (std::is_same_v<T, std::string> || std::is_same_v<T, std::filesystem::path>) {
+            auto v = node->value<std::string>();
+            if (!v) fail(*node, key, "expected a string");
+            out = *v;
+        } else if constexpr (std::is_same_v<T, std::chrono::seconds>) {
+            auto v = node->value<std::int64_t>();
+            if (!v || *v <= 0) fail(*node, key, "expected a positive number of seconds");
+            out = std::chrono::seconds(*v);
+        } else {
+            auto v = node->value<std::int64_t>();
+            if (!v || *v < 0) fail(*node, key, "expected a non-negative integer");
+            if (static_cast<std::uint64_t>(*v) > std::numeric_limits<T>::max()) fail(*node, key, "value too large");
+            out = static_cast<T>(*v);
+        }
+    }
+    void positive(const char* key, std::uint64_t v) const {
+        if (v == 0) fail(*t_.get(key), key, "must be greater than zero");
+    }
+    void one_of(const char* key, const std::string& v, std::initializer_list<const char*> allowed) const {
+        for (auto a : allowed)
+            if (v == a) return;
+        std::string list;
+        for (auto a : allowed) list += std::string(list.empty() ? "" : ", ") + a;
+        fail(*t_.get(key), key, "must be one of: " + list);
+    }
+    void no_unknown_keys() const {
+        for (auto& [k, node] : t_)
+            if (!used_.count(std::string(k.str())))
+                fail(node, std::string(k.str()).c_str(), "unknown key");
+    }
+    std::string key_path(const char* key) const { return path_.empty() ? key : path_ + "." + key; }
+    [[noreturn]] void fail(const toml::node& node, const char* key, const std::string& why) const {
+        throw ParseError(why, node.source().begin.line, key_path(key));
+    }
+
+private:
+    const toml::table& t_;
+    std::string path_;
+    std::set<std::string> used_;
+};
+
+void read_limits(const toml::table& t, Limits& l) {
+    Table s(t, "limits");
+    s.get("message_size", l.message_size);
+    s.get("recipients", l.recipients);
+    s.get("header_size", l.header_size);
+    s.get("line_length", l.line_length);
+    s.get("errors", l.errors);
+    s.get("idle_timeout", l.idle_timeout);
+    s.get("connections", l.connections);
+    s.get("connections_per_client", l.connections_per_client);
+    s.get("auth_failures_per_address", l.auth_failures_per_address);
+    s.get("auth_failures_per_account", l.auth_failures_per_account);
+    s.get("auth_failure_window", l.auth_failure_window);
+    s.no_unknown_keys();
+    if (t.contains("recipients")) s.positive("recipients", l.recipients);
+    if (t.contains("message_size")) s.positive("message_size", l.message_size);
+    if (t.contains("line_length") && l.line_length < 998)
+        s.fail(*t.get("line_length"), "line_length", "must be at least 998 (RFC 5322)");
+}
+
+void read_tls(const toml::table& t, Tls& tls) {
+    Table s(t, "tls");
+    s.get("min_version", tls.min_version);
+    s.get("certificate", tls.certificate);
+    s.get("key", tls.key);
+    s.get("reload_interval", tls.reload_interval);
+    s.no_unknown_keys();
+    if (t.contains("min_version")) s.one_of("min_version", tls.min_version, {"1.2", "1.3"});
+    if (tls.certificate.empty() != tls.key.empty())
+        s.fail(t, tls.certificate.empty() ? "certificate" : "key", "certificate and key go together");
+}
+
+Listener read_listener(const toml::table& t, std::size_t i) {
+    Listener l;
+    Table s(t, "listener[" + std::to_string(i + 1) + "]");
+    s.get("name", l.name);
+    s.get("address", l.address);
+    s.get("port", l.port);
+    s.get("tls", l.tls);
+    s.get("auth", l.auth);
+    s.get("require_auth", l.require_auth);
+    s.get("sender_must_match_auth", l.sender_must_match_auth);
+    s.get("lmtp", l.lmtp);
+    s.get("certificate", l.certificate);
+    s.get("key", l.key);
+    s.no_unknown_keys();
+    if (l.name.empty()) s.fail(t, "name", "every listener needs a name");
+    if (!t.contains("port")) s.fail(t, "port", "every listener needs a port");
+    s.one_of("tls", l.tls, {"none", "starttls", "starttls-required", "implicit"});
+    if (l.require_auth && !l.auth) s.fail(*t.get("require_auth"), "require_auth", "needs auth = true");
+    if (l.auth && l.tls == "none")
+        s.fail(*t.get("auth"), "auth", "AUTH is only offered over TLS; set tls to starttls or implicit");
+    if (l.certificate.empty() != l.key.empty())
+        s.fail(t, l.certificate.empty() ? "certificate" : "key", "certificate and key go together");
+    return l;
+}
+
+}  // namespace
+
+Config parse_config(std::string_view text, const std::string& source_name) {
+    toml::table root;
+    try {
+        root = toml::parse(text, source_name);
+    } catch (const toml::parse_error& e) {
+        throw ParseError(std::string(e.description()), e.source().begin.line, source_name);
+    }
+    Config c;
+    Table top(root, "");
+    std::string data_dir;
+    top.get("hostname", c.hostname);
+    top.get("data_dir", data_dir);
+    top.get("log_level", c.log_level);
+    top.get("threads", c.threads);
+    std::set<std::string> sections{"limits", "tls", "listener", "domains"};
+    for (auto& [k, node] : root) {
+        std::string key(k.str());
+        if (!sections.count(key)) continue;
+        if (key == "limits") {
+            if (!node.is_table()) top.fail(node, "limits", "expected a table [limits]");
+            read_limits(*node.as_table(), c.limits);
+        } else if (key == "tls") {
+            if (!node.is_table()) top.fail(node, "tls", "expected a table [tls]");
+            read_tls(*node.as_table(), c.tls);
+        } else if (key == "listener") {
+            auto arr = node.as_array();
+            if (!arr || !arr->is_array_of_tables()) top.fail(node, "listener", "expected [[listener]] tables");
+            for (std::size_t i = 0; i < arr->size(); ++i)
+                c.listeners.push_back(read_listener(*arr->get(i)->as_table(), i));
+        } else if (key == "domains") {
+            auto arr = node.as_array();
+            if (!arr) top.fail(node, "domains", "expected an array of domain names");
+            for (auto& d : *arr) {
+                auto v = d.value<std::string>();
+                if (!v || v->empty()) top.fail(d, "domains", "expected a domain name string");
+                c.domains.push_back(*v);
+            }
+        }
+    }
+    // Top-level scalars and the sections above are known; anything else is a typo.
+    for (auto& [k, node] : root) {
+        std::string key(k.str());
+        if (!sections.count(key) && key != "hostname" && key != "data_dir" && key != "log_level" &&
+            key != "threads")
+            top.fail(node, key.c_str(), "unknown key");
+    }
+    if (data_dir.empty()) throw ParseError("required: where pecd keeps its data", 0, "data_dir");
+    c.data_dir = data_dir;
+    if (c.threads == 0 || c.threads > 256) throw ParseError("must be between 1 and 256", 0, "threads");
+    if (c.listeners.empty()) throw ParseError("at least one [[listener]] is required", 0, "listener");
+    std::set<std::string> names;
+    for (std::size_t i = 0; i < c.listeners.size(); ++i)
+        if (!names.insert(c.listeners[i].name).second)
+            throw ParseError("duplicate listener name '" + c.listeners[i].name + "'", 0,
+                             "listener[" + std::to_string(i + 1) + "].name");
+    if (c.log_level != "trace" && c.log_level != "debug" && c.log_level != "info" && c.log_level != "warn" &&
+        c.log_level != "error")
+        throw ParseError("must be one of: trace, debug, info, warn, error", 0, "log_level");
+    return c;
+}
+
+Config load_config(const std::filesystem::path& path) {
+    auto text = fs::read_file(path);
+    auto c = parse_config(text, path.string());
+    c.source = path;
+    return c;
+}
+
+Config embedded_default(const std::filesystem::path& data_dir) {
+    Config c;
+    c.data_dir = data_dir;
+    c.hostname = "localhost";
+    c.domains = {"pec.localhost"};
+    Listener mx;
+    mx.name = "mx";
+    mx.port = 2525;
+    mx.tls = "starttls";
+    Listener sub;
+    sub.name = "submission";
+    sub.port = 5587;
+    sub.tls = "starttls-required";
+    sub.auth = sub.require_auth = sub.sender_must_match_auth = true;
+    Listener subs = sub;
+    subs.name = "submissions";
+    subs.port = 5465;
+    subs.tls = "implicit";
+    c.listeners = {mx, sub, subs};
+    return c;
+}
+
+}  // namespace pecd::config

@@ -136,7 +136,7 @@ void ServerSession::shutdown() {
 void ServerSession::process() {
     while (wait_ == Wait::none && in_pos_ < in_.size()) {
         if (state_ == State::data) {
-            data_input();
+            if (!data_input()) break;  // an incomplete line: wait for more bytes
             continue;
         }
         std::string line;
@@ -492,8 +492,8 @@ std::string ServerSession::received_header() const {
 }
 
 // Consumes DATA input line by line. pending_line_ collects the bytes to write; it is
-// handed to the message in batches.
-void ServerSession::data_input() {
+// handed to the message in batches. Returns false when only an incomplete line is left.
+bool ServerSession::data_input() {
     const auto& lim = policy_.limits;
     while (in_pos_ < in_.size()) {
         auto lf = in_.find('\n', in_pos_);
@@ -502,9 +502,7 @@ void ServerSession::data_input() {
             std::string_view part(in_.data() + in_pos_, in_.size() - in_pos_);
             auto cr = part.find('\r');
             if (cr != std::string_view::npos && cr + 1 < part.size()) {
-                reply(521, "5.5.2", policy_.hostname + " Error: bare <CR> received");
-                wait_ = Wait::close;
-                return;
+                return refuse_connection("bare <CR> received");
             }
             if (part.size() > lim.data_line) {
                 if (data_problem_.empty()) {
@@ -517,20 +515,16 @@ void ServerSession::data_input() {
                 in_pos_ = 0;
                 data_midline_ = true;
             }
-            return;
+            return false;
         }
         std::string_view line(in_.data() + in_pos_, lf - in_pos_);
         in_pos_ = lf + 1;
         if (line.empty() || line.back() != '\r') {
-            reply(521, "5.5.2", policy_.hostname + " Error: bare <LF> received");
-            wait_ = Wait::close;
-            return;
+            return refuse_connection("bare <LF> received");
         }
         line.remove_suffix(1);
         if (line.find('\r') != std::string_view::npos) {
-            reply(521, "5.5.2", policy_.hostname + " Error: bare <CR> received");
-            wait_ = Wait::close;
-            return;
+            return refuse_connection("bare <CR> received");
         }
         if (data_midline_) {  // tail of an over-long line: never the end marker
             data_midline_ = false;
@@ -539,11 +533,23 @@ void ServerSession::data_input() {
         }
         if (line == ".") {
             end_of_data();
-            return;
+            return true;
         }
         if (!line.empty() && line.front() == '.') line.remove_prefix(1);
         data_line(line);
     }
+    return true;
+}
+
+// A bare CR or LF inside DATA: the client's idea of where the message ends differs from
+// ours, which is exactly what SMTP smuggling exploits. Nothing of this message is kept
+// and nothing after it is read (as Postfix's smtpd_forbid_bare_newline does).
+bool ServerSession::refuse_connection(std::string_view why) {
+    reset_transaction();
+    state_ = State::command;
+    reply(521, "5.5.2", policy_.hostname + " Error: " + std::string(why));
+    wait_ = Wait::close;
+    return true;
 }
 
 void ServerSession::data_line(std::string_view line) {

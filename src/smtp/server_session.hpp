@@ -109,7 +109,8 @@ private:
     void process();
     LineResult take_line(std::string& line, std::size_t limit);
     void command(std::string_view line);
-    void data_input();
+    bool data_input();
+    bool refuse_connection(std::string_view why);
     void data_line(std::string_view line);
     void end_of_data();
 

@@ -1,0 +1,69 @@
+// config_test.cpp - configuration errors name the key and the reason
+#include "config/config.hpp"
+
+#include <gtest/gtest.h>
+
+#include "core/error.hpp"
+
+using namespace pecd;
+
+namespace {
+const char* kGood = R"(
+hostname = "mx.pec.example.it"
+data_dir = "/var/lib/pecd"
+domains = ["pec.example.it"]
+[limits]
+message_size = 52428800
+recipients = 200
+[tls]
+min_version = "1.3"
+certificate = "/etc/pecd/cert.pem"
+key = "/etc/pecd/key.pem"
+[[listener]]
+name = "mx"
+port = 25
+[[listener]]
+name = "submission"
+port = 587
+tls = "starttls-required"
+auth = true
+require_auth = true
+)";
+
+std::string error_of(const std::string& text) {
+    try {
+        config::parse_config(text);
+    } catch (const ParseError& e) {
+        return e.what();
+    }
+    return "no error";
+}
+}  // namespace
+
+TEST(Config, ParsesAFullFile) {
+    auto c = config::parse_config(kGood);
+    EXPECT_EQ(c.hostname, "mx.pec.example.it");
+    EXPECT_EQ(c.limits.message_size, 52428800u);
+    EXPECT_EQ(c.limits.recipients, 200u);
+    EXPECT_EQ(c.tls.min_version, "1.3");
+    ASSERT_EQ(c.listeners.size(), 2u);
+    EXPECT_EQ(c.listeners[1].tls, "starttls-required");
+    EXPECT_TRUE(c.listeners[1].require_auth);
+    EXPECT_EQ(c.domains, std::vector<std::string>{"pec.example.it"});
+}
+
+TEST(Config, ErrorsNameKeyAndReason) {
+    std::string base = "data_dir = \"/d\"\n[[listener]]\nname = \"mx\"\nport = 25\n";
+    EXPECT_EQ(error_of(base + "tls = \"sometimes\"\n"),
+              "line 5: listener[1].tls: must be one of: none, starttls, starttls-required, implicit");
+    EXPECT_EQ(error_of(base + "prot = 1\n"), "line 5: listener[1].prot: unknown key");
+    EXPECT_EQ(error_of(base + "auth = true\ntls = \"none\"\n"),
+              "line 5: listener[1].auth: AUTH is only offered over TLS; set tls to starttls or implicit");
+    EXPECT_EQ(error_of("data_dir = \"/d\"\n[tls]\nmin_version = \"1.1\"\n[[listener]]\nname=\"a\"\nport=1\n"),
+              "line 3: tls.min_version: must be one of: 1.2, 1.3");
+    EXPECT_EQ(error_of("[[listener]]\nname=\"a\"\nport=1\n"), "data_dir: required: where pecd keeps its data");
+    EXPECT_EQ(error_of("data_dir = \"/d\"\nlistenr = 1\n[[listener]]\nname=\"a\"\nport=1\n"),
+              "line 2: listenr: unknown key");
+    EXPECT_NE(error_of("data_dir = \"/d\n").find("line 1"), std::string::npos);
+    EXPECT_EQ(error_of(base + "[limits]\nrecipients = -4\n"), "line 6: limits.recipients: expected a non-negative integer");
+}

@@ -1,7 +1,50 @@
 // pecd - the certified mail server daemon
+//
+// pecd [--config FILE] [--data-dir DIR] [--any-port] [--check-config]
+// Without --config it runs the embedded default: everything on loopback under DIR
+// (default ./pecd-data). --check-config validates FILE and exits (0 = valid).
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
 #include <iostream>
 
-int main() {
-    std::cerr << "pecd: starting\n";
-    return 0;
+#include "config/config.hpp"
+#include "core/error.hpp"
+#include "server/daemon.hpp"
+
+int main(int argc, char** argv) {
+    CLI::App app{"pecd: certified e-mail (PEC) server"};
+    std::string config_file, data_dir;
+    bool any_port = false, check_only = false;
+    app.add_option("-c,--config", config_file, "TOML configuration file (default: the embedded default)");
+    app.add_option("-d,--data-dir", data_dir, "data directory (overrides data_dir of the file)");
+    app.add_flag("--any-port", any_port, "bind every listener to a free port; see DATA_DIR/listeners.json");
+    app.add_flag("--check-config", check_only, "validate the configuration and exit");
+    CLI11_PARSE(app, argc, argv);
+
+    pecd::config::Config cfg;
+    pecd::server::RunOptions opts;
+    opts.any_port = any_port;
+    try {
+        if (!config_file.empty()) {
+            cfg = pecd::config::load_config(config_file);
+            if (!data_dir.empty()) cfg.data_dir = data_dir;
+        } else {
+            cfg = pecd::config::embedded_default(data_dir.empty() ? "pecd-data" : data_dir);
+            opts.embedded_demo = true;
+        }
+    } catch (const pecd::Error& e) {
+        std::cerr << "pecd: configuration " << (config_file.empty() ? "" : config_file + ": ") << e.what() << "\n";
+        return 2;
+    }
+    if (check_only) {
+        std::cout << "pecd: configuration is valid\n";
+        return 0;
+    }
+    try {
+        return pecd::server::run_daemon(std::move(cfg), opts);
+    } catch (const std::exception& e) {
+        spdlog::critical("pecd: {}", e.what());
+        return 1;
+    }
 }

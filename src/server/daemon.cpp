@@ -1,0 +1,168 @@
+#include "server/daemon.hpp"
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <iostream>
+#include <map>
+#include <thread>
+
+#include "core/error.hpp"
+#include "core/fs.hpp"
+#include "server/listeners_file.hpp"
+#include "server/mail_services.hpp"
+#include "server/smtp_server.hpp"
+#include "tls/server_tls.hpp"
+
+namespace pecd::server {
+namespace {
+
+smtp::ListenerPolicy listener_policy(const config::Config& c, const config::Listener& l) {
+    smtp::ListenerPolicy p;
+    p.name = l.name;
+    p.hostname = c.hostname;
+    p.tls = parse_tls_mode(l.tls);
+    p.auth = l.auth;
+    p.require_auth = l.require_auth;
+    p.sender_must_match_auth = l.sender_must_match_auth;
+    p.lmtp = l.lmtp;
+    p.limits.command_line = 2048;
+    p.limits.data_line = c.limits.line_length;
+    p.limits.header_block = c.limits.header_size;
+    p.limits.message_size = c.limits.message_size;
+    p.limits.recipients = c.limits.recipients;
+    p.limits.errors = c.limits.errors;
+    return p;
+}
+
+// One ServerTls per distinct certificate pair, shared by the listeners that use it.
+class TlsContexts {
+public:
+    TlsContexts(const config::Config& c) : config_(c) {
+        if (c.tls.certificate.empty()) {
+            default_pair_ = tls::ensure_self_signed(c.data_dir / "tls", {c.hostname, "localhost"});
+        } else {
+            default_pair_ = {c.tls.certificate, c.tls.key};
+        }
+    }
+    std::shared_ptr<tls::ServerTls> for_listener(const config::Listener& l) {
+        tls::CertificatePair pair = l.certificate.empty() ? default_pair_ : tls::CertificatePair{l.certificate, l.key};
+        auto key = pair.certificate.string() + "\n" + pair.key.string();
+        auto& slot = by_pair_[key];
+        if (!slot) {
+            tls::ServerTlsSettings s;
+            s.pair = pair;
+            s.min_version = config_.tls.min_version;
+            slot = std::make_shared<tls::ServerTls>(s);
+            int days = slot->days_to_expiry();
+            if (days < 30)
+                spdlog::warn("tls: certificate {} expires in {} days", pair.certificate.string(), days);
+        }
+        return slot;
+    }
+    void reload_all() {
+        for (auto& [k, t] : by_pair_) t->reload_if_changed();
+    }
+
+private:
+    const config::Config& config_;
+    tls::CertificatePair default_pair_;
+    std::map<std::string, std::shared_ptr<tls::ServerTls>> by_pair_;
+};
+
+void setup_logging(const std::string& level) {
+    auto logger = spdlog::stderr_color_mt("pecd");
+    spdlog::set_default_logger(logger);
+    spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v");
+    spdlog::set_level(spdlog::level::from_str(level));
+}
+
+void print_banner(const config::Config& c, const std::vector<BoundListener>& bound,
+                  const std::vector<std::pair<std::string, std::string>>& demo) {
+    std::cout << "pecd is ready. Data directory: " << c.data_dir.string() << "\n";
+    for (auto& l : bound)
+        std::cout << "  " << l.name << ": " << l.address << " port " << l.port << " (" << tls_mode_name(l.tls)
+                  << ")\n";
+    if (!demo.empty()) {
+        std::cout << "Demo mailboxes (passwords in " << (c.data_dir / "demo-credentials.txt").string() << "):\n";
+        for (auto& [addr, pw] : demo) std::cout << "  " << addr << "\n";
+        const BoundListener* sub = nullptr;
+        for (auto& l : bound)
+            if (l.name == "submission") sub = &l;
+        if (sub && demo.size() >= 2)
+            std::cout << "Send a first message:\n  swaks --server " << sub->address << " --port " << sub->port
+                      << " --tls --auth PLAIN --auth-user " << demo[0].first
+                      << " --auth-password \"$(awk '$1==\"" << demo[0].first << "\"{print $2}' "
+                      << (c.data_dir / "demo-credentials.txt").string() << ")\" --from " << demo[0].first
+                      << " --to " << demo[1].first << "\n";
+    }
+    std::cout.flush();
+}
+
+}  // namespace
+
+int run_daemon(config::Config c, const RunOptions& options) {
+    setup_logging(c.log_level);
+    c.data_dir = std::filesystem::absolute(c.data_dir);
+    fs::ensure_dir(c.data_dir, 0750);
+
+    auto services = open_mail_services(c, options.embedded_demo);
+    TlsContexts contexts(c);
+
+    boost::asio::io_context io;
+    ServerLimits limits;
+    limits.max_connections = c.limits.connections;
+    limits.per_client = c.limits.connections_per_client;
+    limits.idle = c.limits.idle_timeout;
+    limits.tls_reload_interval = c.tls.reload_interval;
+    smtp::AuthLimits auth{c.limits.auth_failures_per_address, c.limits.auth_failures_per_account,
+                          c.limits.auth_failure_window};
+    SmtpServer server(io, services->directory(), services->sink(), SystemClock::instance(), limits, auth);
+    for (auto& l : c.listeners) {
+        ListenerConfig lc;
+        lc.policy = listener_policy(c, l);
+        lc.address = l.address;
+        lc.port = options.any_port ? 0 : l.port;
+        if (lc.policy.tls != smtp::TlsMode::none) lc.tls = contexts.for_listener(l);
+        server.add_listener(std::move(lc));
+    }
+
+    boost::asio::signal_set stop_signals(io, SIGTERM, SIGINT);
+    boost::asio::signal_set hup(io, SIGHUP);
+    stop_signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+        if (ec) return;
+        spdlog::info("pecd: signal {}, shutting down", sig);
+        server.stop();
+        hup.cancel();
+        services->stop();
+        io.stop();
+    });
+    std::function<void()> wait_hup = [&] {
+        hup.async_wait([&](const boost::system::error_code& ec, int) {
+            if (ec) return;
+            spdlog::info("pecd: SIGHUP, re-reading certificates");
+            contexts.reload_all();
+            wait_hup();
+        });
+    };
+    wait_hup();
+
+    services->start();
+    server.start();
+    write_listeners_file(c.data_dir / "listeners.json", c.hostname, server.listeners());
+    print_banner(c, server.listeners(), services->demo_accounts());
+    spdlog::info("pecd: serving with {} threads", c.threads);
+
+    std::vector<std::thread> threads;
+    for (unsigned i = 1; i < c.threads; ++i) threads.emplace_back([&] { io.run(); });
+    io.run();
+    for (auto& t : threads) t.join();
+    std::error_code ec;
+    std::filesystem::remove(c.data_dir / "listeners.json", ec);
+    spdlog::info("pecd: stopped");
+    return 0;
+}
+
+}  // namespace pecd::server

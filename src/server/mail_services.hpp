@@ -1,0 +1,33 @@
+// mail_services.hpp - the storage side of the SMTP server: directory and queue
+//
+// open_mail_services() opens the database and spool under the data directory and returns
+// what the SMTP listeners need: the Directory (local domains, mailboxes, passwords) and
+// the MessageSink (durable queue). For the embedded default it also creates the demo
+// domain and two mailboxes with random passwords, written to DATA_DIR/demo-credentials.txt
+// (mode 0600) and never logged.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "queue/sink.hpp"
+#include "server/smtp_server.hpp"
+
+namespace pecd::server {
+
+class MailServices {
+public:
+    virtual ~MailServices() = default;
+    virtual Directory& directory() = 0;
+    virtual queue::MessageSink& sink() = 0;
+    virtual void start() = 0;  // background work (queue runner)
+    virtual void stop() = 0;
+    // Demo accounts created on this start (address, password); empty otherwise.
+    virtual std::vector<std::pair<std::string, std::string>> demo_accounts() const = 0;
+};
+
+std::unique_ptr<MailServices> open_mail_services(const config::Config& config, bool embedded_demo);
+
+}  // namespace pecd::server

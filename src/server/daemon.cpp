@@ -3,6 +3,8 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <sys/resource.h>
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <iostream>
@@ -72,6 +74,16 @@ private:
     std::map<std::string, std::shared_ptr<tls::ServerTls>> by_pair_;
 };
 
+// Each SMTP session holds a descriptor; the soft limit (often 1024) would cap the
+// connection limit long before memory does.
+void raise_descriptor_limit() {
+    rlimit rl{};
+    if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        ::setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
 void setup_logging(const std::string& level) {
     auto logger = spdlog::stderr_color_mt("pecd");
     spdlog::set_default_logger(logger);
@@ -105,6 +117,7 @@ void print_banner(const config::Config& c, const std::vector<BoundListener>& bou
 
 int run_daemon(config::Config c, const RunOptions& options) {
     setup_logging(c.log_level);
+    raise_descriptor_limit();
     c.data_dir = std::filesystem::absolute(c.data_dir);
     fs::ensure_dir(c.data_dir, 0750);
 

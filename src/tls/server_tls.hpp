@@ -22,6 +22,8 @@
 #include <string>
 #include <vector>
 
+#include "tls/certificate.hpp"
+
 namespace pecd::tls {
 
 struct CertificatePair {
@@ -34,7 +36,7 @@ struct ServerTlsSettings {
     std::map<std::string, CertificatePair> sni;  // lower-case host name -> pair
     std::string min_version = "1.2";             // "1.2" or "1.3"
     std::filesystem::path client_ca;             // non-empty: client certificates required
-    std::chrono::days expiry_warning{30};
+    std::chrono::days expiry_warning{30};        // expiry closer than this is logged as a warning
 };
 
 using ContextPtr = std::shared_ptr<boost::asio::ssl::context>;
@@ -51,13 +53,17 @@ public:
     int days_to_expiry() const;
 
 private:
+    int days_until_expiry_of_current_locked() const;
     struct Impl;
     std::shared_ptr<Impl> impl_;
 };
 
 // Creates, if missing, a self-signed CA and a server certificate for the given names
 // under dir (ca.pem, ca.key, server.pem, server.key), so the embedded default works at
-// once. Existing files are left alone. Returns the pair to serve.
-CertificatePair ensure_self_signed(const std::filesystem::path& dir, const std::vector<std::string>& names);
+// once. Existing files are left alone. Names that are IP literals become SAN iPAddress
+// entries; 127.0.0.1 and ::1 are always included. Keys are written with mode 0600, every
+// file durably. Returns the pair to serve.
+CertificatePair ensure_self_signed(const std::filesystem::path& dir, const std::vector<std::string>& names,
+                                   KeyType key_type = KeyType::ec_p256);
 
 }  // namespace pecd::tls

@@ -24,47 +24,6 @@ namespace ssl = boost::asio::ssl;
 
 namespace {
 
-// Accepts connections one at a time, handshakes with the current context, says "ok".
-class LoopbackServer {
-public:
-    explicit LoopbackServer(ServerTls& tls)
-        : tls_(tls), acceptor_(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
-        port_ = acceptor_.local_endpoint().port();
-        thread_ = std::thread([this] { run(); });
-    }
-    ~LoopbackServer() {
-        stopping_ = true;
-        boost::system::error_code ec;
-        tcp::socket poke(io_);
-        poke.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port_), ec);
-        thread_.join();
-    }
-    unsigned short port() const { return port_; }
-
-private:
-    void run() {
-        while (!stopping_) {
-            tcp::socket sock(io_);
-            boost::system::error_code ec;
-            acceptor_.accept(sock, ec);
-            if (ec || stopping_) break;
-            timeval tv{5, 0};
-            setsockopt(sock.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-            auto ctx = tls_.current();
-            ssl::stream<tcp::socket&> stream(sock, *ctx);
-            stream.handshake(ssl::stream_base::server, ec);
-            if (!ec) asio::write(stream, asio::buffer(std::string("ok\n")), ec);
-            sock.close(ec);
-        }
-    }
-    ServerTls& tls_;
-    asio::io_context io_;
-    tcp::acceptor acceptor_;
-    unsigned short port_ = 0;
-    std::atomic<bool> stopping_{false};
-    std::thread thread_;
-};
-
 struct ClientResult {
     bool ok = false;
     std::string error;

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 #include <chrono>
@@ -22,6 +23,7 @@
 
 #include "core/fs.hpp"
 #include "tls/certificate.hpp"
+#include "tls/server_tls.hpp"
 
 namespace pecd::tls::test {
 
@@ -163,5 +165,46 @@ inline bool wait_for_port(unsigned short port, std::chrono::milliseconds limit =
     }
     return false;
 }
+
+// Accepts connections one at a time, handshakes with the current context, says "ok".
+class LoopbackServer {
+public:
+    explicit LoopbackServer(ServerTls& tls)
+        : tls_(tls), acceptor_(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
+        port_ = acceptor_.local_endpoint().port();
+        thread_ = std::thread([this] { run(); });
+    }
+    ~LoopbackServer() {
+        stopping_ = true;
+        boost::system::error_code ec;
+        tcp::socket poke(io_);
+        poke.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port_), ec);
+        thread_.join();
+    }
+    unsigned short port() const { return port_; }
+
+private:
+    void run() {
+        while (!stopping_) {
+            tcp::socket sock(io_);
+            boost::system::error_code ec;
+            acceptor_.accept(sock, ec);
+            if (ec || stopping_) break;
+            timeval tv{5, 0};
+            setsockopt(sock.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+            auto ctx = tls_.current();
+            asio::ssl::stream<tcp::socket&> stream(sock, *ctx);
+            stream.handshake(asio::ssl::stream_base::server, ec);
+            if (!ec) asio::write(stream, asio::buffer(std::string("ok\n")), ec);
+            sock.close(ec);
+        }
+    }
+    ServerTls& tls_;
+    asio::io_context io_;
+    tcp::acceptor acceptor_;
+    unsigned short port_ = 0;
+    std::atomic<bool> stopping_{false};
+    std::thread thread_;
+};
 
 }  // namespace pecd::tls::test

@@ -1,0 +1,383 @@
+// client_tls.cpp - outbound TLS: per-destination policies, peer verification, client contexts
+//
+// See client_tls.hpp for the contract. The handshake itself never fails on certificate
+// grounds (SSL_VERIFY_NONE): OpenSSL still verifies the chain and records the result, and
+// judge_peer() decides afterwards, so `may` and `encrypt` deliver over TLS with an
+// untrusted certificate and every policy logs the same verification details.
+//
+// Name matching is written here rather than taken from X509_check_host() because the
+// delivery log and `tls-check` must say which presented name matched which reference,
+// and because ".domain" references (sub-domains of the destination) are a policy notion.
+#include "tls/client_tls.hpp"
+
+#include <openssl/err.h>
+#include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
+
+#include <algorithm>
+
+#include "core/error.hpp"
+#include "core/strings.hpp"
+#include "tls/certificate.hpp"
+#include "tls/openssl_error.hpp"
+
+namespace pecd::tls {
+namespace {
+
+// AEAD suites with forward secrecy, as on the server, plus DHE-RSA-GCM for older peers:
+// still AEAD + forward secrecy, and better than falling back to plain text.
+constexpr const char* kClientTls12Ciphers =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
+    "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384";
+
+std::string normalized(std::string_view name) {
+    std::string n = to_lower(trim(name));
+    if (!n.empty() && n.back() == '.') n.pop_back();
+    return n;
+}
+
+bool is_below(std::string_view name, std::string_view parent) {
+    return name.size() > parent.size() + 1 && name.ends_with(parent) &&
+           name[name.size() - parent.size() - 1] == '.';
+}
+
+int policy_rank(Policy p) {
+    return static_cast<int>(p);
+}
+
+}  // namespace
+
+Policy parse_policy(std::string_view s) {
+    auto v = to_lower(trim(s));
+    if (v == "none") return Policy::none;
+    if (v == "may") return Policy::may;
+    if (v == "encrypt") return Policy::encrypt;
+    if (v == "verify") return Policy::verify;
+    if (v == "secure") return Policy::secure;
+    throw Error("unknown TLS policy '" + std::string(s) +
+                "' (expected none, may, encrypt, verify or secure)");
+}
+
+std::string_view to_string(Policy p) {
+    switch (p) {
+        case Policy::none:
+            return "none";
+        case Policy::may:
+            return "may";
+        case Policy::encrypt:
+            return "encrypt";
+        case Policy::verify:
+            return "verify";
+        case Policy::secure:
+            return "secure";
+    }
+    return "?";
+}
+
+void PolicyMap::set(std::string_view key, DestinationPolicy p) {
+    auto k = normalized(key);
+    if (k.empty() || k == ".") throw Error("TLS policy map: empty destination");
+    entries_[k] = std::move(p);
+}
+
+DestinationPolicy PolicyMap::lookup(std::string_view domain, bool pec_provider) const {
+    auto d = normalized(domain);
+    DestinationPolicy found = default_;
+    if (auto it = entries_.find(d); it != entries_.end()) {
+        found = it->second;
+    } else {
+        for (auto pos = d.find('.'); pos != std::string::npos; pos = d.find('.', pos + 1)) {
+            if (auto parent = entries_.find(std::string_view(d).substr(pos)); parent != entries_.end()) {
+                found = parent->second;
+                break;
+            }
+        }
+    }
+    if (pec_provider && policy_rank(found.policy) < policy_rank(Policy::verify))
+        found.policy = Policy::verify;
+    return found;
+}
+
+bool dns_name_matches(std::string_view presented_in, std::string_view reference_in) {
+    auto presented = normalized(presented_in);
+    auto reference = normalized(reference_in);
+    if (presented.empty() || reference.empty()) return false;
+    bool wildcard = presented.starts_with("*.");
+    std::string_view rest = wildcard ? std::string_view(presented).substr(2) : std::string_view(presented);
+    // '*' anywhere else is a partial-label or nested wildcard: never a match.
+    if (rest.find('*') != std::string_view::npos) return false;
+    // "*.test" would cover a whole top-level domain.
+    if (wildcard && rest.find('.') == std::string_view::npos) return false;
+    if (reference.front() == '.') {
+        std::string_view parent = std::string_view(reference).substr(1);
+        if (wildcard) return rest == parent || is_below(rest, parent);
+        return is_below(presented, parent);
+    }
+    if (!wildcard) return presented == reference;
+    auto dot = reference.find('.');
+    if (dot == std::string::npos || dot == 0) return false;
+    return std::string_view(reference).substr(dot + 1) == rest;
+}
+
+NameMatch match_names(const std::vector<std::string>& dns_sans, const std::string& common_name,
+                      const std::vector<std::string>& references) {
+    bool use_cn = dns_sans.empty();
+    std::vector<std::string> presented = use_cn ? std::vector<std::string>{} : dns_sans;
+    if (use_cn && !common_name.empty()) presented.push_back(common_name);
+    for (const auto& ref : references)
+        for (const auto& p : presented)
+            if (dns_name_matches(p, ref)) return {true, p, ref, use_cn};
+    return {};
+}
+
+NameMatch match_certificate(X509* cert, const std::vector<std::string>& references) {
+    if (!cert) return {};
+    auto info = describe(cert);
+    return match_names(info.dns_names, info.common_name, references);
+}
+
+std::vector<std::string> reference_names(const DestinationPolicy& p, std::string_view mx_host,
+                                         std::string_view destination_domain) {
+    if (p.policy == Policy::secure) {
+        if (!p.match_names.empty()) return p.match_names;
+        auto d = normalized(destination_domain);
+        return {d, "." + d};
+    }
+    return {normalized(mx_host)};
+}
+
+StartDecision decide_starttls(Policy p, bool starttls_offered) {
+    if (p == Policy::none) return {TlsStep::plain, "TLS policy none"};
+    if (starttls_offered) return {TlsStep::starttls, {}};
+    if (p == Policy::may) return {TlsStep::plain, "STARTTLS not offered"};
+    return {TlsStep::defer, "TLS is required (policy " + std::string(to_string(p)) +
+                                ") but the server does not offer STARTTLS"};
+}
+
+StartDecision decide_after_handshake_failure(Policy p, std::string_view error) {
+    if (p == Policy::none || p == Policy::may)
+        return {TlsStep::plain, "TLS handshake failed (" + std::string(error) + "), retrying without TLS"};
+    return {TlsStep::defer, "TLS handshake failed: " + std::string(error)};
+}
+
+PeerVerdict judge_peer(Policy p, const PeerVerification& v) {
+    if (!v.tls) {
+        if (p == Policy::none || p == Policy::may) return {true, "delivered without TLS"};
+        return {false, "TLS is required (policy " + std::string(to_string(p)) + ")"};
+    }
+    if (p != Policy::verify && p != Policy::secure) return {true, "TLS without certificate check"};
+    if (!v.chain_ok) return {false, "certificate not trusted: " + v.chain_error};
+    if (!v.name.matched) {
+        std::string presented, expected;
+        for (const auto& n : v.certificate_names) presented += (presented.empty() ? "" : ", ") + n;
+        for (const auto& n : v.reference_names) expected += (expected.empty() ? "" : ", ") + n;
+        return {false, "certificate names [" + presented + "] do not match [" + expected + "]"};
+    }
+    return {true, "certificate verified, name " + v.name.reference + " matched " + v.name.presented};
+}
+
+std::string describe_tls(Policy p, const PeerVerification& v) {
+    std::string s = "tls_policy=" + std::string(to_string(p));
+    if (!v.tls) return s + " tls=none";
+    s += " tls=" + v.protocol + " cipher=" + v.cipher + (v.session_reused ? " resumed=yes" : "");
+    s += " chain=" + (v.chain_ok ? std::string("trusted") : "untrusted(" + v.chain_error + ")");
+    s += " name=" + (v.name.matched ? v.name.presented + "~" + v.name.reference : std::string("mismatch"));
+    return s;
+}
+
+ChainReport chain_report(const std::vector<X509*>& sent, const std::vector<X509*>& verified) {
+    ChainReport r;
+    for (X509* c : sent) r.sent_subjects.push_back(describe(c).subject);
+    if (sent.empty()) {
+        r.missing = "no certificate sent";
+        return r;
+    }
+    auto was_sent = [&](X509* c) {
+        return std::any_of(sent.begin(), sent.end(), [&](X509* s) { return X509_cmp(s, c) == 0; });
+    };
+    if (!verified.empty()) {
+        // The last element is the trust anchor, which servers may leave out.
+        for (std::size_t i = 0; i + 1 < verified.size(); ++i) {
+            if (!was_sent(verified[i])) {
+                r.missing = "intermediate not sent: " + describe(verified[i]).subject;
+                return r;
+            }
+        }
+        r.complete = true;
+        return r;
+    }
+    // No chain could be built: follow what was sent to name where it breaks.
+    X509* cur = sent.front();
+    for (std::size_t steps = 0; steps <= sent.size(); ++steps) {
+        auto info = describe(cur);
+        if (info.self_issued) {
+            r.missing = "root not trusted: " + info.subject;
+            return r;
+        }
+        auto issuer = std::find_if(sent.begin(), sent.end(), [&](X509* c) {
+            return c != cur && X509_check_issued(c, cur) == X509_V_OK;
+        });
+        if (issuer == sent.end()) {
+            r.missing = "issuer not sent and not trusted: " + info.issuer;
+            return r;
+        }
+        cur = *issuer;
+    }
+    r.missing = "certificate chain loops";
+    return r;
+}
+
+// --- ClientTls ---
+
+struct ClientTls::SessionCache {
+    mutable std::mutex mutex;
+    std::map<std::string, SSL_SESSION*> sessions;
+    ~SessionCache() {
+        for (auto& [k, s] : sessions) SSL_SESSION_free(s);
+    }
+    void put(const std::string& key, SSL_SESSION* s) {
+        std::lock_guard lock(mutex);
+        auto& slot = sessions[key];
+        if (slot) SSL_SESSION_free(slot);
+        slot = s;
+    }
+    // Returns a new reference, or null.
+    SSL_SESSION* get(const std::string& key) const {
+        std::lock_guard lock(mutex);
+        auto it = sessions.find(key);
+        if (it == sessions.end() || !SSL_SESSION_is_resumable(it->second)) return nullptr;
+        SSL_SESSION_up_ref(it->second);
+        return it->second;
+    }
+};
+
+namespace {
+
+int session_key_index() {
+    static const int index = SSL_get_ex_new_index(
+        0, nullptr, nullptr, nullptr,
+        [](void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) { delete static_cast<std::string*>(ptr); });
+    return index;
+}
+
+int session_cache_index() {
+    static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+    return index;
+}
+
+}  // namespace
+
+int ClientTls::on_new_session(SSL* ssl, SSL_SESSION* session) {
+    auto* key = static_cast<std::string*>(SSL_get_ex_data(ssl, session_key_index()));
+    auto* cache =
+        static_cast<SessionCache*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), session_cache_index()));
+    if (!key || !cache) return 0;
+    // A copy, because OpenSSL marks the original not resumable when the connection ends
+    // without close_notify - common once an SMTP peer has answered QUIT - and the SMTP
+    // dialogue has its own end-of-session, so truncation is not a concern here.
+    if (SSL_SESSION* copy = SSL_SESSION_dup(session)) cache->put(*key, copy);
+    return 0;  // OpenSSL keeps its own reference to the original
+}
+
+ClientTls::ClientTls(ClientTlsSettings settings)
+    : context_(std::make_unique<boost::asio::ssl::context>(boost::asio::ssl::context::tls_client)),
+      sessions_(std::make_unique<SessionCache>()) {
+    SSL_CTX* ctx = context_->native_handle();
+    if (settings.min_version != "1.2" && settings.min_version != "1.3")
+        throw Error("tls min_version must be \"1.2\" or \"1.3\", not \"" + settings.min_version + "\"");
+    SSL_CTX_set_min_proto_version(ctx, settings.min_version == "1.3" ? TLS1_3_VERSION : TLS1_2_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+    if (SSL_CTX_set_cipher_list(ctx, kClientTls12Ciphers) != 1) throw Error(openssl_error("cipher list"));
+    if (settings.ca_file.empty()) {
+        if (SSL_CTX_set_default_verify_paths(ctx) != 1) throw Error(openssl_error("system trust store"));
+    } else if (SSL_CTX_load_verify_locations(ctx, settings.ca_file.c_str(), nullptr) != 1) {
+        throw Error(openssl_error("CA file " + settings.ca_file.string()));
+    }
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
+    if (settings.client_certificate) {
+        const auto& pair = *settings.client_certificate;
+        auto chain = load_chain_file(pair.certificate.string());
+        auto key = load_key_file(pair.key.string());
+        if (!key_matches(chain.front().get(), key.get()))
+            throw Error(pair.key.string() + ": private key does not match certificate " +
+                        pair.certificate.string());
+        SSL_CTX_use_certificate(ctx, chain.front().get());
+        for (std::size_t i = 1; i < chain.size(); ++i) SSL_CTX_add1_chain_cert(ctx, chain[i].get());
+        SSL_CTX_use_PrivateKey(ctx, key.get());
+    }
+    if (settings.reuse_sessions) {
+        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+        SSL_CTX_set_ex_data(ctx, session_cache_index(), sessions_.get());
+        SSL_CTX_sess_set_new_cb(ctx, &ClientTls::on_new_session);
+    } else {
+        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+        SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+    }
+}
+
+ClientTls::~ClientTls() = default;
+
+void ClientTls::prepare(SSL* ssl, const std::string& server_name, const std::string& session_key) {
+    if (!server_name.empty()) SSL_set_tlsext_host_name(ssl, server_name.c_str());
+    if (session_key.empty()) return;
+    delete static_cast<std::string*>(SSL_get_ex_data(ssl, session_key_index()));
+    SSL_set_ex_data(ssl, session_key_index(), new std::string(session_key));
+    if (SSL_SESSION* s = sessions_->get(session_key)) {
+        SSL_set_session(ssl, s);
+        SSL_SESSION_free(s);
+    }
+}
+
+PeerVerification ClientTls::inspect(SSL* ssl, const std::vector<std::string>& references) const {
+    PeerVerification v;
+    v.tls = true;
+    v.protocol = SSL_get_version(ssl);
+    v.cipher = SSL_get_cipher_name(ssl);
+    v.session_reused = SSL_session_reused(ssl) == 1;
+    v.reference_names = references;
+    X509* peer = SSL_get0_peer_certificate(ssl);
+    long result = SSL_get_verify_result(ssl);
+    v.chain_ok = peer && result == X509_V_OK;
+    v.chain_error = peer ? (result == X509_V_OK ? "" : X509_verify_cert_error_string(result))
+                         : "no certificate presented";
+    if (peer) {
+        auto info = describe(peer);
+        v.subject = info.subject;
+        v.certificate_names = info.dns_names.empty() && !info.common_name.empty()
+                                  ? std::vector<std::string>{info.common_name}
+                                  : info.dns_names;
+        v.name = match_names(info.dns_names, info.common_name, references);
+    }
+    return v;
+}
+
+ChainReport ClientTls::inspect_chain(SSL* ssl) const {
+    STACK_OF(X509)* sent_stack = SSL_get_peer_cert_chain(ssl);
+    std::vector<X509*> sent;
+    for (int i = 0; sent_stack && i < sk_X509_num(sent_stack); ++i)
+        sent.push_back(sk_X509_value(sent_stack, i));
+    if (sent.empty()) return chain_report(sent, {});
+    // Rebuild the chain ignoring dates, so an expired certificate does not hide whether
+    // the intermediates were sent.
+    X509_STORE_CTX* sctx = X509_STORE_CTX_new();
+    X509_STORE_CTX_init(sctx, SSL_CTX_get_cert_store(SSL_get_SSL_CTX(ssl)), sent.front(), sent_stack);
+    X509_VERIFY_PARAM_set_flags(X509_STORE_CTX_get0_param(sctx), X509_V_FLAG_NO_CHECK_TIME);
+    std::vector<X509*> verified;
+    if (X509_verify_cert(sctx) == 1) {
+        STACK_OF(X509)* built = X509_STORE_CTX_get0_chain(sctx);
+        for (int i = 0; i < sk_X509_num(built); ++i) verified.push_back(sk_X509_value(built, i));
+    }
+    auto report = chain_report(sent, verified);
+    X509_STORE_CTX_free(sctx);
+    ERR_clear_error();
+    return report;
+}
+
+std::size_t ClientTls::cached_sessions() const {
+    std::lock_guard lock(sessions_->mutex);
+    return sessions_->sessions.size();
+}
+
+}  // namespace pecd::tls

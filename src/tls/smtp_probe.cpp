@@ -375,6 +375,22 @@ std::vector<Check> evaluate(const ProbeOptions& o, const ProbeResult& r) {
     return c;
 }
 
+PeerVerdict policy_outcome(const DestinationPolicy& p, std::string_view mx_host, std::string_view domain,
+                           const ProbeResult& r, ProbeMode mode) {
+    if (!r.connected) return {false, r.connect_error};
+    auto start = decide_starttls(p.policy, mode == ProbeMode::implicit || r.starttls_offered);
+    if (start.step == TlsStep::defer) return {false, start.reason};
+    if (start.step == TlsStep::plain) return judge_peer(p.policy, PeerVerification{});
+    if (!r.handshake_ok) {
+        auto after = decide_after_handshake_failure(p.policy, r.handshake_error);
+        return {after.step == TlsStep::plain, after.reason};
+    }
+    PeerVerification v = r.verification;
+    v.reference_names = reference_names(p, mx_host, domain);
+    v.name = r.leaf ? match_names(r.leaf->dns_names, r.leaf->common_name, v.reference_names) : NameMatch{};
+    return judge_peer(p.policy, v);
+}
+
 int exit_status(const std::vector<Check>& checks) {
     for (const auto& c : checks)
         if (c.verdict == Verdict::fail) return 1;

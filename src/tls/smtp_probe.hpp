@@ -84,4 +84,10 @@ struct Check {
 std::vector<Check> evaluate(const ProbeOptions& options, const ProbeResult& result);
 int exit_status(const std::vector<Check>& checks);
 
+// Whether mail to `domain` through MX host `mx_host` may go over the session the probe saw,
+// under policy p: the STARTTLS decision, the handshake outcome and the peer verification
+// (names checked against reference_names(p, mx_host, domain)), combined as delivery does.
+PeerVerdict policy_outcome(const DestinationPolicy& p, std::string_view mx_host, std::string_view domain,
+                           const ProbeResult& r, ProbeMode mode = ProbeMode::starttls);
+
 }  // namespace pecd::tls

@@ -1,0 +1,206 @@
+// event.cpp - canonical legal-log records (see event.hpp for the format)
+//
+// nlohmann::json keeps object keys in a std::map, so dump() already writes them sorted
+// by byte value; ensure_ascii makes the output pure ASCII. Invalid UTF-8 in a field
+// (a hostile subject) is replaced by U+FFFD at write time: the stored bytes are what the
+// chain covers, so the replacement is itself recorded, never recomputed.
+#include "log/event.hpp"
+
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "core/error.hpp"
+
+namespace pecd::log {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono;
+
+constexpr std::array<std::pair<EventKind, std::string_view>, 15> kKindNames{{
+    {EventKind::acceptance, "acceptance"},
+    {EventKind::non_acceptance, "non-acceptance"},
+    {EventKind::non_acceptance_virus, "non-acceptance-virus"},
+    {EventKind::transport_envelope, "transport-envelope"},
+    {EventKind::take_in_charge, "take-in-charge"},
+    {EventKind::anomaly, "anomaly"},
+    {EventKind::virus_detected, "virus-detected"},
+    {EventKind::non_delivery_virus, "non-delivery-virus"},
+    {EventKind::delivery, "delivery"},
+    {EventKind::non_delivery, "non-delivery"},
+    {EventKind::timeout_12h, "timeout-12h"},
+    {EventKind::timeout_24h, "timeout-24h"},
+    {EventKind::receipt_received, "receipt-received"},
+    {EventKind::api_audit, "api-audit"},
+    {EventKind::purge, "purge"},
+}};
+
+constexpr int kFormatVersion = 1;
+
+const json& member(const json& obj, const char* key, json::value_t type) {
+    auto it = obj.find(key);
+    if (it == obj.end()) throw ParseError("missing", 0, key);
+    if (it->type() != type) throw ParseError("wrong type", 0, key);
+    return *it;
+}
+
+std::string text_member(const json& obj, const char* key) {
+    return member(obj, key, json::value_t::string).get<std::string>();
+}
+
+int parse_offset(std::string_view s) {
+    if (s.size() != 6 || (s[0] != '+' && s[0] != '-') || s[3] != ':')
+        throw ParseError("bad offset", 0, "utc_offset");
+    auto digit = [&](std::size_t i) {
+        if (s[i] < '0' || s[i] > '9') throw ParseError("bad offset", 0, "utc_offset");
+        return s[i] - '0';
+    };
+    int minutes = (digit(1) * 10 + digit(2)) * 60 + digit(4) * 10 + digit(5);
+    return s[0] == '-' ? -minutes : minutes;
+}
+
+// Last Sunday of the month, at 01:00 UTC (EU summer-time switch).
+sys_seconds eu_switch(int y, unsigned m) {
+    year_month_weekday_last last_sunday{year{y} / month{m} / Sunday[last]};
+    return sys_days{last_sunday} + hours{1};
+}
+
+}  // namespace
+
+std::string_view to_string(EventKind kind) {
+    for (const auto& [k, name] : kKindNames)
+        if (k == kind) return name;
+    return "unknown";
+}
+
+std::optional<EventKind> event_kind_from_string(std::string_view name) {
+    for (const auto& [k, n] : kKindNames)
+        if (n == name) return k;
+    return std::nullopt;
+}
+
+std::string format_utc(TimePoint t) {
+    auto us = time_point_cast<microseconds>(t);
+    auto day = floor<days>(us);
+    year_month_day ymd{day};
+    hh_mm_ss<microseconds> tod{us - day};
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%06dZ", int(ymd.year()),
+                  unsigned(ymd.month()), unsigned(ymd.day()), int(tod.hours().count()),
+                  int(tod.minutes().count()), int(tod.seconds().count()), int(tod.subseconds().count()));
+    return buf;
+}
+
+TimePoint parse_utc(std::string_view s) {
+    // Exactly the form format_utc() writes.
+    if (s.size() != 27 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' ||
+        s[19] != '.' || s[26] != 'Z')
+        throw ParseError("not YYYY-MM-DDThh:mm:ss.ffffffZ", 0, "time");
+    auto number = [&](std::size_t pos, std::size_t len) {
+        long v = 0;
+        for (std::size_t i = pos; i < pos + len; ++i) {
+            if (s[i] < '0' || s[i] > '9') throw ParseError("not YYYY-MM-DDThh:mm:ss.ffffffZ", 0, "time");
+            v = v * 10 + (s[i] - '0');
+        }
+        return v;
+    };
+    year_month_day ymd{year{int(number(0, 4))}, month{unsigned(number(5, 2))}, day{unsigned(number(8, 2))}};
+    if (!ymd.ok() || number(11, 2) > 23 || number(14, 2) > 59 || number(17, 2) > 60)
+        throw ParseError("date out of range", 0, "time");
+    return TimePoint(duration_cast<TimePoint::duration>(
+        sys_days{ymd}.time_since_epoch() + hours{number(11, 2)} + minutes{number(14, 2)} +
+        seconds{number(17, 2)} + microseconds{number(20, 6)}));
+}
+
+std::string format_offset(int m) {
+    char buf[16];
+    int a = m < 0 ? -m : m;
+    std::snprintf(buf, sizeof buf, "%c%02d:%02d", m < 0 ? '-' : '+', (a / 60) % 100, a % 60);
+    return buf;
+}
+
+int italy_utc_offset_minutes(TimePoint t) {
+    auto s = floor<seconds>(t);
+    int y = int(year_month_day{floor<days>(s)}.year());
+    return (s >= eu_switch(y, 3) && s < eu_switch(y, 10)) ? 120 : 60;
+}
+
+std::string canonical_record(const Event& e, std::int64_t seq) {
+    json recipients = json::array();
+    for (const auto& r : e.recipients)
+        recipients.push_back({{"address", r.address}, {"type", r.certified ? "certified" : "external"}});
+    json details = json::object();
+    for (const auto& [k, v] : e.details) details[k] = v;
+    json record = {
+        {"v", kFormatVersion},
+        {"seq", seq},
+        {"kind", std::string(to_string(e.kind))},
+        {"time", format_utc(e.time)},
+        {"utc_offset", format_offset(e.utc_offset_minutes)},
+        {"pec_msgid", e.pec_msgid},
+        {"client_msgid", e.client_msgid},
+        {"sender", e.sender},
+        {"recipients", recipients},
+        {"subject", e.subject},
+        {"generated_ids", e.generated_ids},
+        {"peer_provider", e.peer_provider},
+        {"peer_host", e.peer_host},
+        {"tls", {{"protocol", e.tls.protocol}, {"cipher", e.tls.cipher}, {"peer", e.tls.peer}}},
+        {"outcome", e.outcome},
+        {"actor", e.actor},
+        {"details", details},
+    };
+    return record.dump(-1, ' ', true, json::error_handler_t::replace);
+}
+
+ParsedRecord parse_record(std::string_view text) {
+    json j;
+    try {
+        j = json::parse(text);
+    } catch (const json::parse_error& e) {
+        throw ParseError(std::string("not JSON: ") + e.what(), 0, "record");
+    }
+    if (!j.is_object()) throw ParseError("not a JSON object", 0, "record");
+    if (member(j, "v", json::value_t::number_unsigned).get<int>() != kFormatVersion)
+        throw ParseError("unknown record format version", 0, "v");
+    ParsedRecord out;
+    const json& seq = j.at("seq");
+    if (!seq.is_number_integer()) throw ParseError("wrong type", 0, "seq");
+    out.seq = seq.get<std::int64_t>();
+    Event& e = out.event;
+    auto kind = event_kind_from_string(text_member(j, "kind"));
+    if (!kind) throw ParseError("unknown event kind", 0, "kind");
+    e.kind = *kind;
+    e.time = parse_utc(text_member(j, "time"));
+    e.utc_offset_minutes = parse_offset(text_member(j, "utc_offset"));
+    e.pec_msgid = text_member(j, "pec_msgid");
+    e.client_msgid = text_member(j, "client_msgid");
+    e.sender = text_member(j, "sender");
+    for (const auto& r : member(j, "recipients", json::value_t::array)) {
+        if (!r.is_object()) throw ParseError("not an object", 0, "recipients");
+        std::string type = text_member(r, "type");
+        if (type != "certified" && type != "external") throw ParseError("unknown type", 0, "recipients.type");
+        e.recipients.push_back({text_member(r, "address"), type == "certified"});
+    }
+    e.subject = text_member(j, "subject");
+    for (const auto& id : member(j, "generated_ids", json::value_t::array)) {
+        if (!id.is_string()) throw ParseError("not a string", 0, "generated_ids");
+        e.generated_ids.push_back(id.get<std::string>());
+    }
+    e.peer_provider = text_member(j, "peer_provider");
+    e.peer_host = text_member(j, "peer_host");
+    const json& tls = member(j, "tls", json::value_t::object);
+    e.tls = {text_member(tls, "protocol"), text_member(tls, "cipher"), text_member(tls, "peer")};
+    e.outcome = text_member(j, "outcome");
+    e.actor = text_member(j, "actor");
+    for (const auto& [k, v] : member(j, "details", json::value_t::object).items()) {
+        if (!v.is_string()) throw ParseError("not a string", 0, "details." + k);
+        e.details[k] = v.get<std::string>();
+    }
+    if (j.size() != 17) throw ParseError("unexpected member", 0, "record");
+    return out;
+}
+
+}  // namespace pecd::log

@@ -15,6 +15,8 @@
 #include <openssl/x509v3.h>
 
 #include <algorithm>
+#include <ctime>
+#include <deque>
 
 #include "core/error.hpp"
 #include "core/strings.hpp"
@@ -231,25 +233,63 @@ ChainReport chain_report(const std::vector<X509*>& sent, const std::vector<X509*
 
 // --- ClientTls ---
 
+// Per destination, a few sessions, newest first. TLS 1.3 tickets are preferably used once
+// (RFC 8446 C.4; servers with stateful tickets accept each only once), so get() takes
+// one out while others remain. The last one is kept and offered again: some servers
+// (Postfix's smtpd among them) send no new ticket on a resumed handshake but accept
+// their stateless tickets repeatedly, and a refused ticket only costs a full handshake,
+// which brings fresh ones. TLS 1.2 sessions stay for every later connection. Expired
+// sessions are dropped.
 struct ClientTls::SessionCache {
+    static constexpr std::size_t kPerDestination = 8;
     mutable std::mutex mutex;
-    std::map<std::string, SSL_SESSION*> sessions;
+    std::map<std::string, std::deque<SSL_SESSION*>> sessions;
     ~SessionCache() {
-        for (auto& [k, s] : sessions) SSL_SESSION_free(s);
+        for (auto& [k, list] : sessions)
+            for (SSL_SESSION* s : list) SSL_SESSION_free(s);
     }
     void put(const std::string& key, SSL_SESSION* s) {
         std::lock_guard lock(mutex);
-        auto& slot = sessions[key];
-        if (slot) SSL_SESSION_free(slot);
-        slot = s;
+        auto& list = sessions[key];
+        list.push_back(s);
+        while (list.size() > kPerDestination) {
+            SSL_SESSION_free(list.front());
+            list.pop_front();
+        }
     }
-    // Returns a new reference, or null.
-    SSL_SESSION* get(const std::string& key) const {
+    static bool usable(SSL_SESSION* s) {
+        long age = static_cast<long>(std::time(nullptr)) - SSL_SESSION_get_time(s);
+        return SSL_SESSION_is_resumable(s) && age < SSL_SESSION_get_timeout(s);
+    }
+    // Returns a reference the caller owns, or null.
+    SSL_SESSION* get(const std::string& key) {
         std::lock_guard lock(mutex);
         auto it = sessions.find(key);
-        if (it == sessions.end() || !SSL_SESSION_is_resumable(it->second)) return nullptr;
-        SSL_SESSION_up_ref(it->second);
-        return it->second;
+        if (it == sessions.end()) return nullptr;
+        auto& list = it->second;
+        while (!list.empty()) {
+            SSL_SESSION* s = list.back();  // the newest first
+            if (!usable(s)) {
+                list.pop_back();
+                SSL_SESSION_free(s);
+                continue;
+            }
+            if (SSL_SESSION_get_protocol_version(s) >= TLS1_3_VERSION && list.size() > 1) {
+                list.pop_back();
+                return s;
+            }
+            // A copy: OpenSSL marks a session not resumable when a connection using it
+            // ends without close_notify, which must not spoil the cached one.
+            if (SSL_SESSION* copy = SSL_SESSION_dup(s)) return copy;
+            return nullptr;
+        }
+        return nullptr;
+    }
+    std::size_t size() const {
+        std::lock_guard lock(mutex);
+        std::size_t n = 0;
+        for (const auto& [k, list] : sessions) n += list.size();
+        return n;
     }
 };
 
@@ -376,8 +416,7 @@ ChainReport ClientTls::inspect_chain(SSL* ssl) const {
 }
 
 std::size_t ClientTls::cached_sessions() const {
-    std::lock_guard lock(sessions_->mutex);
-    return sessions_->sessions.size();
+    return sessions_->size();
 }
 
 }  // namespace pecd::tls

@@ -159,6 +159,7 @@ public:
     PeerVerification inspect(SSL* ssl, const std::vector<std::string>& references) const;
     // Chain completeness of the peer's certificates on this connection.
     ChainReport inspect_chain(SSL* ssl) const;
+    // Sessions held for resumption, all destinations together.
     std::size_t cached_sessions() const;
 
 private:

@@ -1,0 +1,158 @@
+// record_test.cpp - canonical records, the chain definition, manifests, legal time
+#include <gtest/gtest.h>
+
+#include <chrono>
+
+#include "core/error.hpp"
+#include "log/chain.hpp"
+#include "log/event.hpp"
+#include "log_test_support.hpp"
+
+namespace pecd::log {
+namespace {
+
+using namespace std::chrono;
+
+TimePoint utc(int y, unsigned m, unsigned d, int hh, int mm, int ss) {
+    return TimePoint(sys_days{year{y} / month{m} / day{d}}.time_since_epoch() + hours{hh} + minutes{mm} +
+                     seconds{ss});
+}
+
+Event sample_event() {
+    Event e;
+    e.kind = EventKind::delivery;
+    e.pec_msgid = "opec210.20260301120000.12345.01.1.1@pec.example.it";
+    e.client_msgid = "<abc@client.example>";
+    e.time = utc(2026, 3, 1, 12, 0, 0) + microseconds(250);
+    e.utc_offset_minutes = 60;
+    e.sender = "mario.rossi@pec.example.it";
+    e.recipients = {{"anna@pec.other.it", true}, {"bob@gmail.example", false}};
+    e.subject = "Fattura n. 12 \xE2\x82\xAC";  // euro sign
+    e.generated_ids = {"<receipt-1@pec.example.it>"};
+    e.peer_provider = "Other PEC S.p.A.";
+    e.peer_host = "mx.pec.other.it";
+    e.tls = {"TLSv1.3", "TLS_AES_256_GCM_SHA384", "CN=mx.pec.other.it"};
+    e.outcome = "ok";
+    e.details = {{"receipt_type", "completa"}};
+    return e;
+}
+
+TEST(Record, CanonicalFormIsSortedAsciiOneLineAndRoundTrips) {
+    Event e = sample_event();
+    std::string rec = canonical_record(e, 42);
+    EXPECT_EQ(rec.find('\n'), std::string::npos);
+    for (unsigned char c : rec) EXPECT_LT(c, 0x80);
+    EXPECT_NE(rec.find(R"("subject":"Fattura n. 12 \u20ac")"), std::string::npos) << rec;
+    EXPECT_TRUE(rec.starts_with(R"({"actor":"","client_msgid":"<abc@client.example>","details":{)")) << rec;
+    EXPECT_NE(rec.find(R"("time":"2026-03-01T12:00:00.000250Z","tls":)"), std::string::npos) << rec;
+    EXPECT_NE(rec.find(R"("utc_offset":"+01:00","v":1})"), std::string::npos) << rec;
+    EXPECT_NE(rec.find(R"({"address":"bob@gmail.example","type":"external"})"), std::string::npos);
+
+    ParsedRecord back = parse_record(rec);
+    EXPECT_EQ(back.seq, 42);
+    EXPECT_EQ(back.event.kind, EventKind::delivery);
+    EXPECT_EQ(back.event.time, e.time);
+    EXPECT_EQ(back.event.subject, e.subject);
+    EXPECT_EQ(back.event.recipients.size(), 2u);
+    EXPECT_FALSE(back.event.recipients[1].certified);
+    EXPECT_EQ(back.event.tls.cipher, "TLS_AES_256_GCM_SHA384");
+    EXPECT_EQ(back.event.details.at("receipt_type"), "completa");
+    // Stable: the same event gives the same bytes.
+    EXPECT_EQ(canonical_record(back.event, 42), rec);
+}
+
+TEST(Record, EveryKindHasANameThatParsesBack) {
+    for (int k = 0; k <= static_cast<int>(EventKind::purge); ++k) {
+        auto kind = static_cast<EventKind>(k);
+        EXPECT_EQ(event_kind_from_string(to_string(kind)), kind);
+    }
+    EXPECT_FALSE(event_kind_from_string("nonsense"));
+}
+
+TEST(Record, InvalidUtf8IsReplacedNotFatal) {
+    Event e = sample_event();
+    e.subject = "bad \xC3\x28 byte";
+    std::string rec = canonical_record(e, 1);
+    EXPECT_NE(rec.find("\\ufffd"), std::string::npos) << rec;
+}
+
+TEST(Record, MalformedRecordsNameTheField) {
+    std::string rec = canonical_record(sample_event(), 3);
+    auto field_of = [](const std::string& text) {
+        try {
+            parse_record(text);
+        } catch (const ParseError& e) {
+            return e.field();
+        }
+        return std::string("<accepted>");
+    };
+    std::string no_sender = rec;
+    no_sender.replace(no_sender.find("\"sender\""), 8, "\"sendex\"");
+    EXPECT_EQ(field_of(no_sender), "sender");
+    std::string bad_time = rec;
+    bad_time.replace(bad_time.find("2026-03-01T"), 11, "2026-13-01T");
+    EXPECT_EQ(field_of(bad_time), "time");
+    std::string bad_kind = rec;
+    bad_kind.replace(bad_kind.find("\"delivery\""), 10, "\"deliverx\"");
+    EXPECT_EQ(field_of(bad_kind), "kind");
+    EXPECT_EQ(field_of("[1,2]"), "record");
+    EXPECT_EQ(field_of("{\"v\":1"), "record");
+}
+
+TEST(Record, ItalianLegalTimeFollowsTheEuRule) {
+    EXPECT_EQ(italy_utc_offset_minutes(utc(2026, 3, 29, 0, 59, 59)), 60);
+    EXPECT_EQ(italy_utc_offset_minutes(utc(2026, 3, 29, 1, 0, 0)), 120);
+    EXPECT_EQ(italy_utc_offset_minutes(utc(2026, 10, 25, 0, 59, 59)), 120);
+    EXPECT_EQ(italy_utc_offset_minutes(utc(2026, 10, 25, 1, 0, 0)), 60);
+    EXPECT_EQ(italy_utc_offset_minutes(utc(2027, 1, 15, 12, 0, 0)), 60);
+    EXPECT_EQ(format_offset(120), "+02:00");
+    EXPECT_EQ(format_offset(-330), "-05:30");
+}
+
+TEST(Chain, LinkMatchesTheDocumentedShellRecomputation) {
+    std::string rec = canonical_record(sample_event(), 1);
+    std::string digest = record_digest(rec);
+    test::TempDir dir;
+    test::write_file(dir / "rec", rec);
+    auto shell_digest = test::run_command("sha256sum " + test::quote(dir / "rec") + " | cut -d' ' -f1");
+    EXPECT_EQ(shell_digest.output, digest + "\n");
+    auto shell_link = test::run_command("printf '%s\\n%s' " + kGenesisChain + " " + digest +
+                                        " | sha256sum | cut -d' ' -f1");
+    EXPECT_EQ(shell_link.output, chain_link(kGenesisChain, digest) + "\n");
+    EXPECT_NE(chain_link(kGenesisChain, digest), chain_link(chain_link(kGenesisChain, digest), digest));
+}
+
+TEST(Chain, ManifestRoundTripsAndUsesCrlf) {
+    SegmentManifest m{7,
+                      101,
+                      200,
+                      std::string(64, 'a'),
+                      std::string(64, 'b'),
+                      utc(2026, 3, 1, 12, 0, 0),
+                      utc(2026, 3, 1, 13, 0, 0)};
+    std::string text = format_manifest(m);
+    EXPECT_NE(text.find("records: 100\r\n"), std::string::npos);
+    SegmentManifest back = parse_manifest(text);
+    EXPECT_EQ(back.segment, 7);
+    EXPECT_EQ(back.first_seq, 101);
+    EXPECT_EQ(back.last_seq, 200);
+    EXPECT_EQ(back.head_chain, m.head_chain);
+    EXPECT_EQ(back.closed, m.closed);
+    EXPECT_EQ(format_manifest(back), text);
+
+    std::string wrong_count = text;
+    wrong_count.replace(wrong_count.find("records: 100"), 12, "records: 101");
+    try {
+        parse_manifest(wrong_count);
+        FAIL() << "accepted a wrong record count";
+    } catch (const ParseError& e) {
+        EXPECT_EQ(e.line(), 6u);
+        EXPECT_EQ(e.field(), "records");
+    }
+    std::string lf_only = text;
+    lf_only.erase(lf_only.find('\r'), 1);
+    EXPECT_THROW(parse_manifest(lf_only), ParseError);
+}
+
+}  // namespace
+}  // namespace pecd::log

@@ -158,7 +158,7 @@ def postfix_run(d, inject_port, n, concurrency, limit=600):
     run("postconf", "-c", d, "-e", "defer_transports = smtp")
     run("postfix", "-c", d, "reload")
     return {"messages": n, "seconds": round(seconds, 3), "messages_per_second": round(n / seconds, 1),
-            "resumed": count_in_log(d, "reused session")}
+            "resumed": None}  # Postfix logs no per-connection reuse at smtp_tls_loglevel 1
 
 
 def main():

@@ -6,6 +6,7 @@
 // are asserted check by check; the policy matrix runs the SMTP STARTTLS dialogue per
 // policy and asserts deliver or defer.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <nlohmann/json.hpp>
 
@@ -259,6 +260,99 @@ TEST_F(TlsCheck, SecureChecksTheDestinationNotTheMxName) {
     EXPECT_FALSE(policy_outcome({Policy::secure, {}}, "mx.example.test", "other.test", result).deliver);
     EXPECT_TRUE(policy_outcome({Policy::secure, {"mx.example.test"}}, "mx.example.test", "other.test", result)
                     .deliver);
+}
+
+// --- pecctl cert ---
+
+TEST(CertCommand, SelfSignedWritesCertificateAndPrivateKey) {
+    TempDir dir;
+    auto r = run_command(kPecctl +
+                         " cert self-signed --name mx.example.test --name mail.example.test --ip 127.0.0.1" +
+                         " --key-type rsa --days 60 --out " + (dir / "c.pem").string() + " --key-out " +
+                         (dir / "c.key").string());
+    ASSERT_EQ(r.status, 0) << r.output;
+    struct stat st {};
+    ASSERT_EQ(::stat((dir / "c.key").c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u);
+    auto text = run_command("openssl x509 -noout -text -in " + (dir / "c.pem").string());
+    EXPECT_NE(text.output.find("DNS:mx.example.test, DNS:mail.example.test, IP Address:127.0.0.1"),
+              std::string::npos)
+        << text.output;
+    EXPECT_NE(text.output.find("TLS Web Server Authentication"), std::string::npos);
+    EXPECT_NE(text.output.find("Public-Key: (2048 bit)"), std::string::npos);
+    auto host =
+        run_command("openssl x509 -noout -checkhost mail.example.test -in " + (dir / "c.pem").string());
+    EXPECT_NE(host.output.find("does match"), std::string::npos) << host.output;
+    auto chain = load_chain_file((dir / "c.pem").string());
+    auto key = load_key_file((dir / "c.key").string());
+    EXPECT_TRUE(key_matches(chain.front().get(), key.get()));
+    EXPECT_EQ(days_until_expiry(chain.front().get(), std::chrono::system_clock::now()), 59);
+}
+
+TEST(CertCommand, CsrCarriesTheNamesAndVerifies) {
+    TempDir dir;
+    auto r = run_command(kPecctl + " cert csr --name pec.example.test --name mx.pec.example.test --out " +
+                         (dir / "r.csr").string() + " --key-out " + (dir / "r.key").string());
+    ASSERT_EQ(r.status, 0) << r.output;
+    auto v = run_command("openssl req -noout -verify -text -in " + (dir / "r.csr").string());
+    EXPECT_NE(v.output.find("verify OK"), std::string::npos) << v.output;
+    EXPECT_NE(v.output.find("CN = pec.example.test"), std::string::npos) << v.output;
+    EXPECT_NE(v.output.find("DNS:pec.example.test, DNS:mx.pec.example.test"), std::string::npos) << v.output;
+    // Reusing an existing key.
+    auto again = run_command(kPecctl + " cert csr --name pec.example.test --key " + (dir / "r.key").string() +
+                             " --out " + (dir / "r2.csr").string());
+    EXPECT_EQ(again.status, 0) << again.output;
+    auto k1 = run_command("openssl req -noout -pubkey -in " + (dir / "r.csr").string());
+    auto k2 = run_command("openssl req -noout -pubkey -in " + (dir / "r2.csr").string());
+    EXPECT_EQ(k1.output, k2.output);
+}
+
+TEST(CertCommand, ShowWarnsNearExpiryAndFailsWhenExpired) {
+    TempDir dir;
+    auto ca = make_ca("Show CA");
+    auto soon = make_leaf("soon.example.test", {"soon.example.test"}, ca, Usage::server,
+                          std::chrono::system_clock::now(), std::chrono::days(10));
+    fs::write_file_durable(dir / "soon.pem", to_pem(soon.cert.get()) + to_pem(ca.cert.get()));
+    auto r = run_command(kPecctl + " cert show " + (dir / "soon.pem").string());
+    EXPECT_EQ(r.status, 0) << r.output;
+    EXPECT_NE(r.output.find("WARNING: CN=soon.example.test expires in 9 days"), std::string::npos)
+        << r.output;
+    EXPECT_NE(r.output.find("[1] subject:  CN=Show CA"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("DNS:soon.example.test"), std::string::npos);
+
+    auto json_out =
+        run_command(kPecctl + " cert show --json " + (dir / "soon.pem").string() + " 2>/dev/null");
+    auto j = json::parse(json_out.output.substr(json_out.output.find('[')), nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << json_out.output;
+    ASSERT_EQ(j.size(), 2u);
+    EXPECT_EQ(j[0]["dns_names"][0], "soon.example.test");
+    EXPECT_EQ(j[0]["days_to_expiry"], 9);
+    EXPECT_EQ(j[1]["is_ca"], true);
+
+    auto old = make_leaf("old.example.test", {"old.example.test"}, ca, Usage::server,
+                         std::chrono::system_clock::now() - std::chrono::days(40), std::chrono::days(30));
+    fs::write_file_durable(dir / "old.pem", to_pem(old.cert.get()));
+    auto e = run_command(kPecctl + " cert show " + (dir / "old.pem").string());
+    EXPECT_EQ(e.status, 1) << e.output;
+    EXPECT_NE(e.output.find("ERROR: CN=old.example.test expired"), std::string::npos) << e.output;
+}
+
+TEST(CertCommand, PreciseErrors) {
+    TempDir dir;
+    auto no_name = run_command(kPecctl + " cert self-signed --out " + (dir / "a.pem").string() +
+                               " --key-out " + (dir / "a.key").string());
+    EXPECT_EQ(no_name.status, 2) << no_name.output;
+    EXPECT_NE(no_name.output.find("--name"), std::string::npos) << no_name.output;
+    auto bad_type = run_command(kPecctl + " cert self-signed --name a.test --key-type dsa --out " +
+                                (dir / "a.pem").string() + " --key-out " + (dir / "a.key").string());
+    EXPECT_EQ(bad_type.status, 2) << bad_type.output;
+    EXPECT_NE(bad_type.output.find("unknown key type 'dsa'"), std::string::npos) << bad_type.output;
+    fs::write_file_durable(dir / "junk.pem",
+                           "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n");
+    auto junk = run_command(kPecctl + " cert show " + (dir / "junk.pem").string());
+    EXPECT_EQ(junk.status, 2) << junk.output;
+    EXPECT_NE(junk.output.find("junk.pem"), std::string::npos) << junk.output;
+    EXPECT_FALSE(std::filesystem::exists(dir / "a.key"));
 }
 
 }  // namespace

@@ -56,7 +56,7 @@ private:
 
 struct SealerOptions {
     std::chrono::seconds segment_interval{3600};  // segments close on these boundaries (UTC)
-    std::chrono::seconds tick{60};                // background pass period (and TSA retry)
+    std::chrono::milliseconds tick{60000};        // background pass period (and TSA retry)
     int retention_months = 30;                    // 0 = keep forever
     std::vector<crypto::X509Ptr> tsa_anchors;     // empty: the TSA's own certificate
 };

@@ -33,10 +33,15 @@ public:
         std::string digest = record_digest(r.record);
         try {
             ParsedRecord parsed = parse_record(r.record);
-            if (parsed.seq != r.seq)
+            if (parsed.seq < r.seq)
+                problem(parsed.seq, segment,
+                        "record " + std::to_string(parsed.seq) + " was pushed to position " +
+                            std::to_string(r.seq) + ": a record was inserted at position " +
+                            std::to_string(parsed.seq));
+            else if (parsed.seq != r.seq)
                 problem(r.seq, segment,
                         "record at position " + std::to_string(r.seq) + " says it is record " +
-                            std::to_string(parsed.seq) + ": a record was inserted (or renumbered) here");
+                            std::to_string(parsed.seq) + ": records were renumbered");
             else if (std::string(to_string(parsed.event.kind)) != r.kind ||
                      parsed.event.pec_msgid != r.pec_msgid || parsed.event.client_msgid != r.client_msgid)
                 problem(r.seq, segment,

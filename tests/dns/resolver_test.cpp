@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -86,6 +87,7 @@ public:
                                              << kZones;
         pid_ = ::fork();
         if (pid_ == 0) {
+            ::prctl(PR_SET_PDEATHSIG, SIGTERM);  // no orphan if the test crashes
             auto log = (dir_ / "unbound.log").string();
             FILE* f = std::fopen(log.c_str(), "w");
             if (f) ::dup2(fileno(f), 2), ::dup2(fileno(f), 1);

@@ -5,6 +5,7 @@
 // directory removed at the end; every wait is bounded.
 #pragma once
 
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -109,6 +110,7 @@ public:
     explicit Process(std::vector<std::string> argv, const std::filesystem::path& log = {}) {
         pid_ = ::fork();
         if (pid_ == 0) {
+            ::prctl(PR_SET_PDEATHSIG, SIGTERM);  // no orphan if the test crashes
             if (!log.empty()) {
                 FILE* f = std::fopen(log.c_str(), "w");
                 if (f) {

@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "core/error.hpp"
+#include "log/builtin_tsa.hpp"
 #include "log/bundle.hpp"
 #include "log/verify.hpp"
 #include "log_fixture.hpp"
@@ -390,6 +391,26 @@ TEST_F(LegalLogTest, RetentionPurgesOldSegmentsWithARecord) {
     EXPECT_EQ(report.segments_purged, 1);
     EXPECT_EQ(months_before(TimePoint(sys_days{2026y / 8 / 31}.time_since_epoch()), 30),
               TimePoint(sys_days{2024y / 2 / 29}.time_since_epoch()));
+}
+
+}  // namespace
+}  // namespace pecd::log::test
+
+namespace pecd::log::test {
+namespace {
+
+TEST(BuiltinTsa, CreatedOnceThenReloadedAndUsable) {
+    TempDir dir;
+    auto first = load_or_create_builtin_tsa(dir / "tsa");
+    auto second = load_or_create_builtin_tsa(dir / "tsa");
+    EXPECT_EQ(X509_cmp(first.certificate.get(), second.certificate.get()), 0);
+    EXPECT_EQ(std::filesystem::status(dir / "tsa" / "tsa.key").permissions() & std::filesystem::perms::all,
+              std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+    crypto::TimestampAuthority tsa(second, SystemClock::instance());
+    std::string digest = crypto::sha256("x");
+    auto v = crypto::verify_timestamp_response(tsa.respond(crypto::make_timestamp_request(digest).der), digest,
+                                               {first.certificate});
+    EXPECT_TRUE(v.ok) << v.error;
 }
 
 }  // namespace

@@ -20,9 +20,10 @@ namespace {
 
 using namespace std::chrono;
 
-// Runs the driver until it has acknowledged `acks` records (or 30 s passed), kills it
+// Runs the driver until it has acknowledged `acks` records and run for `min_run` (so
+// kills also land while a segment is being closed or sealed), or 30 s passed; kills it
 // with SIGKILL and returns every sequence number it acknowledged.
-std::vector<std::int64_t> run_and_kill(const std::vector<std::string>& args, int acks) {
+std::vector<std::int64_t> run_and_kill(const std::vector<std::string>& args, int acks, milliseconds min_run) {
     int fds[2];
     if (pipe(fds) != 0) throw std::runtime_error("pipe");
     posix_spawn_file_actions_t actions;
@@ -39,11 +40,12 @@ std::vector<std::int64_t> run_and_kill(const std::vector<std::string>& args, int
     close(fds[1]);
     std::vector<std::int64_t> acked;
     std::string pending;
-    auto deadline = steady_clock::now() + seconds(30);
+    auto start = steady_clock::now();
+    auto deadline = start + seconds(30);
     bool killed = false;
     char buf[4096];
     while (steady_clock::now() < deadline) {
-        if (!killed && static_cast<int>(acked.size()) >= acks) {
+        if (!killed && static_cast<int>(acked.size()) >= acks && steady_clock::now() - start >= min_run) {
             kill(pid, SIGKILL);
             killed = true;
         }
@@ -69,7 +71,7 @@ TEST(LogCrash, KillNineUnderLoadKeepsTheChainAndEveryAcknowledgedRecord) {
                                      (dir / "provider.pem").string(), (dir / "provider.key").string()};
     std::set<std::int64_t> all_acked;
     for (int round = 0; round < 4; ++round) {
-        auto acked = run_and_kill(args, 40 + 60 * round);
+        auto acked = run_and_kill(args, 40 + 60 * round, milliseconds(350 * round));
         ASSERT_FALSE(acked.empty()) << "round " << round << ": the driver acknowledged nothing";
         all_acked.insert(acked.begin(), acked.end());
 

@@ -109,10 +109,12 @@ protected:
         });
         return seq;
     }
-    std::string sql(const std::string& statement) {
+    // Runs SQL with the sqlite3 tool (an independent writer), the log closed meanwhile.
+    std::string sql(const std::string& statements) {
         log.reset();
         db.reset();
-        auto r = run_command("sqlite3 " + quote(db_path()) + " \"" + statement + "\"");
+        write_file(dir / "statements.sql", statements + ";\n");
+        auto r = run_command("sqlite3 " + quote(db_path()) + " < " + quote(dir / "statements.sql"));
         EXPECT_EQ(r.status, 0) << r.output;
         db = store::open_sqlite(db_path().string());
         log.emplace(*db);

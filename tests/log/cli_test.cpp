@@ -28,6 +28,12 @@ protected:
     }
     CommandResult pecctl(const std::string& args) { return run_command(quote(kPecctl) + " log " + args); }
     std::string db_arg() const { return " --db " + quote(db_path()); }
+    // Changes the database behind pecd's back with the sqlite3 tool.
+    void tamper(const std::string& statements) {
+        write_file(dir / "tamper.sql", statements + ";\n");
+        auto r = run_command("sqlite3 " + quote(db_path()) + " < " + quote(dir / "tamper.sql"));
+        ASSERT_EQ(r.status, 0) << r.output;
+    }
 };
 
 TEST_F(LogCliTest, VerifyPassesOnAnIntactLog) {
@@ -40,15 +46,14 @@ TEST_F(LogCliTest, VerifyPassesOnAnIntactLog) {
 }
 
 TEST_F(LogCliTest, VerifyNamesAFlippedByte) {
-    run_command("sqlite3 " + quote(db_path()) +
-                " \"UPDATE log_records SET record = replace(record, 'Prova 6', 'Prova 7') WHERE seq = 6\"");
+    tamper("UPDATE log_records SET record = replace(record, 'Prova 6', 'Prova 7') WHERE seq = 6");
     auto r = pecctl("verify" + db_arg());
     EXPECT_EQ(r.status, 1) << r.output;
     EXPECT_NE(r.output.find("FIRST PROBLEM: record 6 was altered"), std::string::npos) << r.output;
 }
 
 TEST_F(LogCliTest, VerifyNamesADeletedRecord) {
-    run_command("sqlite3 " + quote(db_path()) + " \"DELETE FROM log_records WHERE seq = 3\"");
+    tamper("DELETE FROM log_records WHERE seq = 3");
     auto r = pecctl("verify" + db_arg());
     EXPECT_EQ(r.status, 1) << r.output;
     EXPECT_NE(r.output.find("FIRST PROBLEM: record 3 is missing"), std::string::npos) << r.output;
@@ -56,15 +61,17 @@ TEST_F(LogCliTest, VerifyNamesADeletedRecord) {
 
 TEST_F(LogCliTest, VerifyNamesAnInsertedRecord) {
     std::string forged = canonical_record(pec_event(EventKind::delivery, "forged", clock.now()), 9);
-    run_command(
-        "sqlite3 " + quote(db_path()) +
-        " \"UPDATE log_records SET seq = seq + 1000 WHERE seq >= 9; UPDATE log_records SET seq = seq - 999 "
-        "WHERE seq >= 1000; INSERT INTO log_records (seq, at_us, kind, pec_msgid, client_msgid, record, "
-        "digest, chain) VALUES (9, 0, 'delivery', 'forged', '', '" +
-        forged + "', '" + record_digest(forged) + "', 'x')\"");
+    tamper(
+        "UPDATE log_records SET seq = seq + 1000 WHERE seq >= 9; UPDATE log_records SET seq = seq - 999 "
+        "WHERE "
+        "seq >= 1000; INSERT INTO log_records (seq, at_us, kind, pec_msgid, client_msgid, record, digest, "
+        "chain) "
+        "VALUES (9, 0, 'delivery', 'forged', '', '" +
+        forged + "', '" + record_digest(forged) + "', 'x')");
     auto r = pecctl("verify" + db_arg());
     EXPECT_EQ(r.status, 1) << r.output;
     EXPECT_NE(r.output.find("FIRST PROBLEM: record 9"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("inserted"), std::string::npos) << r.output;
 }
 
 TEST_F(LogCliTest, SearchPrintsRecordsWithTheirProof) {

@@ -33,8 +33,8 @@ public:
     explicit Row(std::vector<Value> v) : values_(std::move(v)) {}
     std::size_t size() const { return values_.size(); }
     bool is_null(std::size_t i) const { return std::holds_alternative<std::nullptr_t>(values_.at(i)); }
-    std::int64_t integer(std::size_t i) const;   // throws Error on type mismatch
-    std::string text(std::size_t i) const;       // TEXT or BLOB bytes; "" for NULL
+    std::int64_t integer(std::size_t i) const;  // throws Error on type mismatch
+    std::string text(std::size_t i) const;      // TEXT or BLOB bytes; "" for NULL
     double real(std::size_t i) const;
     const Value& at(std::size_t i) const { return values_.at(i); }
 
@@ -49,7 +49,8 @@ public:
     virtual std::int64_t exec(std::string_view sql, const std::vector<Value>& params = {}) = 0;
     virtual std::vector<Row> query(std::string_view sql, const std::vector<Value>& params = {}) = 0;
     // INSERT ... returning the new row's integer key (SQLite rowid / PostgreSQL RETURNING id).
-    virtual std::int64_t insert(std::string_view sql, const std::vector<Value>& params, std::string_view id_column = "id") = 0;
+    virtual std::int64_t insert(std::string_view sql, const std::vector<Value>& params,
+                                std::string_view id_column = "id") = 0;
     std::optional<Row> query_one(std::string_view sql, const std::vector<Value>& params = {}) {
         auto rows = query(sql, params);
         if (rows.empty()) return std::nullopt;
@@ -58,8 +59,8 @@ public:
 };
 
 struct Migration {
-    int version;          // per module, starting at 1, never reused
-    std::string sql;      // one or more statements separated by ';'
+    int version;      // per module, starting at 1, never reused
+    std::string sql;  // one or more statements separated by ';'
 };
 
 class Database {

@@ -1,0 +1,50 @@
+// blob_store.hpp - message bodies as files under the data directory
+//
+// A blob is the exact byte sequence of one stored message, kept in a file named by the
+// caller's key (letters, digits, '-', '_', '.'), fanned out into 256 sub-directories by a
+// hash of the key so no directory grows without bound. Every operation that returns has
+// made its effect durable: the file is fsynced and its directory entry too.
+//
+// link_from() hard-links an existing, already fsynced file (the queue's spool copy) into
+// the store, so delivering one message to many local mailboxes costs one directory entry
+// per mailbox and no copy; it is idempotent (an existing blob with the key is kept), so a
+// delivery retried after a crash does not fail or duplicate.
+//
+// Failures are TemporaryError (disk full, I/O) naming the path; nothing half-written is
+// ever visible under a key. A test hook (set_failure_hook) lets tests inject a failure at
+// a named step to prove that callers leave nothing half-done.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <string_view>
+
+namespace pecd::store {
+
+class BlobStore {
+public:
+    explicit BlobStore(std::filesystem::path root);
+
+    // Writes bytes under key (temporary file, fsync, rename, directory fsync).
+    void put(std::string_view key, std::string_view bytes);
+    // Hard-links source under key; falls back to a durable copy across file systems.
+    void link_from(std::string_view key, const std::filesystem::path& source);
+    std::string get(std::string_view key) const;  // throws Error when missing
+    bool exists(std::string_view key) const;
+    std::filesystem::path path_of(std::string_view key) const;
+    // Removes the blob (missing is not an error) and syncs the directory.
+    void remove(std::string_view key);
+    const std::filesystem::path& root() const { return root_; }
+
+    // Tests only: called with the step name ("write", "link"); a throw aborts the step.
+    static void set_failure_hook(std::function<void(std::string_view step)> hook);
+
+private:
+    std::filesystem::path root_;
+};
+
+// Throws Error when key would escape the store or is not a plain name.
+void check_blob_key(std::string_view key);
+
+}  // namespace pecd::store

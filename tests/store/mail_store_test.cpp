@@ -1,0 +1,207 @@
+// mail_store_test.cpp - domains, mailboxes, passwords, routes and stored messages
+#include "store/mail_store.hpp"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include "core/error.hpp"
+#include "core/fs.hpp"
+#include "temp_dir.hpp"
+
+namespace pecd::store {
+namespace {
+
+class MailStoreTest : public ::testing::Test {
+protected:
+    MailStoreTest()
+        : db(open_sqlite((dir.path() / "pecd.db").string())),
+          blobs(dir.path() / "blobs"),
+          clock(TimePoint(std::chrono::seconds(1700000000))),
+          store(*db, blobs, clock) {}
+
+    std::filesystem::path spool_file(const std::string& bytes) {
+        auto p = dir.path() / ("spool-" + std::to_string(++files));
+        fs::write_file_durable(p, bytes);
+        return p;
+    }
+
+    test::TempDir dir;
+    std::unique_ptr<Database> db;
+    BlobStore blobs;
+    ManualClock clock;
+    MailStore store;
+    int files = 0;
+};
+
+TEST(Route, ParsesEveryFormAndPrintsItBack) {
+    EXPECT_EQ(parse_route("local").kind, Route::Kind::local);
+    auto l = parse_route("lmtp:127.0.0.1:24");
+    EXPECT_EQ(l.kind, Route::Kind::lmtp);
+    EXPECT_EQ(l.host, "127.0.0.1");
+    EXPECT_EQ(l.port, 24);
+    EXPECT_EQ(parse_route("lmtp:unix:/run/dovecot/lmtp").unix_path, "/run/dovecot/lmtp");
+    auto s = parse_route("smtp:[::1]:2525");
+    EXPECT_EQ(s.kind, Route::Kind::smtp);
+    EXPECT_EQ(s.host, "::1");
+    EXPECT_EQ(s.port, 2525);
+    for (auto t :
+         {"local", "lmtp:mx.example.test:24", "lmtp:unix:/x/y", "smtp:[::1]:25", "smtp:10.0.0.1:587"})
+        EXPECT_EQ(to_string(parse_route(t)), t);
+}
+
+TEST(Route, RejectsBadFormsNamingTheField) {
+    for (auto t : {"", "lmtp:", "lmtp:host", "smtp:host:0", "smtp:host:70000", "smtp::25",
+                   "lmtp:unix:relative", "smtp:::1:25", "pigeon:host:1", "smtp:host:25x"}) {
+        try {
+            parse_route(t);
+            ADD_FAILURE() << "accepted " << t;
+        } catch (const ParseError& e) {
+            EXPECT_EQ(e.field(), "route") << t;
+        }
+    }
+}
+
+TEST_F(MailStoreTest, DomainsAreCaseInsensitiveAndUnique) {
+    store.add_domain("Example.TEST");
+    store.add_domain("relay.test", parse_route("smtp:127.0.0.1:2525"));
+    EXPECT_TRUE(store.is_local_domain("example.test"));
+    EXPECT_TRUE(store.is_local_domain("EXAMPLE.test"));
+    EXPECT_FALSE(store.is_local_domain("other.test"));
+    EXPECT_THROW(store.add_domain("example.test"), Error);
+    EXPECT_THROW(store.add_domain("bad domain"), ParseError);
+    auto all = store.domains();
+    ASSERT_EQ(all.size(), 2u);
+    EXPECT_EQ(all[0].name, "example.test");
+    EXPECT_EQ(all[1].route.kind, Route::Kind::smtp);
+    store.set_route("example.test", parse_route("lmtp:127.0.0.1:24"));
+    EXPECT_EQ(store.domain("example.test")->route.port, 24);
+    EXPECT_THROW(store.set_route("nowhere.test", {}), Error);
+}
+
+TEST_F(MailStoreTest, MailboxNeedsItsDomainAndIsUnique) {
+    EXPECT_THROW(store.add_mailbox({"a@example.test"}), Error);
+    store.add_domain("example.test");
+    auto id = store.add_mailbox({"Alice@Example.test", 1000, MailboxKind::receive_only, false});
+    EXPECT_GT(id, 0);
+    EXPECT_THROW(store.add_mailbox({"alice@example.test"}), Error);
+    EXPECT_THROW(store.add_mailbox({"no-at-sign"}), ParseError);
+    auto m = store.mailbox("ALICE@example.test");
+    ASSERT_TRUE(m);
+    EXPECT_EQ(m->address, "alice@example.test");
+    EXPECT_EQ(m->kind, MailboxKind::receive_only);
+    EXPECT_FALSE(m->accepts_ordinary_mail);
+    EXPECT_EQ(m->quota_bytes, 1000u);
+    EXPECT_FALSE(m->has_password);
+    EXPECT_EQ(store.mailboxes("example.test").size(), 1u);
+    EXPECT_EQ(store.mailboxes("other.test").size(), 0u);
+}
+
+TEST_F(MailStoreTest, PasswordsAreArgon2idHashesAndVerify) {
+    store.add_domain("example.test");
+    store.add_mailbox({"bob@example.test"});
+    EXPECT_FALSE(store.verify_password("bob@example.test", "anything"));
+    store.set_password("bob@example.test", "correct horse");
+    auto hash = store.password_hash("bob@example.test");
+    ASSERT_TRUE(hash);
+    EXPECT_TRUE(hash->starts_with("$argon2id$")) << *hash;
+    EXPECT_EQ(hash->find("correct horse"), std::string::npos);
+    EXPECT_TRUE(store.verify_password("BOB@example.test", "correct horse"));
+    EXPECT_FALSE(store.verify_password("bob@example.test", "correct horsE"));
+    EXPECT_FALSE(store.verify_password("nobody@example.test", "correct horse"));
+    EXPECT_THROW(store.set_password("nobody@example.test", "x"), Error);
+    EXPECT_THROW(store.set_password("bob@example.test", ""), Error);
+}
+
+TEST_F(MailStoreTest, LifecycleDeactivateKeepsReadableCloseIsFinal) {
+    store.add_domain("example.test");
+    store.add_mailbox({"c@example.test"});
+    EXPECT_EQ(store.may_receive("c@example.test"), Acceptance::accept);
+    clock.advance(std::chrono::hours(1));
+    store.set_state("c@example.test", MailboxState::deactivated);
+    auto m = store.mailbox("c@example.test");
+    ASSERT_TRUE(m->deactivated_at);
+    EXPECT_EQ(*m->deactivated_at, clock.now());
+    EXPECT_EQ(store.may_receive("c@example.test"), Acceptance::not_active);
+    EXPECT_NO_THROW(store.messages("c@example.test"));
+    clock.advance(std::chrono::hours(1));
+    store.set_state("c@example.test", MailboxState::closed);
+    EXPECT_EQ(*store.mailbox("c@example.test")->deactivated_at, clock.now() - std::chrono::hours(1));
+    EXPECT_THROW(store.set_state("c@example.test", MailboxState::active), Error);
+    EXPECT_THROW(store.messages("c@example.test"), Error);
+    EXPECT_EQ(store.may_receive("x@example.test"), Acceptance::unknown_mailbox);
+}
+
+TEST_F(MailStoreTest, DeliveryKeepsBytesExactlyOnceAndChargesQuota) {
+    store.add_domain("example.test");
+    store.add_mailbox({"d@example.test", 100});
+    std::string bytes = "Subject: hi\r\n\r\nbody\r\n..\r\n";
+    auto src = spool_file(bytes);
+    int also_runs = 0;
+    EXPECT_EQ(
+        store.deliver("d@example.test", "q1.1", src, bytes.size(), "s@x.test", [&](Tx&) { ++also_runs; }),
+        DeliveryOutcome::stored);
+    // A retry after a crash between the store and the queue update: no duplicate, and the
+    // queue step runs again so the recipient gets marked done.
+    EXPECT_EQ(
+        store.deliver("d@example.test", "q1.1", src, bytes.size(), "s@x.test", [&](Tx&) { ++also_runs; }),
+        DeliveryOutcome::already_stored);
+    EXPECT_EQ(also_runs, 2);
+    auto msgs = store.messages("d@example.test");
+    ASSERT_EQ(msgs.size(), 1u);
+    EXPECT_EQ(msgs[0].mail_from, "s@x.test");
+    EXPECT_EQ(store.read_message("d@example.test", msgs[0].id), bytes);
+    auto m = store.mailbox("d@example.test");
+    EXPECT_EQ(m->used_bytes, bytes.size());
+    EXPECT_EQ(m->message_count, 1);
+    // The blob is a hard link of the spool file: removing the spool copy keeps it.
+    std::filesystem::remove(src);
+    EXPECT_EQ(store.read_message("d@example.test", msgs[0].id), bytes);
+
+    auto big = spool_file(std::string(80, 'x'));
+    EXPECT_EQ(store.may_receive("d@example.test", 80), Acceptance::over_quota);
+    EXPECT_EQ(store.deliver("d@example.test", "q2.1", big, 80, "", [&](Tx&) { ++also_runs; }),
+              DeliveryOutcome::over_quota);
+    EXPECT_EQ(also_runs, 2);
+    EXPECT_EQ(store.messages("d@example.test").size(), 1u);
+    EXPECT_EQ(store.deliver("nobody@example.test", "q3.1", big, 80, ""), DeliveryOutcome::unknown_mailbox);
+}
+
+TEST_F(MailStoreTest, FailedQueueStepLeavesNoMessage) {
+    store.add_domain("example.test");
+    store.add_mailbox({"e@example.test"});
+    auto src = spool_file("x\r\n");
+    EXPECT_THROW(
+        store.deliver("e@example.test", "q9.1", src, 3, "", [](Tx&) { throw TemporaryError("queue"); }),
+        TemporaryError);
+    EXPECT_TRUE(store.messages("e@example.test").empty());
+    EXPECT_EQ(store.mailbox("e@example.test")->used_bytes, 0u);
+}
+
+TEST_F(MailStoreTest, BlobStoreFailureIsTemporaryAndLeavesNothing) {
+    store.add_domain("example.test");
+    store.add_mailbox({"f@example.test"});
+    auto src = spool_file("y\r\n");
+    BlobStore::set_failure_hook([](std::string_view step) {
+        if (step == "link") throw TemporaryError("injected: no space left on device");
+    });
+    EXPECT_THROW(store.deliver("f@example.test", "q5.1", src, 3, ""), TemporaryError);
+    BlobStore::set_failure_hook({});
+    EXPECT_TRUE(store.messages("f@example.test").empty());
+    EXPECT_EQ(store.deliver("f@example.test", "q5.1", src, 3, ""), DeliveryOutcome::stored);
+}
+
+TEST(BlobStore, RejectsKeysThatEscapeAndWritesDurably) {
+    test::TempDir dir;
+    BlobStore b(dir.path() / "b");
+    for (auto k : {"", "../x", "a/b", ".hidden", "a b"}) EXPECT_THROW(b.put(k, "x"), Error) << k;
+    b.put("k1", std::string("\0\xff", 2));
+    EXPECT_EQ(b.get("k1"), std::string("\0\xff", 2));
+    EXPECT_TRUE(b.exists("k1"));
+    b.remove("k1");
+    EXPECT_FALSE(b.exists("k1"));
+    EXPECT_NO_THROW(b.remove("k1"));
+    EXPECT_THROW(b.get("k1"), Error);
+}
+
+}  // namespace
+}  // namespace pecd::store

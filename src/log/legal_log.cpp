@@ -15,7 +15,7 @@ using store::Value;
 const char* const kSegmentColumns =
     "id, first_seq, last_seq, previous_chain, head_chain, opened_us, closed_us, manifest, signature, "
     "timestamp, sealed_us, purged, last_error";
-const char* const kRecordColumns = "seq, record, digest, chain, kind, pec_msgid, client_msgid, at_us";
+const char* const kRecordColumns = "seq, record, digest, chain, at_us";
 
 Segment segment_from(const store::Row& r) {
     Segment s;
@@ -36,17 +36,46 @@ Segment segment_from(const store::Row& r) {
 }
 
 StoredRecord record_from(const store::Row& r) {
-    return StoredRecord{r.integer(0), r.text(1), r.text(2), r.text(3),
-                        r.text(4),    r.text(5), r.text(6), r.integer(7)};
+    return StoredRecord{r.integer(0), r.text(1), r.text(2), r.text(3), r.integer(4)};
 }
 
-// Every address of the event, lower-cased, once (the search index).
-std::set<std::string> addresses_of(const Event& e) {
+// The search keys of an event: "m:" message ids (PEC and client), "a:" addresses
+// (lower-cased), each once.
+std::set<std::string> keys_of(const Event& e) {
     std::set<std::string> out;
-    if (!e.sender.empty()) out.insert(to_lower(e.sender));
+    if (!e.pec_msgid.empty()) out.insert("m:" + e.pec_msgid);
+    if (!e.client_msgid.empty()) out.insert("m:" + e.client_msgid);
+    if (!e.sender.empty()) out.insert("a:" + to_lower(e.sender));
     for (const auto& r : e.recipients)
-        if (!r.address.empty()) out.insert(to_lower(r.address));
+        if (!r.address.empty()) out.insert("a:" + to_lower(r.address));
     return out;
+}
+
+// The sequence range that can hold records of q's time range: segments closed before
+// `from` (minus a margin for commits that straddle a close) and opened after `to` are out.
+std::pair<std::int64_t, std::int64_t> seq_bounds(store::Tx& tx, const SearchQuery& q) {
+    constexpr std::int64_t kMarginUs = 10LL * 60 * 1000000;
+    std::int64_t lo = 0, hi = INT64_MAX;
+    if (q.from) {
+        auto r = tx.query_one("SELECT MAX(last_seq) FROM log_segments WHERE closed_us < ?",
+                              {to_micros(*q.from) - kMarginUs});
+        if (r && !r->is_null(0)) lo = r->integer(0) + 1;
+    }
+    if (q.to) {
+        auto r = tx.query_one("SELECT MIN(first_seq) FROM log_segments WHERE opened_us > ?",
+                              {to_micros(*q.to) + kMarginUs});
+        if (r && !r->is_null(0)) hi = r->integer(0) - 1;
+    }
+    return {lo, hi};
+}
+
+bool matches(const SearchQuery& q, const Event& e) {
+    auto keys = keys_of(e);
+    if (!q.message_id.empty() && !keys.count("m:" + q.message_id)) return false;
+    if (!q.address.empty() && !keys.count("a:" + to_lower(q.address))) return false;
+    if (q.from && e.time < *q.from) return false;
+    if (q.to && e.time >= *q.to) return false;
+    return true;
 }
 
 }  // namespace
@@ -69,21 +98,21 @@ TimePoint months_before(TimePoint now, int months) {
     return TimePoint(sys_days{target}.time_since_epoch() + (now - day));
 }
 
-std::vector<store::Migration> LegalLog::migrations() {
+std::vector<store::Migration> LegalLog::migrations(const std::string& backend) {
+    // SQLite keeps (key, seq) in one B-tree only when told WITHOUT ROWID; PostgreSQL has
+    // no such clause (its primary key index is the only index either way).
+    const std::string key_table_options = backend == "sqlite" ? " WITHOUT ROWID" : "";
     return {{1,
-             "CREATE TABLE log_records (seq BIGINT PRIMARY KEY, at_us BIGINT NOT NULL, kind TEXT NOT NULL, "
-             "pec_msgid TEXT NOT NULL, client_msgid TEXT NOT NULL, record TEXT NOT NULL, "
+             "CREATE TABLE log_records (seq BIGINT PRIMARY KEY, at_us BIGINT NOT NULL, record TEXT NOT NULL, "
              "digest TEXT NOT NULL, chain TEXT NOT NULL);"
-             "CREATE INDEX log_records_pec ON log_records (pec_msgid);"
-             "CREATE INDEX log_records_client ON log_records (client_msgid);"
-             "CREATE INDEX log_records_at ON log_records (at_us);"
-             "CREATE TABLE log_addresses (address TEXT NOT NULL, seq BIGINT NOT NULL);"
-             "CREATE INDEX log_addresses_address ON log_addresses (address, seq);"
-             "CREATE INDEX log_addresses_seq ON log_addresses (seq);"
-             "CREATE TABLE log_head (id INTEGER PRIMARY KEY, seq BIGINT NOT NULL, chain TEXT NOT NULL);"
-             "INSERT INTO log_head (id, seq, chain) VALUES (1, 0, '" +
+             "CREATE TABLE log_keys (key TEXT NOT NULL, seq BIGINT NOT NULL, PRIMARY KEY (key, seq))" +
+                 key_table_options +
+                 ";"
+                 "CREATE TABLE log_head (id INTEGER PRIMARY KEY, seq BIGINT NOT NULL, chain TEXT NOT NULL, "
+                 "indexed_seq BIGINT NOT NULL);"
+                 "INSERT INTO log_head (id, seq, chain, indexed_seq) VALUES (1, 0, '" +
                  kGenesisChain +
-                 "');"
+                 "', 0);"
                  "CREATE TABLE log_segments (id BIGINT PRIMARY KEY, first_seq BIGINT NOT NULL, "
                  "last_seq BIGINT NOT NULL, previous_chain TEXT NOT NULL, head_chain TEXT NOT NULL, "
                  "opened_us BIGINT NOT NULL, closed_us BIGINT NOT NULL, manifest TEXT NOT NULL, "
@@ -92,27 +121,44 @@ std::vector<store::Migration> LegalLog::migrations() {
 }
 
 LegalLog::LegalLog(store::Database& db) : db_(db) {
-    db_.migrate("log", migrations());
+    db_.migrate("log", migrations(db_.backend()));
 }
 
 std::int64_t LegalLog::append(store::Tx& tx, const Event& event) {
     // The UPDATE comes first: it takes the head row's lock before the head is read.
-    tx.exec("UPDATE log_head SET seq = seq + 1 WHERE id = 1");
-    auto head = tx.query_one("SELECT seq, chain FROM log_head WHERE id = 1");
+    auto head = tx.query_one("UPDATE log_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, chain");
     if (!head) throw Error("legal log: the log_head row is missing");
     std::int64_t seq = head->integer(0);
     std::string record = canonical_record(event, seq);
     std::string digest = record_digest(record);
     std::string chain = chain_link(head->text(1), digest);
-    tx.exec(
-        "INSERT INTO log_records (seq, at_us, kind, pec_msgid, client_msgid, record, digest, chain) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        {seq, to_micros(event.time), std::string(to_string(event.kind)), event.pec_msgid, event.client_msgid,
-         record, digest, chain});
-    for (const auto& address : addresses_of(event))
-        tx.exec("INSERT INTO log_addresses (address, seq) VALUES (?, ?)", {address, seq});
+    tx.exec("INSERT INTO log_records (seq, at_us, record, digest, chain) VALUES (?, ?, ?, ?, ?)",
+            {seq, to_micros(event.time), record, digest, chain});
     tx.exec("UPDATE log_head SET chain = ? WHERE id = 1", {chain});
     return seq;
+}
+
+std::int64_t LegalLog::index_pending(std::int64_t max_records) {
+    std::int64_t done = 0;
+    db_.transact([&](store::Tx& tx) {
+        auto head = tx.query_one("SELECT indexed_seq FROM log_head WHERE id = 1");
+        if (!head) return;
+        std::int64_t from = head->integer(0);
+        auto rows = tx.query("SELECT seq, record FROM log_records WHERE seq > ? ORDER BY seq LIMIT ?",
+                             {from, max_records});
+        for (const auto& r : rows) {
+            try {
+                for (const auto& key : keys_of(parse_record(r.text(1)).event))
+                    tx.exec("INSERT INTO log_keys (key, seq) VALUES (?, ?)", {key, r.integer(0)});
+            } catch (const ParseError&) {
+                // An unreadable record has no keys; verify_log() reports it.
+            }
+            from = r.integer(0);
+        }
+        done = static_cast<std::int64_t>(rows.size());
+        if (done) tx.exec("UPDATE log_head SET indexed_seq = ? WHERE id = 1", {from});
+    });
+    return done;
 }
 
 std::int64_t LegalLog::append(const Event& event) {
@@ -187,7 +233,14 @@ std::int64_t LegalLog::purge(TimePoint now, int retention_months, int utc_offset
         }
         if (victims.empty()) return;
         for (const auto& s : victims) {
-            tx.exec("DELETE FROM log_addresses WHERE seq >= ? AND seq <= ?", {s.first_seq, s.last_seq});
+            for (const auto& r : tx.query("SELECT seq, record FROM log_records WHERE seq >= ? AND seq <= ?",
+                                          {s.first_seq, s.last_seq})) {
+                try {
+                    for (const auto& key : keys_of(parse_record(r.text(1)).event))
+                        tx.exec("DELETE FROM log_keys WHERE key = ? AND seq = ?", {key, r.integer(0)});
+                } catch (const ParseError&) {
+                }
+            }
             removed +=
                 tx.exec("DELETE FROM log_records WHERE seq >= ? AND seq <= ?", {s.first_seq, s.last_seq});
             tx.exec("UPDATE log_segments SET purged = 1 WHERE id = ?", {s.id});
@@ -211,30 +264,42 @@ std::int64_t LegalLog::purge(TimePoint now, int retention_months, int utc_offset
 }
 
 std::vector<StoredRecord> LegalLog::search(const SearchQuery& q) const {
-    std::string sql = "SELECT " + std::string(kRecordColumns) + " FROM log_records WHERE 1 = 1";
-    std::vector<Value> params;
-    if (!q.message_id.empty()) {
-        sql += " AND (pec_msgid = ? OR client_msgid = ?)";
-        params.emplace_back(std::in_place_type<std::string>, q.message_id);
-        params.emplace_back(std::in_place_type<std::string>, q.message_id);
-    }
-    if (!q.address.empty()) {
-        sql += " AND seq IN (SELECT seq FROM log_addresses WHERE address = ?)";
-        params.emplace_back(std::in_place_type<std::string>, to_lower(q.address));
-    }
-    if (q.from) {
-        sql += " AND at_us >= ?";
-        params.emplace_back(std::in_place_type<std::int64_t>, to_micros(*q.from));
-    }
-    if (q.to) {
-        sql += " AND at_us < ?";
-        params.emplace_back(std::in_place_type<std::int64_t>, to_micros(*q.to));
-    }
-    sql += " ORDER BY seq LIMIT " + std::to_string(q.limit);
     std::vector<StoredRecord> out;
+    auto keep = [&](const store::Row& row) {
+        StoredRecord r = record_from(row);
+        try {
+            if (!matches(q, parse_record(r.record).event)) return;
+        } catch (const ParseError&) {
+            return;  // unreadable records are verify_log()'s business
+        }
+        out.push_back(std::move(r));
+    };
     db_.read([&](store::Tx& tx) {
-        for (const auto& r : tx.query(sql, params)) out.push_back(record_from(r));
+        std::int64_t indexed = tx.query_one("SELECT indexed_seq FROM log_head WHERE id = 1")->integer(0);
+        const std::string select = "SELECT " + std::string(kRecordColumns) + " FROM log_records ";
+        if (!q.message_id.empty() || !q.address.empty()) {
+            // One key narrows the indexed part; matches() applies the rest.
+            std::string key = !q.message_id.empty() ? "m:" + q.message_id : "a:" + to_lower(q.address);
+            for (const auto& row : tx.query(select + "WHERE seq IN (SELECT seq FROM log_keys WHERE key = ?) "
+                                                     "AND seq <= ? ORDER BY seq",
+                                            {key, indexed}))
+                keep(row);
+        } else {
+            std::string sql = select + "WHERE seq <= ?";
+            std::vector<Value> params{Value(std::in_place_type<std::int64_t>, indexed)};
+            // Records are appended in time order (give or take concurrent commits), so
+            // segment times bound the sequence range of a time query.
+            if (q.from || q.to) {
+                auto [lo, hi] = seq_bounds(tx, q);
+                sql += " AND seq >= ? AND seq <= ?";
+                params.emplace_back(std::in_place_type<std::int64_t>, lo);
+                params.emplace_back(std::in_place_type<std::int64_t>, hi);
+            }
+            for (const auto& row : tx.query(sql + " ORDER BY seq", params)) keep(row);
+        }
+        for (const auto& row : tx.query(select + "WHERE seq > ? ORDER BY seq", {indexed})) keep(row);
     });
+    if (out.size() > q.limit) out.resize(q.limit);
     return out;
 }
 

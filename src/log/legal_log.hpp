@@ -1,12 +1,17 @@
 // legal_log.hpp - the legal log: append-only, hash-chained records in the database
 //
 // Contract:
-// - LegalLog(db) applies the "log" module's migrations (tables log_records,
-//   log_addresses, log_head, log_segments).
+// - LegalLog(db) applies the "log" module's migrations (tables log_records, log_keys,
+//   log_head, log_segments).
 // - append(tx, event) writes one record inside the caller's transaction: the record and
 //   the state change it describes commit (or roll back) together. Appenders serialize
 //   on the single log_head row (updated first, so concurrent PostgreSQL transactions
 //   queue on its row lock). Returns the record's sequence number (1, 2, ...).
+//   An append touches two B-trees only (log_records, whose key grows, and log_head), so
+//   its share of a durable commit stays small; the search keys (message ids, addresses)
+//   are added later by index_pending(), off the hot path (the sealer calls it).
+// - search() finds records by keys where indexed and by scanning the not yet indexed
+//   tail, so a record is searchable as soon as it is committed.
 // - close_segment(now) closes the records appended since the last segment into a new
 //   segment with its manifest (log/chain.hpp); sealing (signature + time stamp) is
 //   separate (log/sealer.hpp) because it does I/O and may have to wait for a TSA.
@@ -33,9 +38,6 @@ struct StoredRecord {
     std::string record;  // canonical bytes
     std::string digest;  // as stored
     std::string chain;   // as stored
-    std::string kind;    // index columns, as stored
-    std::string pec_msgid;
-    std::string client_msgid;
     std::int64_t at_us = 0;
 };
 
@@ -66,13 +68,17 @@ struct SearchQuery {
 
 class LegalLog {
 public:
-    static std::vector<store::Migration> migrations();
+    // backend: "sqlite" or "postgresql" (the key table is WITHOUT ROWID on SQLite).
+    static std::vector<store::Migration> migrations(const std::string& backend);
     explicit LegalLog(store::Database& db);
 
     std::int64_t append(store::Tx& tx, const Event& event);
     // Convenience for events with no state change of their own (audit reads).
     std::int64_t append(const Event& event);
 
+    // Adds search keys for up to `max_records` records not yet indexed, in one
+    // transaction; returns how many were indexed (0 = caught up).
+    std::int64_t index_pending(std::int64_t max_records = 5000);
     // Closes a segment over the records not yet in one; nullopt when there are none.
     std::optional<Segment> close_segment(TimePoint now);
     void record_seal(std::int64_t segment, const std::string& signature, const std::string& timestamp,

@@ -73,6 +73,9 @@ std::string Sealer::seal(const Segment& s) {
 int Sealer::run_once(bool force_close) {
     std::lock_guard pass(pass_mutex_);
     TimePoint now = clock_.now();
+    // Search keys first (in chunks, so appenders wait for one chunk at most).
+    for (int chunk = 0; chunk < 10000 && log_.index_pending() > 0; ++chunk) {
+    }
     if (force_close || close_due(now)) log_.close_segment(now);
     int sealed = 0;
     std::string error;

@@ -1,7 +1,8 @@
 // sealer.hpp - closes legal-log segments on a schedule and seals them
 //
 // Contract:
-// - run_once() closes a segment when an interval boundary (hourly by default) has
+// - run_once() adds the search keys of new records (LegalLog::index_pending), closes
+//   a segment when an interval boundary (hourly by default) has
 //   passed since the last one (or when forced), then seals every closed, unsealed segment
 //   in order: it re-checks the segment's records against its manifest, signs the
 //   manifest (CMS detached, the provider identity) and obtains an RFC 3161 time stamp

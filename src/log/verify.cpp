@@ -42,10 +42,6 @@ public:
                 problem(r.seq, segment,
                         "record at position " + std::to_string(r.seq) + " says it is record " +
                             std::to_string(parsed.seq) + ": records were renumbered");
-            else if (std::string(to_string(parsed.event.kind)) != r.kind ||
-                     parsed.event.pec_msgid != r.pec_msgid || parsed.event.client_msgid != r.client_msgid)
-                problem(r.seq, segment,
-                        "record " + std::to_string(r.seq) + ": its index columns were altered");
         } catch (const ParseError& e) {
             problem(r.seq, segment,
                     "record " + std::to_string(r.seq) + " is not a valid record: " + e.what());

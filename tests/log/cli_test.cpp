@@ -64,9 +64,7 @@ TEST_F(LogCliTest, VerifyNamesAnInsertedRecord) {
     tamper(
         "UPDATE log_records SET seq = seq + 1000 WHERE seq >= 9; UPDATE log_records SET seq = seq - 999 "
         "WHERE "
-        "seq >= 1000; INSERT INTO log_records (seq, at_us, kind, pec_msgid, client_msgid, record, digest, "
-        "chain) "
-        "VALUES (9, 0, 'delivery', 'forged', '', '" +
+        "seq >= 1000; INSERT INTO log_records (seq, at_us, record, digest, chain) VALUES (9, 0, '" +
         forged + "', '" + record_digest(forged) + "', 'x')");
     auto r = pecctl("verify" + db_arg());
     EXPECT_EQ(r.status, 1) << r.output;

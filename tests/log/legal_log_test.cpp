@@ -73,6 +73,19 @@ TEST_F(LegalLogTest, EveryEventKindIsRecordedWithItsFields) {
     q = {};
     q.message_id = "<client-msg-2>";
     EXPECT_EQ(log->search(q).size(), 1u);
+    // The same answers once the keys are indexed, and with part indexed, part not.
+    EXPECT_EQ(log->index_pending(10), 10);
+    q = {};
+    q.message_id = "msg-1";
+    EXPECT_EQ(log->search(q).size(), 14u);
+    EXPECT_EQ(log->index_pending(), 5);
+    EXPECT_EQ(log->index_pending(), 0);
+    EXPECT_EQ(log->search(q).size(), 14u);
+    q = {};
+    q.address = "esterno@mail.example";
+    EXPECT_EQ(log->search(q).size(), 15u);
+    q.message_id = "msg-2";
+    EXPECT_EQ(log->search(q).size(), 1u);
     EXPECT_TRUE(verify_log(*log).ok());
 }
 
@@ -87,6 +100,19 @@ TEST_F(LegalLogTest, SearchByTimeRange) {
     q = {};
     q.to = t0 + hours(1);
     EXPECT_EQ(log->search(q).size(), 3u);
+    // Across closed, indexed segments too.
+    log->index_pending();
+    log->close_segment(clock.now());
+    clock.advance(hours(2));
+    fill(4, 20);
+    log->index_pending();
+    log->close_segment(clock.now());
+    q = {};
+    q.from = t0 + hours(1);
+    q.to = t0 + hours(3);
+    EXPECT_EQ(log->search(q).size(), 2u);
+    q.to = {};
+    EXPECT_EQ(log->search(q).size(), 6u);
 }
 
 TEST_F(LegalLogTest, NoRecordWithoutItsStateChangeAndNoChangeWithoutRecord) {
@@ -272,8 +298,8 @@ TEST_F(LegalLogTest, InsertedRecordIsNamed) {
     std::string chain = chain_link(recs[0].chain, digest);
     sql("UPDATE log_records SET seq = seq + 1000 WHERE seq >= 5; UPDATE log_records SET seq = seq - 999 "
         "WHERE seq "
-        ">= 1000; INSERT INTO log_records (seq, at_us, kind, pec_msgid, client_msgid, record, digest, chain) "
-        "VALUES (5, 0, 'delivery', 'forged', '<client-forged>', '" +
+        ">= 1000; INSERT INTO log_records (seq, at_us, record, digest, chain) "
+        "VALUES (5, 0, '" +
         forged + "', '" + digest + "', '" + chain + "')");
     auto report = verify_log(*log);
     ASSERT_FALSE(report.ok());

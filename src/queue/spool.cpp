@@ -1,0 +1,448 @@
+// spool.cpp - the durable queue (see spool.hpp for the contract)
+#include "queue/spool.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cinttypes>
+#include <cstring>
+#include <random>
+#include <unordered_set>
+#include <utility>
+
+#include "core/error.hpp"
+#include "core/fs.hpp"
+
+namespace pecd::queue {
+namespace {
+
+const std::vector<store::Migration> kMigrations = {
+    {1,
+     "CREATE TABLE queue_messages ("
+     " id TEXT PRIMARY KEY, mail_from TEXT NOT NULL, dsn_ret TEXT NOT NULL, dsn_envid TEXT NOT NULL,"
+     " body_type TEXT NOT NULL, smtputf8 INTEGER NOT NULL, size BIGINT NOT NULL, received_at BIGINT NOT NULL,"
+     " is_dsn INTEGER NOT NULL, listener TEXT NOT NULL, client_ip TEXT NOT NULL, helo TEXT NOT NULL,"
+     " auth_user TEXT NOT NULL, tls_protocol TEXT NOT NULL);"
+     "CREATE TABLE queue_recipients ("
+     " id INTEGER PRIMARY KEY, queue_id TEXT NOT NULL REFERENCES queue_messages(id) ON DELETE CASCADE,"
+     " address TEXT NOT NULL, notify TEXT NOT NULL, orcpt TEXT NOT NULL,"
+     " state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'failed')),"
+     " attempts INTEGER NOT NULL DEFAULT 0, next_attempt BIGINT NOT NULL, last_error TEXT NOT NULL DEFAULT "
+     "'');"
+     "CREATE INDEX queue_recipients_by_message ON queue_recipients (queue_id);"
+     "CREATE INDEX queue_recipients_due ON queue_recipients (state, next_attempt)"},
+};
+
+constexpr std::size_t write_buffer_size = 64 * 1024;
+
+std::int64_t to_ms(TimePoint t) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+TimePoint from_ms(std::int64_t ms) {
+    return TimePoint(std::chrono::duration_cast<TimePoint::duration>(std::chrono::milliseconds(ms)));
+}
+
+std::string_view state_name(RecipientState s) {
+    switch (s) {
+        case RecipientState::pending:
+            return "pending";
+        case RecipientState::delivered:
+            return "delivered";
+        case RecipientState::failed:
+            return "failed";
+    }
+    return "pending";
+}
+
+RecipientState parse_state(const std::string& s) {
+    if (s == "delivered") return RecipientState::delivered;
+    if (s == "failed") return RecipientState::failed;
+    return RecipientState::pending;
+}
+
+std::string errno_text(const std::string& what, const std::filesystem::path& p) {
+    return what + " " + p.string() + ": " + std::strerror(errno);
+}
+
+void insert_rows(store::Tx& tx, const std::string& id, const Envelope& e, std::uint64_t size, bool is_dsn) {
+    tx.exec(
+        "INSERT INTO queue_messages (id, mail_from, dsn_ret, dsn_envid, body_type, smtputf8, size, "
+        "received_at,"
+        " is_dsn, listener, client_ip, helo, auth_user, tls_protocol)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        {id, e.mail_from, e.dsn_ret, e.dsn_envid, e.body_type, std::int64_t{e.smtputf8 ? 1 : 0},
+         static_cast<std::int64_t>(size), to_ms(e.received_at), std::int64_t{is_dsn ? 1 : 0},
+         e.session.listener, e.session.client_ip, e.session.helo, e.session.auth_user,
+         e.session.tls_protocol});
+    auto first_attempt = to_ms(e.received_at);
+    for (const auto& r : e.recipients)
+        tx.exec(
+            "INSERT INTO queue_recipients (queue_id, address, notify, orcpt, state, attempts, next_attempt)"
+            " VALUES (?, ?, ?, ?, 'pending', 0, ?)",
+            {id, r.address, r.notify, r.orcpt, first_attempt});
+}
+
+// Deletes the rows of a message with no pending recipient; true if it did.
+bool delete_if_done(store::Tx& tx, const std::string& id) {
+    if (tx.query_one("SELECT 1 FROM queue_recipients WHERE queue_id = ? AND state = 'pending' LIMIT 1", {id}))
+        return false;
+    tx.exec("DELETE FROM queue_recipients WHERE queue_id = ?", {id});
+    return tx.exec("DELETE FROM queue_messages WHERE id = ?", {id}) > 0;
+}
+
+}  // namespace
+
+struct Spool::PendingCommit {
+    std::string id;
+    int fd = -1;
+    Envelope envelope;
+    std::uint64_t size = 0;
+    std::function<void(CommitResult)> done;
+};
+
+// One message being received: DATA goes straight into msg/<id>.
+class Spool::Incoming final : public IncomingMessage {
+public:
+    Incoming(Spool& spool, std::string id, int fd, Envelope envelope)
+        : spool_(spool), id_(std::move(id)), fd_(fd), envelope_(std::move(envelope)) {
+        buffer_.reserve(write_buffer_size);
+    }
+    ~Incoming() override { abort(); }
+
+    void write(std::string_view chunk) override {
+        if (fd_ < 0) throw Error("write after commit or abort");
+        if (!error_.empty()) throw TemporaryError(error_);
+        size_ += chunk.size();
+        if (buffer_.size() + chunk.size() > write_buffer_size) {
+            flush();
+            if (chunk.size() >= write_buffer_size) {
+                write_all(chunk);
+                return;
+            }
+        }
+        buffer_.append(chunk);
+    }
+
+    void commit(std::function<void(CommitResult)> done) override {
+        if (fd_ < 0) {
+            done({false, {}, "message already committed or aborted"});
+            return;
+        }
+        try {
+            if (!error_.empty()) throw TemporaryError(error_);
+            flush();
+        } catch (const std::exception& e) {
+            abort();
+            done({false, {}, e.what()});
+            return;
+        }
+        auto c = std::make_shared<PendingCommit>();
+        c->id = id_;
+        c->fd = std::exchange(fd_, -1);
+        c->envelope = std::move(envelope_);
+        c->size = size_;
+        c->done = std::move(done);
+        spool_.submit_commit(std::move(c));
+    }
+
+    void abort() noexcept override {
+        if (fd_ < 0) return;
+        ::close(fd_);
+        fd_ = -1;
+        ::unlink(spool_.data_path(id_).c_str());
+    }
+
+private:
+    void flush() {
+        if (buffer_.empty()) return;
+        write_all(buffer_);
+        buffer_.clear();
+    }
+    void write_all(std::string_view data) {
+        while (!data.empty()) {
+            ssize_t n = ::write(fd_, data.data(), data.size());
+            if (n < 0) {
+                if (errno == EINTR) continue;
+                error_ = errno_text("write", spool_.data_path(id_));
+                throw TemporaryError(error_);
+            }
+            data.remove_prefix(static_cast<std::size_t>(n));
+        }
+    }
+
+    Spool& spool_;
+    std::string id_;
+    int fd_;
+    Envelope envelope_;
+    std::string buffer_;
+    std::uint64_t size_ = 0;
+    std::string error_;
+};
+
+Spool::Spool(store::Database& db, std::filesystem::path dir, const Clock& clock, SpoolOptions options)
+    : db_(db), dir_(std::move(dir)), msg_dir_(dir_ / "msg"), clock_(clock), options_(options) {
+    fs::ensure_dir(dir_, 0750);
+    fs::ensure_dir(msg_dir_, 0750);
+    db_.migrate("queue", kMigrations);
+    recover();
+    committer_ = std::make_unique<GroupCommitter>(db_, [this] {
+        if (dir_dirty_.exchange(false)) fs::fsync_dir(msg_dir_);
+    });
+    unsigned n = std::max(1u, options_.sync_threads);
+    for (unsigned i = 0; i < n; ++i) sync_threads_.emplace_back([this] { sync_loop(); });
+}
+
+Spool::~Spool() {
+    {
+        std::lock_guard lock(sync_mutex_);
+        sync_stopping_ = true;
+    }
+    sync_cv_.notify_all();
+    for (auto& t : sync_threads_) t.join();
+    committer_->stop();
+}
+
+std::filesystem::path Spool::data_path(const std::string& id) const {
+    return msg_dir_ / id;
+}
+
+void Spool::on_committed(std::function<void(const std::vector<std::string>&)> fn) {
+    std::lock_guard lock(committed_mutex_);
+    on_committed_ = std::move(fn);
+}
+
+std::string Spool::new_id() {
+    static const std::uint32_t instance = std::random_device{}();
+    char buf[48];
+    std::snprintf(buf, sizeof buf, "%011" PRIx64 "%08" PRIx32 "%06" PRIx64,
+                  static_cast<std::uint64_t>(to_ms(clock_.now())), instance,
+                  static_cast<std::uint64_t>(counter_.fetch_add(1) & 0xffffff));
+    return buf;
+}
+
+void Spool::check_free_space(std::uint64_t declared) const {
+    struct statvfs st {};
+    if (::statvfs(msg_dir_.c_str(), &st) != 0) throw TemporaryError(errno_text("statvfs", msg_dir_));
+    auto available = static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize;
+    if (available < options_.min_free_bytes + declared)
+        throw TemporaryError("insufficient free space in the queue (" + std::to_string(available) +
+                             " bytes)");
+}
+
+std::unique_ptr<IncomingMessage> Spool::begin(const Envelope& envelope) {
+    if (envelope.recipients.empty()) throw Error("message without recipients");
+    check_free_space(envelope.declared_size);
+    auto id = new_id();
+    auto path = data_path(id);
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+    if (fd < 0) throw TemporaryError(errno_text("create", path));
+    dir_dirty_ = true;
+    Envelope e = envelope;
+    if (e.received_at == TimePoint{}) e.received_at = clock_.now();
+    return std::make_unique<Incoming>(*this, std::move(id), fd, std::move(e));
+}
+
+void Spool::submit_commit(std::shared_ptr<PendingCommit> c) {
+    {
+        std::lock_guard lock(sync_mutex_);
+        if (!sync_stopping_) {
+            sync_queue_.push_back(std::move(c));
+            sync_cv_.notify_one();
+            return;
+        }
+    }
+    ::close(c->fd);
+    ::unlink(data_path(c->id).c_str());
+    c->done({false, {}, "queue is shutting down"});
+}
+
+void Spool::sync_loop() {
+    for (;;) {
+        std::shared_ptr<PendingCommit> c;
+        {
+            std::unique_lock lock(sync_mutex_);
+            sync_cv_.wait(lock, [&] { return sync_stopping_ || !sync_queue_.empty(); });
+            if (sync_queue_.empty()) return;
+            c = std::move(sync_queue_.front());
+            sync_queue_.pop_front();
+        }
+        int rc = ::fdatasync(c->fd);
+        std::string error = rc != 0 ? errno_text("fsync", data_path(c->id)) : std::string();
+        ::close(c->fd);
+        c->fd = -1;
+        if (!error.empty()) {
+            ::unlink(data_path(c->id).c_str());
+            c->done({false, {}, error});
+            continue;
+        }
+        committer_->submit([c](store::Tx& tx) { insert_rows(tx, c->id, c->envelope, c->size, false); },
+                           [this, c](std::exception_ptr e) {
+                               if (e) {
+                                   ::unlink(data_path(c->id).c_str());
+                                   std::string why = "cannot record message";
+                                   try {
+                                       std::rethrow_exception(e);
+                                   } catch (const std::exception& ex) {
+                                       why = ex.what();
+                                   }
+                                   c->done({false, {}, why});
+                                   return;
+                               }
+                               c->done({true, c->id, {}});
+                               std::lock_guard lock(committed_mutex_);
+                               if (on_committed_) on_committed_({c->id});
+                           });
+    }
+}
+
+std::string Spool::enqueue(const Envelope& envelope, std::string_view bytes, bool is_dsn,
+                           const std::function<void(store::Tx&)>& also) {
+    if (envelope.recipients.empty()) throw Error("message without recipients");
+    auto id = new_id();
+    Envelope e = envelope;
+    if (e.received_at == TimePoint{}) e.received_at = clock_.now();
+    fs::write_file_durable(data_path(id), bytes, 0640);
+    try {
+        committer_->run([&](store::Tx& tx) {
+            insert_rows(tx, id, e, bytes.size(), is_dsn);
+            if (also) also(tx);
+        });
+    } catch (...) {
+        ::unlink(data_path(id).c_str());
+        throw;
+    }
+    std::lock_guard lock(committed_mutex_);
+    if (on_committed_) on_committed_({id});
+    return id;
+}
+
+void Spool::recover() {
+    std::unordered_set<std::string> known;
+    std::vector<std::string> done;
+    db_.read([&](store::Tx& tx) {
+        for (auto& r : tx.query("SELECT id FROM queue_messages")) known.insert(r.text(0));
+        for (auto& r : tx.query("SELECT m.id FROM queue_messages m WHERE NOT EXISTS (SELECT 1 FROM"
+                                " queue_recipients r WHERE r.queue_id = m.id AND r.state = 'pending')"))
+            done.push_back(r.text(0));
+    });
+    bool removed = false;
+    for (auto& entry : std::filesystem::directory_iterator(msg_dir_)) {
+        auto name = entry.path().filename().string();
+        if (known.count(name)) continue;
+        // Never acknowledged: the rows were not committed (or a temporary file of enqueue()).
+        std::error_code ec;
+        std::filesystem::remove(entry.path(), ec);
+        removed = true;
+    }
+    if (removed) fs::fsync_dir(msg_dir_);
+    for (auto& id : done) finish_if_done(id);
+}
+
+std::optional<QueuedMessage> Spool::load(const std::string& id) {
+    std::optional<QueuedMessage> out;
+    db_.read([&](store::Tx& tx) {
+        auto m = tx.query_one(
+            "SELECT mail_from, dsn_ret, dsn_envid, body_type, smtputf8, size, received_at, is_dsn, listener,"
+            " client_ip, helo, auth_user, tls_protocol FROM queue_messages WHERE id = ?",
+            {id});
+        if (!m) return;
+        QueuedMessage q;
+        q.id = id;
+        q.envelope.mail_from = m->text(0);
+        q.envelope.dsn_ret = m->text(1);
+        q.envelope.dsn_envid = m->text(2);
+        q.envelope.body_type = m->text(3);
+        q.envelope.smtputf8 = m->integer(4) != 0;
+        q.size = static_cast<std::uint64_t>(m->integer(5));
+        q.envelope.received_at = from_ms(m->integer(6));
+        q.is_dsn = m->integer(7) != 0;
+        q.envelope.session.listener = m->text(8);
+        q.envelope.session.client_ip = m->text(9);
+        q.envelope.session.helo = m->text(10);
+        q.envelope.session.auth_user = m->text(11);
+        q.envelope.session.tls_protocol = m->text(12);
+        for (auto& r : tx.query("SELECT id, address, notify, orcpt, state, attempts, next_attempt, last_error"
+                                " FROM queue_recipients WHERE queue_id = ? ORDER BY id",
+                                {id})) {
+            QueuedRecipient qr;
+            qr.id = r.integer(0);
+            qr.address = r.text(1);
+            qr.notify = r.text(2);
+            qr.orcpt = r.text(3);
+            qr.state = parse_state(r.text(4));
+            qr.attempts = static_cast<int>(r.integer(5));
+            qr.next_attempt = from_ms(r.integer(6));
+            qr.last_error = r.text(7);
+            q.recipients.push_back(std::move(qr));
+        }
+        out = std::move(q);
+    });
+    return out;
+}
+
+std::vector<std::string> Spool::due(TimePoint now, std::size_t limit) {
+    std::vector<std::string> out;
+    db_.read([&](store::Tx& tx) {
+        for (auto& r :
+             tx.query("SELECT queue_id FROM queue_recipients WHERE state = 'pending' AND next_attempt <= ?"
+                      " GROUP BY queue_id ORDER BY MIN(next_attempt) LIMIT ?",
+                      {to_ms(now), static_cast<std::int64_t>(limit)}))
+            out.push_back(r.text(0));
+    });
+    return out;
+}
+
+std::optional<TimePoint> Spool::next_due() {
+    std::optional<TimePoint> out;
+    db_.read([&](store::Tx& tx) {
+        auto r = tx.query_one("SELECT MIN(next_attempt) FROM queue_recipients WHERE state = 'pending'");
+        if (r && !r->is_null(0)) out = from_ms(r->integer(0));
+    });
+    return out;
+}
+
+std::vector<QueuedMessage> Spool::list(std::size_t limit) {
+    std::vector<std::string> ids;
+    db_.read([&](store::Tx& tx) {
+        for (auto& r : tx.query("SELECT id FROM queue_messages ORDER BY received_at, id LIMIT ?",
+                                {static_cast<std::int64_t>(limit)}))
+            ids.push_back(r.text(0));
+    });
+    std::vector<QueuedMessage> out;
+    for (auto& id : ids)
+        if (auto m = load(id)) out.push_back(std::move(*m));
+    return out;
+}
+
+void Spool::apply_updates(store::Tx& tx, const std::string& id, const std::vector<RecipientUpdate>& updates) {
+    for (const auto& u : updates)
+        tx.exec(
+            "UPDATE queue_recipients SET state = ?, attempts = ?, next_attempt = ?, last_error = ?"
+            " WHERE id = ? AND queue_id = ?",
+            {std::string(state_name(u.state)), std::int64_t{u.attempts}, to_ms(u.next_attempt), u.last_error,
+             u.id, id});
+}
+
+void Spool::update(const std::string& id, const std::vector<RecipientUpdate>& updates,
+                   const std::function<void(store::Tx&)>& also) {
+    bool finished = false;
+    committer_->run([&](store::Tx& tx) {
+        apply_updates(tx, id, updates);
+        if (also) also(tx);
+        finished = delete_if_done(tx, id);
+    });
+    // Losing this unlink to a crash only leaves a file that the next start removes.
+    if (finished) ::unlink(data_path(id).c_str());
+}
+
+bool Spool::finish_if_done(const std::string& id) {
+    bool finished = false;
+    db_.transact([&](store::Tx& tx) { finished = delete_if_done(tx, id); });
+    if (finished) ::unlink(data_path(id).c_str());
+    return finished;
+}
+
+}  // namespace pecd::queue

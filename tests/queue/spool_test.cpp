@@ -1,0 +1,172 @@
+// spool_test.cpp - the durable queue through its MessageSink interface and runner API
+#include "queue/spool.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <future>
+#include <thread>
+
+#include "core/error.hpp"
+#include "core/fs.hpp"
+#include "temp_dir.hpp"
+
+namespace pecd::queue {
+namespace {
+
+Envelope envelope(std::vector<std::string> rcpts, std::string from = "sender@example.test") {
+    Envelope e;
+    e.mail_from = std::move(from);
+    for (auto& r : rcpts) e.recipients.push_back({r, "", ""});
+    e.session.client_ip = "127.0.0.1";
+    return e;
+}
+
+CommitResult commit_and_wait(IncomingMessage& m) {
+    std::promise<CommitResult> p;
+    auto f = p.get_future();
+    m.commit([&](CommitResult r) { p.set_value(std::move(r)); });
+    if (f.wait_for(std::chrono::seconds(20)) != std::future_status::ready) return {false, {}, "timeout"};
+    return f.get();
+}
+
+std::size_t files_in(const std::filesystem::path& d) {
+    std::size_t n = 0;
+    for (auto& e : std::filesystem::directory_iterator(d)) (void)e, ++n;
+    return n;
+}
+
+class SpoolTest : public ::testing::Test {
+protected:
+    SpoolTest() : db(store::open_sqlite((dir.path() / "pecd.db").string())) { reopen(); }
+    void reopen() {
+        spool.reset();
+        SpoolOptions o;
+        o.min_free_bytes = 1 << 20;
+        spool = std::make_unique<Spool>(*db, dir.path() / "queue", SystemClock::instance(), o);
+    }
+    test::TempDir dir;
+    std::unique_ptr<store::Database> db;
+    std::unique_ptr<Spool> spool;
+};
+
+TEST_F(SpoolTest, CommittedMessageIsStoredWithItsEnvelope) {
+    auto e = envelope({"a@local.test", "b@remote.test"});
+    e.recipients[1].notify = "FAILURE,DELAY";
+    e.dsn_ret = "HDRS";
+    e.dsn_envid = "env-1";
+    auto m = spool->begin(e);
+    std::string body = "Subject: x\r\n\r\n";
+    for (int i = 0; i < 5000; ++i) body += "line " + std::to_string(i) + "\r\n";
+    for (std::size_t i = 0; i < body.size(); i += 777) m->write(std::string_view(body).substr(i, 777));
+    std::vector<std::string> notified;
+    spool->on_committed([&](const std::vector<std::string>& ids) {
+        notified.insert(notified.end(), ids.begin(), ids.end());
+    });
+    auto r = commit_and_wait(*m);
+    ASSERT_TRUE(r.ok) << r.error;
+    EXPECT_FALSE(r.queue_id.empty());
+    EXPECT_EQ(fs::read_file(spool->data_path(r.queue_id)), body);
+    auto q = spool->load(r.queue_id);
+    ASSERT_TRUE(q);
+    EXPECT_EQ(q->envelope.mail_from, "sender@example.test");
+    EXPECT_EQ(q->envelope.dsn_ret, "HDRS");
+    EXPECT_EQ(q->envelope.dsn_envid, "env-1");
+    EXPECT_EQ(q->envelope.session.client_ip, "127.0.0.1");
+    EXPECT_EQ(q->size, body.size());
+    ASSERT_EQ(q->recipients.size(), 2u);
+    EXPECT_EQ(q->recipients[1].address, "b@remote.test");
+    EXPECT_EQ(q->recipients[1].notify, "FAILURE,DELAY");
+    EXPECT_EQ(q->recipients[0].state, RecipientState::pending);
+    EXPECT_EQ(spool->due(SystemClock::instance().now(), 10), std::vector<std::string>{r.queue_id});
+    EXPECT_EQ(notified, std::vector<std::string>{r.queue_id});
+}
+
+TEST_F(SpoolTest, AbortAndUncommittedLeaveNothing) {
+    {
+        auto m = spool->begin(envelope({"a@local.test"}));
+        m->write("partial");
+        m->abort();
+    }
+    {
+        auto m = spool->begin(envelope({"a@local.test"}));
+        m->write("dropped without commit");
+    }
+    EXPECT_EQ(files_in(dir.path() / "queue" / "msg"), 0u);
+    EXPECT_TRUE(spool->list().empty());
+}
+
+TEST_F(SpoolTest, ManyConcurrentCommitsShareRounds) {
+    constexpr int threads = 8, per_thread = 40;
+    std::atomic<int> ok{0};
+    std::vector<std::thread> ts;
+    for (int t = 0; t < threads; ++t)
+        ts.emplace_back([&, t] {
+            for (int i = 0; i < per_thread; ++i) {
+                auto m = spool->begin(envelope({"r" + std::to_string(t) + "@x.test"}));
+                m->write("message " + std::to_string(t) + "/" + std::to_string(i) + "\r\n");
+                if (commit_and_wait(*m).ok) ++ok;
+            }
+        });
+    for (auto& t : ts) t.join();
+    EXPECT_EQ(ok, threads * per_thread);
+    EXPECT_EQ(spool->list(10000).size(), static_cast<std::size_t>(threads * per_thread));
+    EXPECT_LT(spool->committer().rounds(), static_cast<std::size_t>(threads * per_thread))
+        << "every commit took its own transaction";
+}
+
+TEST_F(SpoolTest, UpdatesRetireTheMessageWhenNoRecipientIsPending) {
+    auto m = spool->begin(envelope({"a@x.test", "b@x.test"}));
+    m->write("x\r\n");
+    auto id = commit_and_wait(*m).queue_id;
+    auto q = *spool->load(id);
+    auto later = SystemClock::instance().now() + std::chrono::minutes(5);
+    spool->update(id, {{q.recipients[0].id, RecipientState::delivered, 1, {}, ""},
+                       {q.recipients[1].id, RecipientState::pending, 1, later, "451 try later"}});
+    q = *spool->load(id);
+    EXPECT_EQ(q.recipients[0].state, RecipientState::delivered);
+    EXPECT_EQ(q.recipients[1].attempts, 1);
+    EXPECT_EQ(q.recipients[1].last_error, "451 try later");
+    EXPECT_TRUE(spool->due(SystemClock::instance().now(), 10).empty());
+    ASSERT_TRUE(spool->next_due());
+    EXPECT_EQ(std::chrono::duration_cast<std::chrono::milliseconds>(*spool->next_due() - later).count(), 0);
+    spool->update(id, {{q.recipients[1].id, RecipientState::failed, 2, {}, "550 no such user"}});
+    EXPECT_FALSE(spool->load(id));
+    EXPECT_FALSE(std::filesystem::exists(spool->data_path(id)));
+}
+
+TEST_F(SpoolTest, RestartRemovesUnacknowledgedFilesAndKeepsTheRest) {
+    auto m = spool->begin(envelope({"a@x.test"}));
+    m->write("kept\r\n");
+    auto id = commit_and_wait(*m).queue_id;
+    // A file that never got its rows, as left by a crash between write and commit.
+    fs::write_file_durable(dir.path() / "queue" / "msg" / "0000orphan", "half");
+    reopen();
+    EXPECT_FALSE(std::filesystem::exists(dir.path() / "queue" / "msg" / "0000orphan"));
+    EXPECT_EQ(fs::read_file(spool->data_path(id)), "kept\r\n");
+    EXPECT_TRUE(spool->load(id));
+}
+
+TEST_F(SpoolTest, EnqueueRunsTheCallersStepInTheSameTransaction) {
+    EXPECT_THROW(spool->enqueue(envelope({"x@y.test"}, ""), "dsn", true,
+                                [](store::Tx&) { throw TemporaryError("caller step failed"); }),
+                 TemporaryError);
+    EXPECT_TRUE(spool->list().empty());
+    EXPECT_EQ(files_in(dir.path() / "queue" / "msg"), 0u);
+    auto id = spool->enqueue(envelope({"x@y.test"}, ""), "dsn bytes", true);
+    auto q = spool->load(id);
+    ASSERT_TRUE(q);
+    EXPECT_TRUE(q->is_dsn);
+    EXPECT_EQ(q->envelope.mail_from, "");
+}
+
+TEST_F(SpoolTest, TooLittleFreeSpaceIsATemporaryRefusal) {
+    SpoolOptions o;
+    o.min_free_bytes = std::uint64_t{1} << 60;
+    spool.reset();
+    spool = std::make_unique<Spool>(*db, dir.path() / "queue", SystemClock::instance(), o);
+    EXPECT_THROW(spool->begin(envelope({"a@x.test"})), TemporaryError);
+}
+
+}  // namespace
+}  // namespace pecd::queue

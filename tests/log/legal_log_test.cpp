@@ -7,6 +7,7 @@
 #include "core/error.hpp"
 #include "log/builtin_tsa.hpp"
 #include "log/bundle.hpp"
+#include "log/log_service.hpp"
 #include "log/verify.hpp"
 #include "log_fixture.hpp"
 
@@ -434,6 +435,50 @@ TEST(BuiltinTsa, CreatedOnceThenReloadedAndUsable) {
     auto v = crypto::verify_timestamp_response(tsa.respond(crypto::make_timestamp_request(digest).der),
                                                digest, {first.certificate});
     EXPECT_TRUE(v.ok) << v.error;
+}
+
+}  // namespace
+}  // namespace pecd::log::test
+
+namespace pecd::log::test {
+namespace {
+
+TEST(LogServiceTest, OneInstanceServesItsTsaToAnother) {
+    TempDir dir;
+    auto provider = make_provider_identity(dir);
+    boost::asio::io_context io;
+    auto db_a = store::open_sqlite((dir / "a.db").string());
+    auto db_b = store::open_sqlite((dir / "b.db").string());
+
+    LogServiceOptions serving;
+    serving.data_dir = dir / "a";
+    serving.tsa_listen = boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0);
+    LogService a(*db_a, provider, SystemClock::instance(), io, serving);
+    ASSERT_NE(a.tsa_port(), 0);
+    auto work = boost::asio::make_work_guard(io);
+    std::thread io_thread([&] { io.run(); });
+
+    LogServiceOptions client;
+    client.data_dir = dir / "b";
+    client.tsa_url = "http://127.0.0.1:" + std::to_string(a.tsa_port()) + "/";
+    client.tsa_anchors = {a.builtin_tsa_certificate()};
+    LogService b(*db_b, provider, SystemClock::instance(), io, client);
+    EXPECT_FALSE(b.builtin_tsa_certificate());
+
+    a.log().append(pec_event(EventKind::acceptance, "a-1", SystemClock::instance().now()));
+    b.log().append(pec_event(EventKind::acceptance, "b-1", SystemClock::instance().now()));
+    EXPECT_EQ(a.seal_now(), 1);
+    EXPECT_EQ(b.seal_now(), 1);
+    EXPECT_FALSE(b.status().alert()) << b.status().last_error;
+    VerifyOptions anchors{{provider.certificate}, {a.builtin_tsa_certificate()}};
+    EXPECT_TRUE(verify_log(a.log(), anchors).ok());
+    EXPECT_TRUE(verify_log(b.log(), anchors).ok());
+    EXPECT_TRUE(std::filesystem::exists(dir / "a" / "tsa" / "tsa.pem"));
+
+    a.stop();
+    work.reset();
+    io.stop();
+    io_thread.join();
 }
 
 }  // namespace

@@ -29,32 +29,44 @@ using boost::system::error_code;
 
 namespace {
 
-// Runs fn() on the pool and resumes the awaiting coroutine on its own executor.
+// Runs fn() on the pool and resumes the awaiting coroutine on its own executor. These are
+// initiating functions, not coroutines, and take their work as arguments: GCC 12
+// miscompiles capturing lambda temporaries inside co_await expressions (double free).
 template <class Fn>
-awaitable<bool> run_on(asio::thread_pool& pool, Fn fn) {
-    auto initiate = [&pool, fn = std::move(fn)](auto handler) mutable {
+auto run_on(asio::thread_pool& pool, Fn fn) {
+    auto initiate = [&pool](auto handler, Fn f) {
         auto h = std::make_shared<decltype(handler)>(std::move(handler));
-        asio::post(pool, [h, fn = std::move(fn)]() mutable {
-            bool r = fn();
+        asio::post(pool, [h, f = std::move(f)]() mutable {
+            bool r = f();
             auto ex = asio::get_associated_executor(*h);
             asio::post(ex, [h, r]() mutable { (*h)(r); });
         });
     };
-    co_return co_await asio::async_initiate<decltype(use_awaitable), void(bool)>(std::move(initiate),
-                                                                                 use_awaitable);
+    return asio::async_initiate<decltype(use_awaitable), void(bool)>(initiate, use_awaitable, std::move(fn));
 }
 
-awaitable<queue::CommitResult> commit_async(queue::IncomingMessage& message) {
-    auto initiate = [&message](auto handler) {
+auto commit_async(queue::IncomingMessage& message) {
+    auto initiate = [](auto handler, queue::IncomingMessage* m) {
         auto h = std::make_shared<decltype(handler)>(std::move(handler));
-        message.commit([h](queue::CommitResult r) {
+        m->commit([h](queue::CommitResult r) {
             auto ex = asio::get_associated_executor(*h);
             asio::post(ex, [h, r = std::move(r)]() mutable { (*h)(std::move(r)); });
         });
     };
-    co_return co_await asio::async_initiate<decltype(use_awaitable), void(queue::CommitResult)>(
-        std::move(initiate), use_awaitable);
+    return asio::async_initiate<decltype(use_awaitable), void(queue::CommitResult)>(initiate, use_awaitable,
+                                                                                  &message);
 }
+
+// A password check to run off the event loop; the password is wiped when done.
+struct PasswordCheck {
+    Directory* directory;
+    std::shared_ptr<std::pair<std::string, std::string>> credentials;
+    bool operator()() {
+        bool r = directory->verify_password(credentials->first, credentials->second);
+        std::fill(credentials->second.begin(), credentials->second.end(), '\0');
+        return r;
+    }
+};
 
 // The SessionHandler of one listener: local delivery or authenticated relay only.
 class RelayPolicy final : public smtp::SessionHandler {
@@ -249,12 +261,10 @@ awaitable<void> SmtpServer::Impl::session(tcp::socket sock, Listener& l) {
                     s.auth_finished(false, true);
                     continue;
                 }
-                std::string user = req.user, password = req.password;
-                bool ok = co_await run_on(pool, [this, user, password]() mutable {
-                    bool r = directory.verify_password(user, password);
-                    std::fill(password.begin(), password.end(), '\0');
-                    return r;
-                });
+                std::string user = req.user;
+                PasswordCheck check{&directory,
+                                    std::make_shared<std::pair<std::string, std::string>>(req.user, req.password)};
+                bool ok = co_await run_on(pool, std::move(check));
                 if (ok) {
                     auth_limiter.succeeded(user);
                 } else {

@@ -1,0 +1,28 @@
+// mail_system.cpp - assembling store, queue and delivery (see mail_system.hpp)
+#include "delivery/mail_system.hpp"
+
+#include "core/fs.hpp"
+
+namespace pecd::delivery {
+
+MailSystem::MailSystem(MailSystemOptions options, const Clock& clock) : options_(std::move(options)) {
+    fs::ensure_dir(options_.data_dir, 0750);
+    db_ = store::open_sqlite((options_.data_dir / "pecd.db").string());
+    blobs_ = std::make_unique<store::BlobStore>(options_.data_dir / "blobs");
+    store_ = std::make_unique<store::MailStore>(*db_, *blobs_, clock);
+    spool_ = std::make_unique<queue::Spool>(*db_, options_.data_dir / "queue", clock, options_.spool);
+    router_ = std::make_unique<StoreRouter>(*store_, options_.default_route);
+    local_ = std::make_unique<LocalTransport>(*store_);
+    if (options_.remote.helo_name.empty() || options_.remote.helo_name == "localhost")
+        options_.remote.helo_name = options_.hostname;
+    remote_ = std::make_unique<RemoteTransport>(options_.remote);
+    dispatcher_ = std::make_unique<Dispatcher>(*local_, *remote_);
+    options_.runner.hostname = options_.hostname;
+    runner_ = std::make_unique<queue::Runner>(*spool_, *router_, *dispatcher_, clock, options_.runner);
+}
+
+MailSystem::~MailSystem() {
+    runner_->stop();
+}
+
+}  // namespace pecd::delivery

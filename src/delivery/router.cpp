@@ -1,0 +1,13 @@
+// router.cpp - per-domain routes with a default (see router.hpp)
+#include "delivery/router.hpp"
+
+#include "core/strings.hpp"
+
+namespace pecd::delivery {
+
+std::optional<store::Route> StoreRouter::route_for(std::string_view address) {
+    if (auto d = store_.domain(domain_of(address))) return d->route;
+    return default_;
+}
+
+}  // namespace pecd::delivery

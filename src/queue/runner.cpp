@@ -1,0 +1,265 @@
+// runner.cpp - the queue runner (see runner.hpp for the contract)
+#include "queue/runner.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <fstream>
+#include <map>
+
+#include "core/error.hpp"
+#include "core/fs.hpp"
+#include "core/strings.hpp"
+#include "queue/dsn.hpp"
+
+namespace pecd::queue {
+namespace {
+
+// The part of the original enclosed in a DSN: the whole message when it is small enough,
+// otherwise only what is needed to find the header block.
+std::string read_for_dsn(const std::filesystem::path& p, std::uint64_t size, std::uint64_t full_limit) {
+    if (size <= full_limit) return fs::read_file(p);
+    std::ifstream in(p, std::ios::binary);
+    std::string head(256 * 1024, '\0');
+    in.read(head.data(), static_cast<std::streamsize>(head.size()));
+    head.resize(static_cast<std::size_t>(in.gcount()));
+    return head;
+}
+
+}  // namespace
+
+Runner::Runner(Spool& spool, Router& router, Transport& transport, const Clock& clock, RunnerOptions options)
+    : spool_(spool), router_(router), transport_(transport), clock_(clock), options_(std::move(options)) {}
+
+Runner::~Runner() {
+    stop();
+}
+
+void Runner::start() {
+    {
+        std::lock_guard lock(mutex_);
+        if (!threads_.empty()) return;
+        stopping_ = false;
+    }
+    spool_.on_committed([this](const std::vector<std::string>& ids) { enqueue_ids(ids); });
+    for (unsigned i = 0; i < std::max(1u, options_.workers); ++i) threads_.emplace_back([this] { worker(); });
+    threads_.emplace_back([this] { poller(); });
+}
+
+void Runner::stop() {
+    spool_.on_committed({});
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+    }
+    work_cv_.notify_all();
+    poll_cv_.notify_all();
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+    std::lock_guard lock(mutex_);
+    ready_.clear();
+    known_.clear();
+}
+
+void Runner::wake() {
+    {
+        std::lock_guard lock(mutex_);
+        poke_ = true;
+    }
+    poll_cv_.notify_all();
+}
+
+std::size_t Runner::busy() const {
+    std::lock_guard lock(mutex_);
+    return known_.size();
+}
+
+std::size_t Runner::run_once() {
+    auto ids = spool_.due(clock_.now(), options_.batch);
+    for (auto& id : ids) process(id);
+    return ids.size();
+}
+
+void Runner::enqueue_ids(const std::vector<std::string>& ids) {
+    std::size_t added = 0;
+    {
+        std::lock_guard lock(mutex_);
+        if (stopping_) return;
+        for (const auto& id : ids)
+            if (known_.insert(id).second) {
+                ready_.push_back(id);
+                ++added;
+            }
+    }
+    if (added == 1)
+        work_cv_.notify_one();
+    else if (added > 1)
+        work_cv_.notify_all();
+}
+
+void Runner::poller() {
+    for (;;) {
+        try {
+            enqueue_ids(spool_.due(clock_.now(), options_.batch));
+        } catch (const std::exception& e) {
+            spdlog::warn("queue: cannot read due messages: {}", e.what());
+        }
+        std::unique_lock lock(mutex_);
+        poll_cv_.wait_for(lock, options_.poll, [&] { return stopping_ || poke_; });
+        poke_ = false;
+        if (stopping_) return;
+    }
+}
+
+void Runner::worker() {
+    for (;;) {
+        std::string id;
+        {
+            std::unique_lock lock(mutex_);
+            work_cv_.wait(lock, [&] { return stopping_ || !ready_.empty(); });
+            if (stopping_) return;
+            id = std::move(ready_.front());
+            ready_.pop_front();
+        }
+        try {
+            process(id);
+        } catch (const std::exception& e) {
+            spdlog::warn("queue: {}: delivery round failed: {}", id, e.what());
+        }
+        std::lock_guard lock(mutex_);
+        known_.erase(id);
+    }
+}
+
+double Runner::random01() {
+    std::lock_guard lock(random_mutex_);
+    return std::uniform_real_distribution<double>(0.0, 1.0)(random_);
+}
+
+void Runner::process(const std::string& id) {
+    auto m = spool_.load(id);
+    if (!m) return;
+    auto now = clock_.now();
+    std::map<std::string, std::pair<store::Route, std::vector<QueuedRecipient>>> groups;
+    std::vector<RecipientResult> results;
+    bool any = false;
+    for (const auto& r : m->recipients) {
+        if (r.state != RecipientState::pending || r.next_attempt > now) continue;
+        any = true;
+        if (expired(options_.retry, m->envelope.received_at, now)) {
+            results.push_back({r.id, Outcome::deferred, "4.4.7", r.last_error, {}, false});
+            continue;
+        }
+        std::optional<store::Route> route;
+        try {
+            route = router_.route_for(r.address);
+        } catch (const std::exception& e) {
+            results.push_back({r.id, Outcome::deferred, "4.3.0", e.what(), {}, false});
+            continue;
+        }
+        if (!route) {
+            results.push_back(
+                {r.id, Outcome::deferred, "4.4.0", "no route to " + domain_of(r.address), {}, false});
+            continue;
+        }
+        auto& g = groups[store::to_string(*route)];
+        g.first = *route;
+        g.second.push_back(r);
+    }
+    if (!any) {
+        spool_.finish_if_done(id);
+        return;
+    }
+    for (auto& [key, g] : groups) deliver_group(*m, g.first, std::move(g.second), results);
+    record(*m, results);
+}
+
+void Runner::deliver_group(const QueuedMessage& m, const store::Route& route,
+                           std::vector<QueuedRecipient> rcpts, std::vector<RecipientResult>& results) {
+    DeliveryAttempt attempt{m, rcpts, spool_.data_path(m.id), route};
+    std::vector<RecipientResult> got;
+    std::string error;
+    try {
+        got = transport_.deliver(attempt);
+    } catch (const std::exception& e) {
+        error = e.what();
+    }
+    for (const auto& r : rcpts) {
+        auto it = std::find_if(got.begin(), got.end(),
+                               [&](const RecipientResult& x) { return x.recipient_id == r.id; });
+        if (it != got.end()) {
+            results.push_back(*it);
+        } else {
+            results.push_back({r.id,
+                               Outcome::deferred,
+                               "4.3.0",
+                               error.empty() ? "no result from " + store::to_string(route) : error,
+                               {},
+                               false});
+        }
+    }
+}
+
+void Runner::record(const QueuedMessage& m, const std::vector<RecipientResult>& results) {
+    auto now = clock_.now();
+    std::vector<RecipientUpdate> updates;
+    std::vector<DsnRecipient> bounced;
+    for (const auto& res : results) {
+        auto rit = std::find_if(m.recipients.begin(), m.recipients.end(),
+                                [&](const QueuedRecipient& r) { return r.id == res.recipient_id; });
+        if (rit == m.recipients.end()) continue;
+        const auto& r = *rit;
+        int attempts = r.attempts + 1;
+        if (res.outcome == Outcome::delivered) {
+            spdlog::info("queue: {}: to=<{}> delivered via {}: {}", m.id, r.address,
+                         res.remote_mta.empty() ? "local" : res.remote_mta, res.diagnostic);
+            if (!res.recorded)
+                updates.push_back({r.id, RecipientState::delivered, attempts, now, res.diagnostic});
+            continue;
+        }
+        Outcome outcome = res.outcome;
+        std::string status =
+            res.status.empty() ? (outcome == Outcome::failed ? "5.0.0" : "4.0.0") : res.status;
+        std::string diagnostic = res.diagnostic;
+        if (outcome == Outcome::deferred && expired(options_.retry, m.envelope.received_at, now)) {
+            outcome = Outcome::failed;
+            diagnostic = "delivery time expired" + (diagnostic.empty() ? "" : "; last error: " + diagnostic);
+            status = "4.4.7";
+        }
+        if (outcome == Outcome::deferred) {
+            auto next = next_attempt(options_.retry, attempts, now, random01());
+            spdlog::info("queue: {}: to=<{}> deferred (attempt {}): {}", m.id, r.address, attempts,
+                         diagnostic);
+            updates.push_back({r.id, RecipientState::pending, attempts, next, diagnostic});
+            continue;
+        }
+        spdlog::info("queue: {}: to=<{}> failed: {}", m.id, r.address, diagnostic);
+        if (!res.recorded) updates.push_back({r.id, RecipientState::failed, attempts, now, diagnostic});
+        if (wants_failure_dsn(m.envelope.mail_from, r.notify, m.is_dsn))
+            bounced.push_back({r.address, r.orcpt, "failed", status, diagnostic, res.remote_mta});
+    }
+    if (bounced.empty()) {
+        spool_.update(m.id, updates);
+        return;
+    }
+    DsnInput in;
+    in.reporting_mta = options_.hostname;
+    in.sender = m.envelope.mail_from;
+    in.envid = m.envelope.dsn_envid;
+    in.ret = m.envelope.dsn_ret;
+    in.queue_id = m.id;
+    in.arrival = m.envelope.received_at;
+    in.now = now;
+    in.message_id = m.id + ".dsn." + std::to_string(now.time_since_epoch().count()) + "@" + options_.hostname;
+    in.original = read_for_dsn(spool_.data_path(m.id), m.size, in.full_limit);
+    in.recipients = std::move(bounced);
+    Envelope dsn;
+    dsn.recipients.push_back({m.envelope.mail_from, "", ""});
+    dsn.received_at = now;
+    dsn.session.listener = "dsn";
+    auto dsn_id = spool_.enqueue(dsn, build_dsn(in), true,
+                                 [&](store::Tx& tx) { Spool::apply_updates(tx, m.id, updates); });
+    spdlog::info("queue: {}: sender notification {} queued to <{}>", m.id, dsn_id, m.envelope.mail_from);
+    spool_.finish_if_done(m.id);
+}
+
+}  // namespace pecd::queue

@@ -1,0 +1,123 @@
+// runner.hpp - the queue runner: picks due deliveries, hands them to transports, records
+//              the outcome, retries with backoff, and bounces permanent failures (DSN)
+//
+// A message is handed over as soon as it is committed (no polling delay) and again
+// whenever a pending recipient comes due; the database is polled every `poll` for due
+// retries. One message is worked on by at most one worker at a time. Its pending
+// recipients are grouped by route (Router) and each group goes to the Transport in one
+// attempt (one SMTP/LMTP transaction with many RCPTs).
+//
+// Outcomes per recipient: delivered → done; deferred → retried per RetryPolicy until the
+// message's lifetime ends, then failed with 4.4.7; failed → done, and a DSN to the sender
+// (dsn.hpp rules) is queued in the same transaction that marks the recipient failed, so a
+// crash can neither lose nor duplicate it. A transport that records its own result (the
+// local mailbox store marks the queue in the transaction that stores the message) says so
+// with `recorded`. A transport that throws counts as a deferral of its whole group.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <filesystem>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+#include "queue/retry.hpp"
+#include "queue/spool.hpp"
+#include "store/route.hpp"
+
+namespace pecd::queue {
+
+enum class Outcome { delivered, deferred, failed };
+
+struct RecipientResult {
+    std::int64_t recipient_id = 0;
+    Outcome outcome = Outcome::deferred;
+    std::string status;      // enhanced status code, e.g. "2.0.0", "4.4.1", "5.1.1"
+    std::string diagnostic;  // the peer's reply or our reason, one line
+    std::string remote_mta;  // host that answered, empty for local delivery
+    bool recorded = false;   // the transport already updated the queue row
+};
+
+struct DeliveryAttempt {
+    const QueuedMessage& message;
+    std::vector<QueuedRecipient> recipients;  // pending ones for this route
+    std::filesystem::path data;               // the message bytes
+    store::Route route;
+};
+
+class Transport {
+public:
+    virtual ~Transport() = default;
+    // One result per recipient of the attempt (missing ones count as deferred).
+    virtual std::vector<RecipientResult> deliver(const DeliveryAttempt& attempt) = 0;
+};
+
+class Router {
+public:
+    virtual ~Router() = default;
+    // Where mail for this address goes; nullopt when pecd has no route for it.
+    virtual std::optional<store::Route> route_for(std::string_view address) = 0;
+};
+
+struct RunnerOptions {
+    unsigned workers = 8;
+    RetryPolicy retry;
+    std::string hostname = "localhost";  // Reporting-MTA of DSNs
+    std::chrono::milliseconds poll{1000};
+    std::size_t batch = 500;  // due messages fetched per poll
+};
+
+class Runner {
+public:
+    Runner(Spool& spool, Router& router, Transport& transport, const Clock& clock = SystemClock::instance(),
+           RunnerOptions options = {});
+    ~Runner();
+    Runner(const Runner&) = delete;
+    Runner& operator=(const Runner&) = delete;
+
+    // Starts the workers and the poller, and listens to the spool's commits.
+    void start();
+    void stop();
+    // Makes the poller look for due work now (after a clock change in tests, or pecctl).
+    void wake();
+    // Without threads: works on every message due now, once; returns how many.
+    std::size_t run_once();
+    // Messages currently queued for or held by a worker.
+    std::size_t busy() const;
+
+private:
+    void process(const std::string& id);
+    void deliver_group(const QueuedMessage& m, const store::Route& route, std::vector<QueuedRecipient> rcpts,
+                       std::vector<RecipientResult>& results);
+    void record(const QueuedMessage& m, const std::vector<RecipientResult>& results);
+    void enqueue_ids(const std::vector<std::string>& ids);
+    void poller();
+    void worker();
+    double random01();
+
+    Spool& spool_;
+    Router& router_;
+    Transport& transport_;
+    const Clock& clock_;
+    RunnerOptions options_;
+
+    mutable std::mutex mutex_;
+    std::condition_variable work_cv_;
+    std::condition_variable poll_cv_;
+    std::deque<std::string> ready_;
+    std::unordered_set<std::string> known_;  // in ready_ or being processed
+    bool stopping_ = false;
+    bool poke_ = false;
+    std::vector<std::thread> threads_;
+    std::mutex random_mutex_;
+    std::mt19937_64 random_{std::random_device{}()};
+};
+
+}  // namespace pecd::queue

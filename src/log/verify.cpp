@@ -102,6 +102,31 @@ std::string check_seal(const std::string& manifest, const std::string& signature
     return {};
 }
 
+std::vector<Problem> verify_segment(const LegalLog& log, const Segment& s, const VerifyOptions& options) {
+    VerifyReport report;
+    ChainWalker walker(s.previous_chain, s.first_seq - 1, report);
+    if (s.purged) {
+        walker.problem(0, s.id, "segment " + std::to_string(s.id) + " was purged (retention)");
+        return report.problems;
+    }
+    for (const auto& r : log.records(s.first_seq, s.last_seq)) walker.step(r, s.id);
+    if (walker.expected() <= s.last_seq)
+        walker.problem(walker.expected(), s.id,
+                       "records " + std::to_string(walker.expected()) + ".." + std::to_string(s.last_seq) +
+                           " of segment " + std::to_string(s.id) + " are missing: they were removed");
+    else if (walker.recomputed(s.last_seq) != s.head_chain)
+        walker.problem(0, s.id,
+                       "segment " + std::to_string(s.id) +
+                           ": its records do not lead to the sealed head: altered, inserted or removed");
+    if (!s.sealed()) {
+        walker.problem(0, s.id, "segment " + std::to_string(s.id) + " is not sealed yet");
+    } else if (std::string error = check_seal(s.manifest, s.signature, s.timestamp, options);
+               !error.empty()) {
+        walker.problem(0, s.id, "segment " + std::to_string(s.id) + ": " + error);
+    }
+    return report.problems;
+}
+
 VerifyReport verify_log(const LegalLog& log, const VerifyOptions& options) {
     VerifyReport report;
     report.anchored = !options.signer_anchors.empty() && !options.tsa_anchors.empty();

@@ -48,6 +48,12 @@ struct VerifyReport {
 
 VerifyReport verify_log(const LegalLog& log, const VerifyOptions& options = {});
 
+// Checks one closed segment alone: its records against its manifest and its seal (what
+// `pecctl log search` shows as the proof of the records it prints, without walking the
+// whole log). Problems in log order; empty = intact.
+std::vector<Problem> verify_segment(const LegalLog& log, const Segment& segment,
+                                    const VerifyOptions& options = {});
+
 // Checks one seal over a manifest; returns "" when the signature and the time stamp
 // both verify, else the first problem in words.
 std::string check_seal(const std::string& manifest, const std::string& signature,

@@ -80,9 +80,16 @@ TEST_F(LogCliTest, SearchPrintsRecordsWithTheirProof) {
     EXPECT_EQ(j["records"][0]["record"]["pec_msgid"], "msg-1");
     EXPECT_EQ(j["records"][0]["sealed"], true);
     EXPECT_EQ(j["records"][3]["sealed"], false);
-    EXPECT_EQ(j["proof"]["log_intact"], true);
+    EXPECT_EQ(j["proof"]["intact"], true);
     ASSERT_EQ(j["proof"]["seals"].size(), 1u);
-    EXPECT_EQ(j["proof"]["seals"][0]["verdict"], "signature and time stamp verify");
+    EXPECT_EQ(j["proof"]["seals"][0]["verdict"],
+              "records match the sealed head; signature and time stamp verify");
+    // A record altered in the segment shows in the proof of the others.
+    tamper("UPDATE log_records SET record = replace(record, 'Prova 2', 'Prova 3') WHERE seq = 2");
+    auto altered = nlohmann::json::parse(pecctl("search" + db_arg() + " --message-id msg-1").output);
+    EXPECT_EQ(altered["proof"]["intact"], false);
+    EXPECT_EQ(altered["proof"]["seals"][0]["verdict"],
+              "record 2 was altered: its content does not match its digest");
     auto by_address =
         nlohmann::json::parse(pecctl("search" + db_arg() + " --address ESTERNO@mail.example").output);
     EXPECT_EQ(by_address["records"].size(), 13u);

@@ -1,0 +1,271 @@
+// delivery_test.cpp - the queue runner delivering through real transports and real peers
+//
+// Local mailboxes, Dovecot over LMTP, smtp-sink as SMTP next hop (down, then back up;
+// rejecting with 5xx), Postfix with STARTTLS as next hop, and RFC 3464 DSNs checked with
+// Python's email package. Peers are started here on 127.0.0.1; the clock is a ManualClock
+// so retries are driven without waiting.
+#include <gtest/gtest.h>
+
+#include <future>
+
+#include "core/error.hpp"
+#include "delivery/mail_system.hpp"
+#include "peers.hpp"
+#include "temp_dir.hpp"
+
+namespace pecd {
+namespace {
+
+using namespace std::chrono_literals;
+
+class DeliveryTest : public ::testing::Test {
+protected:
+    DeliveryTest() : clock(SystemClock::instance().now()) {
+        // The peers drop privileges (smtp-sink to postfix, Dovecot to nobody).
+        std::filesystem::permissions(dir.path(), std::filesystem::perms(0755));
+    }
+
+    void open(std::optional<store::Route> default_route = std::nullopt,
+              std::shared_ptr<tls::ClientTls> tls = nullptr, tls::PolicyMap policies = {}) {
+        delivery::MailSystemOptions o;
+        o.data_dir = dir.path() / "data";
+        o.hostname = "mx.pecd.test";
+        o.spool.min_free_bytes = 1 << 20;
+        o.default_route = default_route;
+        o.remote.connect_timeout = 5s;
+        o.remote.reply_timeout = 10s;
+        o.remote.tls = std::move(tls);
+        o.remote.policies = std::move(policies);
+        ms = std::make_unique<delivery::MailSystem>(o, clock);
+        if (!ms->store().domain("local.test")) {
+            ms->store().add_domain("local.test");
+            ms->store().add_mailbox({"sender@local.test"});
+            ms->store().add_mailbox({"rcpt@local.test"});
+        }
+    }
+
+    std::string submit(const std::string& from, const std::vector<std::string>& rcpts,
+                       const std::string& body, const std::string& ret = "") {
+        Envelope e;
+        e.mail_from = from;
+        e.dsn_ret = ret;
+        for (auto& r : rcpts) e.recipients.push_back({r, "", ""});
+        e.received_at = clock.now();
+        auto m = ms->sink().begin(e);
+        m->write(body);
+        std::promise<queue::CommitResult> p;
+        auto f = p.get_future();
+        m->commit([&](queue::CommitResult r) { p.set_value(r); });
+        auto r = f.get();
+        EXPECT_TRUE(r.ok) << r.error;
+        return r.queue_id;
+    }
+
+    // Runs the queue until nothing is due now (bounded).
+    void run_queue() {
+        for (int i = 0; i < 10 && ms->runner().run_once() > 0; ++i) {
+        }
+    }
+
+    std::vector<std::string> mailbox(const std::string& address) {
+        std::vector<std::string> out;
+        for (auto& m : ms->store().messages(address)) out.push_back(ms->store().read_message(address, m.id));
+        return out;
+    }
+
+    // Parses a DSN with Python's email package; returns "content-type|report-type|" and
+    // the per-recipient fields it found, one "name=value" per line.
+    std::string parse_dsn(const std::string& bytes) {
+        auto file = dir.path() / "dsn.eml";
+        fs::write_file_durable(file, bytes);
+        auto script = dir.path() / "parse.py";
+        fs::write_file_durable(
+            script,
+            "import email, sys\n"
+            "from email import policy\n"
+            "m = email.message_from_binary_file(open(sys.argv[1], 'rb'), policy=policy.compat32)\n"
+            "print(m.get_content_type() + '|' + str(m.get_param('report-type')) + '|')\n"
+            "for part in m.walk():\n"
+            "    if part.get_content_type() == 'message/delivery-status':\n"
+            "        for block in part.get_payload():\n"
+            "            for k, v in block.items():\n"
+            "                print(k.lower() + '=' + v.strip())\n"
+            "    if part.get_content_type() in ('message/rfc822', 'text/rfc822-headers'):\n"
+            "        print('enclosed=' + part.get_content_type())\n");
+        int status = -1;
+        auto out = test::run("python3 " + script.string() + " " + file.string(), &status);
+        EXPECT_EQ(status, 0) << out;
+        return out;
+    }
+
+    test::TempDir dir{"pecd-delivery"};
+    ManualClock clock;
+    std::unique_ptr<delivery::MailSystem> ms;
+};
+
+TEST_F(DeliveryTest, LocalDeliveryStoresBytesAndBouncesUnknownMailboxWithADsn) {
+    open();
+    std::string body =
+        "From: sender@local.test\r\nSubject: hello\r\nMessage-ID: <m1@local.test>\r\n\r\nHi.\r\n";
+    auto id = submit("sender@local.test", {"rcpt@local.test", "nobody@local.test"}, body);
+    run_queue();
+    EXPECT_EQ(mailbox("rcpt@local.test"), std::vector<std::string>{body});
+    EXPECT_FALSE(ms->spool().load(id)) << "message should have left the queue";
+    auto dsns = mailbox("sender@local.test");
+    ASSERT_EQ(dsns.size(), 1u);
+    auto parsed = parse_dsn(dsns[0]);
+    EXPECT_NE(parsed.find("multipart/report|delivery-status|"), std::string::npos) << parsed;
+    EXPECT_NE(parsed.find("reporting-mta=dns; mx.pecd.test"), std::string::npos) << parsed;
+    EXPECT_NE(parsed.find("final-recipient=rfc822; nobody@local.test"), std::string::npos) << parsed;
+    EXPECT_NE(parsed.find("action=failed"), std::string::npos) << parsed;
+    EXPECT_NE(parsed.find("status=5.1.1"), std::string::npos) << parsed;
+    EXPECT_NE(parsed.find("diagnostic-code=smtp; 550 5.1.1"), std::string::npos) << parsed;
+    EXPECT_NE(parsed.find("enclosed=message/rfc822"), std::string::npos) << parsed;
+    EXPECT_EQ(parsed.find("rcpt@local.test"), std::string::npos)
+        << "delivered recipient reported: " << parsed;
+    EXPECT_NE(dsns[0].find("Message-ID: <m1@local.test>"), std::string::npos);
+}
+
+TEST_F(DeliveryTest, NoDsnForTheNullSenderNorWhenNotifyNever) {
+    open();
+    submit("", {"nobody@local.test"}, "Subject: bounce of a bounce\r\n\r\nx\r\n");
+    Envelope e;
+    e.mail_from = "sender@local.test";
+    e.recipients.push_back({"nobody@local.test", "NEVER", ""});
+    ms->spool().enqueue(e, "Subject: quiet\r\n\r\nx\r\n", false);
+    run_queue();
+    EXPECT_TRUE(mailbox("sender@local.test").empty());
+    EXPECT_TRUE(ms->spool().list().empty());
+}
+
+TEST_F(DeliveryTest, HeadersOnlyDsnWhenRetIsHdrs) {
+    open();
+    submit("sender@local.test", {"nobody@local.test"}, "Subject: secret\r\n\r\nconfidential body\r\n",
+           "HDRS");
+    run_queue();
+    auto dsns = mailbox("sender@local.test");
+    ASSERT_EQ(dsns.size(), 1u);
+    EXPECT_NE(parse_dsn(dsns[0]).find("enclosed=text/rfc822-headers"), std::string::npos);
+    EXPECT_EQ(dsns[0].find("confidential body"), std::string::npos);
+}
+
+TEST_F(DeliveryTest, FullMailboxDefersWithBackoffThenDelivers) {
+    open();
+    ms->store().set_quota("rcpt@local.test", 10);
+    EXPECT_EQ(ms->store().may_receive("rcpt@local.test", 100), store::Acceptance::over_quota);
+    auto id = submit("sender@local.test", {"rcpt@local.test"}, std::string(100, 'x') + "\r\n");
+    run_queue();
+    auto q = ms->spool().load(id);
+    ASSERT_TRUE(q);
+    EXPECT_EQ(q->recipients[0].attempts, 1);
+    EXPECT_NE(q->recipients[0].last_error.find("452 4.2.2"), std::string::npos)
+        << q->recipients[0].last_error;
+    EXPECT_GT(q->recipients[0].next_attempt, clock.now() + 40s);  // first retry ≈ 60 s ± 20 %
+    EXPECT_TRUE(mailbox("rcpt@local.test").empty());
+    ms->store().set_quota("rcpt@local.test", 1 << 20);
+    run_queue();
+    EXPECT_TRUE(mailbox("rcpt@local.test").empty()) << "retried before its time";
+    clock.advance(2min);
+    run_queue();
+    EXPECT_EQ(mailbox("rcpt@local.test").size(), 1u);
+}
+
+TEST_F(DeliveryTest, ExpiredMessageFailsWith447AndADsn) {
+    open();
+    ms->store().set_quota("rcpt@local.test", 1);
+    submit("sender@local.test", {"rcpt@local.test"}, "Subject: late\r\n\r\nxx\r\n");
+    run_queue();
+    clock.advance(std::chrono::hours(24 * 6));
+    run_queue();
+    auto dsns = mailbox("sender@local.test");
+    ASSERT_EQ(dsns.size(), 1u);
+    auto parsed = parse_dsn(dsns[0]);
+    EXPECT_NE(parsed.find("status=4.4.7"), std::string::npos) << parsed;
+    EXPECT_NE(parsed.find("delivery time expired"), std::string::npos) << parsed;
+}
+
+TEST_F(DeliveryTest, LmtpToDovecotGivesPerRecipientReplies) {
+    test::Dovecot dovecot(dir.path() / "dovecot", {"alice@dove.test", "bob@dove.test"});
+    ASSERT_TRUE(dovecot.ok()) << dovecot.log();
+    open();
+    ms->store().add_domain("dove.test",
+                           store::parse_route("lmtp:127.0.0.1:" + std::to_string(dovecot.port())));
+    std::string body = "From: sender@local.test\r\nSubject: via lmtp\r\n\r\n.dot line\r\nbody\r\n";
+    submit("sender@local.test", {"alice@dove.test", "ghost@dove.test", "bob@dove.test"}, body);
+    run_queue();
+    auto alice = dovecot.messages("alice@dove.test");
+    ASSERT_EQ(alice.size(), 1u) << dovecot.log();
+    // Maildir files use LF line ends; the dot line must arrive un-stuffed.
+    std::string lf;
+    for (char c : alice[0])
+        if (c != '\r') lf += c;
+    EXPECT_NE(lf.find("Subject: via lmtp\n\n.dot line\nbody\n"), std::string::npos) << alice[0];
+    EXPECT_EQ(dovecot.messages("bob@dove.test").size(), 1u);
+    auto dsns = mailbox("sender@local.test");
+    ASSERT_EQ(dsns.size(), 1u) << "the unknown LMTP user must bounce";
+    auto parsed = parse_dsn(dsns[0]);
+    EXPECT_NE(parsed.find("final-recipient=rfc822; ghost@dove.test"), std::string::npos) << parsed;
+    EXPECT_NE(parsed.find("status=5.1.1"), std::string::npos) << parsed;
+    EXPECT_NE(parsed.find("remote-mta=dns; 127.0.0.1"), std::string::npos) << parsed;
+    EXPECT_TRUE(ms->spool().list().empty());
+}
+
+TEST_F(DeliveryTest, NextHopDownWaitsRetriesAndGetsThroughWhenItReturns) {
+    auto port = test::free_port();
+    open(store::parse_route("smtp:127.0.0.1:" + std::to_string(port)));
+    std::string body = "Subject: patience\r\n\r\n..two dots\r\n";
+    auto id = submit("sender@local.test", {"far@remote.test"}, body);
+    run_queue();
+    auto q = ms->spool().load(id);
+    ASSERT_TRUE(q);
+    EXPECT_EQ(q->recipients[0].attempts, 1);
+    EXPECT_NE(q->recipients[0].last_error.find("connect"), std::string::npos) << q->recipients[0].last_error;
+    auto first_wait = q->recipients[0].next_attempt - clock.now();
+    clock.advance(first_wait + 1s);
+    run_queue();
+    q = ms->spool().load(id);
+    ASSERT_TRUE(q);
+    EXPECT_EQ(q->recipients[0].attempts, 2);
+    EXPECT_GT(q->recipients[0].next_attempt - clock.now(), first_wait) << "backoff must grow";
+
+    auto sink = test::start_smtp_sink(port, dir.path() / "dump");
+    clock.advance(q->recipients[0].next_attempt - clock.now() + 1s);
+    run_queue();
+    EXPECT_FALSE(ms->spool().load(id)) << "not delivered after the next hop returned";
+    auto dumped = test::dumped_messages(dir.path() / "dump");
+    ASSERT_EQ(dumped.size(), 1u);
+    EXPECT_NE(dumped[0].find("..two dots"), std::string::npos) << dumped[0];
+    EXPECT_TRUE(mailbox("sender@local.test").empty()) << "no DSN for a delivered message";
+}
+
+TEST_F(DeliveryTest, PermanentRejectionByTheNextHopProducesADsn) {
+    auto port = test::free_port();
+    auto sink = test::start_smtp_sink(port, dir.path() / "dump", {"-f", "RCPT"});
+    open(store::parse_route("smtp:127.0.0.1:" + std::to_string(port)));
+    submit("sender@local.test", {"refused@remote.test"}, "Subject: refused\r\n\r\nx\r\n");
+    run_queue();
+    auto dsns = mailbox("sender@local.test");
+    ASSERT_EQ(dsns.size(), 1u);
+    auto parsed = parse_dsn(dsns[0]);
+    EXPECT_NE(parsed.find("multipart/report|delivery-status|"), std::string::npos) << parsed;
+    EXPECT_NE(parsed.find("final-recipient=rfc822; refused@remote.test"), std::string::npos) << parsed;
+    EXPECT_NE(parsed.find("status=5."), std::string::npos) << parsed;
+    EXPECT_NE(parsed.find("diagnostic-code=smtp; 5"), std::string::npos) << parsed;
+    EXPECT_TRUE(ms->spool().list().empty());
+}
+
+TEST_F(DeliveryTest, TemporaryRejectionByTheNextHopIsRetried) {
+    auto port = test::free_port();
+    auto sink = test::start_smtp_sink(port, dir.path() / "dump", {"-r", "RCPT"});
+    open(store::parse_route("smtp:127.0.0.1:" + std::to_string(port)));
+    auto id = submit("sender@local.test", {"later@remote.test"}, "Subject: later\r\n\r\nx\r\n");
+    run_queue();
+    auto q = ms->spool().load(id);
+    ASSERT_TRUE(q);
+    EXPECT_EQ(q->recipients[0].state, queue::RecipientState::pending);
+    EXPECT_NE(q->recipients[0].last_error.find("450"), std::string::npos) << q->recipients[0].last_error;
+    EXPECT_TRUE(mailbox("sender@local.test").empty());
+}
+
+}  // namespace
+}  // namespace pecd

@@ -335,6 +335,16 @@ std::vector<Segment> LegalLog::unsealed_segments() const {
     return out;
 }
 
+std::optional<Segment> LegalLog::last_segment() const {
+    std::optional<Segment> out;
+    db_.read([&](store::Tx& tx) {
+        if (auto r = tx.query_one("SELECT " + std::string(kSegmentColumns) +
+                                  " FROM log_segments ORDER BY id DESC LIMIT 1"))
+            out = segment_from(*r);
+    });
+    return out;
+}
+
 std::int64_t LegalLog::head_seq() const {
     std::int64_t out = 0;
     db_.read([&](store::Tx& tx) {

@@ -91,6 +91,7 @@ public:
     std::vector<StoredRecord> records(std::int64_t first_seq, std::int64_t last_seq) const;
     std::vector<Segment> segments() const;
     std::vector<Segment> unsealed_segments() const;
+    std::optional<Segment> last_segment() const;
     std::int64_t head_seq() const;
     store::Database& database() { return db_; }
 

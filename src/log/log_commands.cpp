@@ -1,17 +1,14 @@
 // log_commands.cpp - `pecctl log search|verify|export`: the legal log for operators
 //
-//   pecctl log search  --db PATH [--message-id ID] [--address A] [--from T]
-//   [--to T]
-//       prints the matching records (JSON) with the proof that they are intact:
-//       for each segment holding one, its chain recomputed against its manifest
-//       and its seal (signature + time stamp) checked. Records not yet sealed
-//       say so.
+//   pecctl log search  --db PATH [--message-id ID] [--address A] [--from T] [--to T]
+//       prints the matching records (JSON) with the proof that they are intact: for
+//       each segment holding one, its chain recomputed against its manifest and its
+//       seal (signature + time stamp) checked. Records not yet sealed say so.
 //   pecctl log verify  --db PATH [--signer-ca PEM] [--tsa-ca PEM]
-//       checks the chain, every segment and every seal; exit 1 naming the first
-//       spot that was altered, removed or inserted.
+//       checks the chain, every segment and every seal; exit 1 naming the first spot
+//       that was altered, removed or inserted.
 //   pecctl log export  --db PATH --out DIR [same filters as search]
-//       writes a bundle a third party checks with stock OpenSSL
-//       (log/bundle.hpp).
+//       writes a bundle a third party checks with stock OpenSSL (log/bundle.hpp).
 // The database is --db PATH, or <--data-dir>/pecd.db. Times (T): YYYY-MM-DD or
 // YYYY-MM-DDThh:mm:ssZ, UTC. Exit status: 0 ok, 1 verification failed, 2 error.
 #include "log/log_commands.hpp"

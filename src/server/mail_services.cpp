@@ -6,10 +6,7 @@
 #include "core/error.hpp"
 #include "core/fs.hpp"
 #include "core/strings.hpp"
-#include "queue/spool.hpp"
-#include "store/blob_store.hpp"
-#include "store/database.hpp"
-#include "store/mail_store.hpp"
+#include "delivery/mail_system.hpp"
 
 namespace pecd::server {
 namespace {
@@ -47,22 +44,25 @@ std::string random_password() {
 class StoreMailServices final : public MailServices {
 public:
     StoreMailServices(const config::Config& c, bool demo)
-        : db_(store::open_sqlite((c.data_dir / "pecd.db").string())),
-          blobs_(c.data_dir / "mailboxes"),
-          mail_(*db_, blobs_),
-          spool_(*db_, c.data_dir / "spool"),
-          directory_(mail_) {
+        : system_(options(c)), mail_(system_.store()), directory_(mail_) {
         for (auto& d : c.domains)
             if (!mail_.is_local_domain(d)) mail_.add_domain(d);
         if (demo) create_demo(c);
     }
     Directory& directory() override { return directory_; }
-    queue::MessageSink& sink() override { return spool_; }
-    void start() override {}
-    void stop() override {}
+    queue::MessageSink& sink() override { return system_.sink(); }
+    void start() override { system_.start(); }
+    void stop() override { system_.stop(); }
     std::vector<std::pair<std::string, std::string>> demo_accounts() const override { return demo_; }
 
 private:
+    static delivery::MailSystemOptions options(const config::Config& c) {
+        delivery::MailSystemOptions o;
+        o.data_dir = c.data_dir;
+        o.hostname = c.hostname;
+        return o;
+    }
+
     // The embedded default's two mailboxes; their passwords exist only in the 0600 file.
     void create_demo(const config::Config& c) {
         const std::string domain = c.domains.empty() ? "pec.localhost" : c.domains.front();
@@ -95,10 +95,8 @@ private:
         }
     }
 
-    std::unique_ptr<store::Database> db_;
-    store::BlobStore blobs_;
-    store::MailStore mail_;
-    queue::Spool spool_;
+    delivery::MailSystem system_;
+    store::MailStore& mail_;
     StoreDirectory directory_;
     std::vector<std::pair<std::string, std::string>> demo_;
 };

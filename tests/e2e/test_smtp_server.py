@@ -71,6 +71,7 @@ class SmtpServerTest(PecdTestCase):
             refused = s.sendmail("someone@external.test", [self.bob],
                                  MSG.format(f="someone@external.test", t=self.bob, s="mx1"))
             self.assertEqual(refused, {})
+        self.assertIn("Hello from the test.", self.wait_for_message(self.bob, "Subject: mx1"))
 
     def test_mx_relay_without_auth_refused(self):
         with smtplib.SMTP("127.0.0.1", self.pecd.port("mx"), timeout=20) as s:
@@ -143,10 +144,21 @@ class SmtpServerTest(PecdTestCase):
             s.rcpt(self.bob)
             code, resp = s.data("Subject: tls-received\r\n\r\nx\r\n")
             self.assertEqual(code, 250)
-        # pecctl reads the mailbox; the Received header shows TLS details.
-        out = self.pecd.pecctl("mailbox", "read", self.bob, "--last", check=False)
-        if out.returncode == 0:
-            self.assertRegex(out.stdout, r"with ESMTPS id \w+\s+\(using TLSv1\.[23] with cipher \S+\)")
+        # The queue delivers it into the mailbox, unmodified but for our Received: line.
+        text = self.wait_for_message(self.bob, "Subject: tls-received")
+        self.assertRegex(text, r"with ESMTPS id \w+\r?\n\s+\(using TLSv1\.[23] with cipher \S+\)")
+
+    def wait_for_message(self, mailbox, needle, seconds=20):
+        import json
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            listing = json.loads(self.pecd.pecctl("mailbox", "read", mailbox, "--json").stdout)
+            for m in listing:
+                text = self.pecd.pecctl("mailbox", "read", mailbox, str(m["id"])).stdout
+                if needle in text:
+                    return text
+            time.sleep(0.3)
+        self.fail("%r never reached %s" % (needle, mailbox))
 
     # --- hardening ----------------------------------------------------------------------
     def test_smuggling_payloads_do_not_split_messages(self):

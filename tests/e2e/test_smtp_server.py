@@ -149,16 +149,19 @@ class SmtpServerTest(PecdTestCase):
         self.assertRegex(text, r"with ESMTPS id \w+\r?\n\s+\(using TLSv1\.[23] with cipher \S+\)")
 
     def wait_for_message(self, mailbox, needle, seconds=20):
-        import json
+        """Waits until a message containing needle is in the mailbox store on disk
+        (DATA_DIR/mailboxes holds delivered messages unmodified) and returns it."""
+        root = os.path.join(self.pecd.data_dir, "mailboxes")
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            listing = json.loads(self.pecd.pecctl("mailbox", "read", mailbox, "--json").stdout)
-            for m in listing:
-                text = self.pecd.pecctl("mailbox", "read", mailbox, str(m["id"])).stdout
-                if needle in text:
-                    return text
+            for dirpath, _, files in os.walk(root):
+                for name in files:
+                    with open(os.path.join(dirpath, name), "rb") as f:
+                        text = f.read().decode("latin-1")
+                    if needle in text:
+                        return text
             time.sleep(0.3)
-        self.fail("%r never reached %s" % (needle, mailbox))
+        self.fail("%r never reached the mailbox of %s" % (needle, mailbox))
 
     # --- hardening ----------------------------------------------------------------------
     def test_smuggling_payloads_do_not_split_messages(self):

@@ -8,9 +8,9 @@ namespace pecd::delivery {
 MailSystem::MailSystem(MailSystemOptions options, const Clock& clock) : options_(std::move(options)) {
     fs::ensure_dir(options_.data_dir, 0750);
     db_ = store::open_sqlite((options_.data_dir / "pecd.db").string());
-    blobs_ = std::make_unique<store::BlobStore>(options_.data_dir / "blobs");
+    blobs_ = std::make_unique<store::BlobStore>(options_.data_dir / "mailboxes");
     store_ = std::make_unique<store::MailStore>(*db_, *blobs_, clock);
-    spool_ = std::make_unique<queue::Spool>(*db_, options_.data_dir / "queue", clock, options_.spool);
+    spool_ = std::make_unique<queue::Spool>(*db_, options_.data_dir / "spool", clock, options_.spool);
     router_ = std::make_unique<StoreRouter>(*store_, options_.default_route);
     local_ = std::make_unique<LocalTransport>(*store_);
     if (options_.remote.helo_name.empty() || options_.remote.helo_name == "localhost")

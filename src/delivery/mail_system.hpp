@@ -1,13 +1,15 @@
 // mail_system.hpp - the storage and delivery side of pecd, assembled under one data dir
 //
-// MailSystem opens DATA_DIR/pecd.db (SQLite), the blob store DATA_DIR/blobs, the queue
-// DATA_DIR/queue, and wires the queue runner to the transports: `local` routes to the
+// MailSystem opens DATA_DIR/pecd.db (SQLite), the blob store DATA_DIR/mailboxes, the
+// queue DATA_DIR/spool, and wires the queue runner to the transports: `local` routes to the
 // built-in mailboxes, `lmtp:`/`smtp:` routes to RemoteTransport. The daemon takes
 // sink() for its SMTP listeners and the store for recipient and password checks, calls
 // start() once listening and stop() on shutdown.
 //
 // Opening recovers from a crash (spool.hpp): unacknowledged files are removed, and every
-// acknowledged message not yet delivered is delivered after start().
+// acknowledged message not yet delivered is delivered after start(). An administrative
+// reader beside a running daemon (pecctl) sets spool.recover = false: for it, a file
+// without rows is a message still being received.
 #pragma once
 
 #include <filesystem>

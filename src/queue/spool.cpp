@@ -187,7 +187,7 @@ Spool::Spool(store::Database& db, std::filesystem::path dir, const Clock& clock,
     fs::ensure_dir(dir_, 0750);
     fs::ensure_dir(msg_dir_, 0750);
     db_.migrate("queue", kMigrations);
-    recover();
+    if (options_.recover) recover();
     committer_ = std::make_unique<GroupCommitter>(db_, [this] {
         if (dir_dirty_.exchange(false)) fs::fsync_dir(msg_dir_);
     });

@@ -75,6 +75,8 @@ struct SpoolOptions {
     // space than this plus the declared SIZE.
     std::uint64_t min_free_bytes = 64ull << 20;
     unsigned sync_threads = 4;
+    // Crash recovery at open; false for a second process beside the daemon (pecctl).
+    bool recover = true;
 };
 
 class Spool final : public MessageSink {

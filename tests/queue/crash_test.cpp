@@ -127,7 +127,7 @@ TEST(CrashTest, KillNineAtSeveralPointsLosesAndDuplicatesNothing) {
     for (const auto& [box, tokens] : found)
         for (int t : tokens) EXPECT_EQ(tokens.count(t), 1u) << "duplicate " << t << " in " << box;
     std::size_t files = 0;
-    for (auto& e : std::filesystem::directory_iterator(dir.path() / "queue" / "msg")) (void)e, ++files;
+    for (auto& e : std::filesystem::directory_iterator(dir.path() / "spool" / "msg")) (void)e, ++files;
     EXPECT_EQ(files, 0u) << "spool files left behind";
     std::cerr << "acknowledged " << acked.size() << " messages over " << kill_after.size() << " kills\n";
 }

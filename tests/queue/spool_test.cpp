@@ -170,3 +170,83 @@ TEST_F(SpoolTest, TooLittleFreeSpaceIsATemporaryRefusal) {
 
 }  // namespace
 }  // namespace pecd::queue
+
+namespace pecd::queue {
+namespace {
+
+// A real full disk: the spool on a 2 MB tmpfs (the tests run as root in their sandbox).
+class FullDiskTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        mount_point = dir.path() / "small";
+        std::filesystem::create_directories(mount_point);
+        auto cmd = "mount -t tmpfs -o size=2m tmpfs " + mount_point.string();
+        ASSERT_EQ(std::system(cmd.c_str()), 0) << "cannot mount a tmpfs for the disk-full test";
+        mounted = true;
+    }
+    void TearDown() override {
+        spool.reset();
+        if (mounted) std::system(("umount " + mount_point.string()).c_str());
+    }
+    test::TempDir dir;
+    std::filesystem::path mount_point;
+    bool mounted = false;
+    std::unique_ptr<store::Database> db = store::open_sqlite((dir.path() / "pecd.db").string());
+    std::unique_ptr<Spool> spool;
+};
+
+TEST_F(FullDiskTest, DiskFullWhileReceivingIsTemporaryAndLeavesNothing) {
+    SpoolOptions o;
+    o.min_free_bytes = 0;  // let the write itself hit the full disk
+    spool = std::make_unique<Spool>(*db, mount_point / "queue", SystemClock::instance(), o);
+    auto m = spool->begin(envelope({"a@x.test"}));
+    std::string chunk(64 * 1024, 'x');
+    bool refused = false;
+    for (int i = 0; i < 64 && !refused; ++i) {  // 4 MB into a 2 MB file system
+        try {
+            m->write(chunk);
+        } catch (const TemporaryError& e) {
+            refused = true;
+            EXPECT_NE(std::string(e.what()).find("No space"), std::string::npos) << e.what();
+        }
+    }
+    if (!refused) {
+        auto r = commit_and_wait(*m);
+        EXPECT_FALSE(r.ok) << "a message larger than the disk was acknowledged";
+        refused = !r.ok;
+    } else {
+        m->abort();
+    }
+    EXPECT_TRUE(refused);
+    EXPECT_EQ(files_in(mount_point / "queue" / "msg"), 0u) << "half-written message left in the spool";
+    EXPECT_TRUE(spool->list().empty());
+    // Space is back: the next message goes through.
+    auto ok = spool->begin(envelope({"a@x.test"}));
+    ok->write("small\r\n");
+    EXPECT_TRUE(commit_and_wait(*ok).ok);
+    // And the free-space check refuses up front when the declared SIZE cannot fit.
+    auto big = envelope({"a@x.test"});
+    big.declared_size = 10ull << 20;
+    EXPECT_THROW(spool->begin(big), TemporaryError);
+}
+
+TEST_F(SpoolTest, StoreErrorAtCommitIsReportedAndLeavesNoFile) {
+    db->transact([](store::Tx& tx) {
+        tx.exec(
+            "CREATE TRIGGER fail_insert BEFORE INSERT ON queue_messages"
+            " BEGIN SELECT RAISE(ABORT, 'injected store failure'); END");
+    });
+    auto m = spool->begin(envelope({"a@x.test"}));
+    m->write("doomed\r\n");
+    auto r = commit_and_wait(*m);
+    EXPECT_FALSE(r.ok);
+    EXPECT_NE(r.error.find("injected store failure"), std::string::npos) << r.error;
+    EXPECT_EQ(files_in(dir.path() / "queue" / "msg"), 0u);
+    db->transact([](store::Tx& tx) { tx.exec("DROP TRIGGER fail_insert"); });
+    auto again = spool->begin(envelope({"a@x.test"}));
+    again->write("fine\r\n");
+    EXPECT_TRUE(commit_and_wait(*again).ok);
+}
+
+}  // namespace
+}  // namespace pecd::queue

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <future>
+#include <thread>
 
 #include "core/error.hpp"
 #include "delivery/mail_system.hpp"
@@ -265,6 +266,52 @@ TEST_F(DeliveryTest, TemporaryRejectionByTheNextHopIsRetried) {
     EXPECT_EQ(q->recipients[0].state, queue::RecipientState::pending);
     EXPECT_NE(q->recipients[0].last_error.find("450"), std::string::npos) << q->recipients[0].last_error;
     EXPECT_TRUE(mailbox("sender@local.test").empty());
+}
+
+TEST_F(DeliveryTest, SmtpNextHopWithStartTlsToPostfix) {
+    auto sink_port = test::free_port();
+    auto sink = test::start_smtp_sink(sink_port, dir.path() / "dump");
+    test::PostfixTlsRelay postfix("/tmp/pecd-delivery-postfix", sink_port);
+    ASSERT_TRUE(postfix.error().empty()) << postfix.error();
+    auto tls = std::make_shared<tls::ClientTls>(tls::ClientTlsSettings{});
+    tls::PolicyMap policies;
+    policies.set("tls.test", {tls::Policy::encrypt, {}});  // TLS required, self-signed peer
+    open(std::nullopt, tls, policies);
+    ms->store().add_domain("tls.test",
+                           store::parse_route("smtp:127.0.0.1:" + std::to_string(postfix.port())));
+    std::string body = "From: sender@local.test\r\nSubject: over tls\r\n\r\nencrypted hop\r\n";
+    auto id = submit("sender@local.test", {"someone@tls.test"}, body);
+    run_queue();
+    EXPECT_FALSE(ms->spool().load(id)) << "not accepted by Postfix\n" << postfix.log();
+    auto log = postfix.log();
+    EXPECT_NE(log.find("TLS connection established from"), std::string::npos) << log;
+    // Postfix relays to the sink on its own schedule: wait for it, bounded.
+    std::vector<std::string> dumped;
+    for (int i = 0; i < 100 && dumped.empty(); ++i) {
+        std::this_thread::sleep_for(100ms);
+        dumped = test::dumped_messages(dir.path() / "dump");
+    }
+    ASSERT_EQ(dumped.size(), 1u) << postfix.log();
+    EXPECT_NE(dumped[0].find("encrypted hop"), std::string::npos);
+}
+
+TEST_F(DeliveryTest, RequiredTlsNotOfferedDefers) {
+    auto port = test::free_port();
+    auto sink = test::start_smtp_sink(port, dir.path() / "dump");  // smtp-sink offers no STARTTLS
+    auto tls = std::make_shared<tls::ClientTls>(tls::ClientTlsSettings{});
+    tls::PolicyMap policies;
+    policies.set("secure.test", {tls::Policy::verify, {}});
+    open(std::nullopt, tls, policies);
+    ms->store().add_domain("secure.test", store::parse_route("smtp:127.0.0.1:" + std::to_string(port)));
+    auto id = submit("sender@local.test", {"x@secure.test"}, "Subject: must be encrypted\r\n\r\nx\r\n");
+    run_queue();
+    auto q = ms->spool().load(id);
+    ASSERT_TRUE(q);
+    EXPECT_EQ(q->recipients[0].state, queue::RecipientState::pending);
+    EXPECT_NE(q->recipients[0].last_error.find("TLS required"), std::string::npos)
+        << q->recipients[0].last_error;
+    EXPECT_TRUE(test::dumped_messages(dir.path() / "dump").empty())
+        << "sent in plain text despite the policy";
 }
 
 }  // namespace

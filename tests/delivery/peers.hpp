@@ -216,3 +216,91 @@ private:
 };
 
 }  // namespace pecd::test
+
+namespace pecd::test {
+
+// Adds dir to alternate_config_directories in /etc/postfix/main.cf (a Postfix started
+// with -c DIR requires it), keeping what is there.
+inline void allow_postfix_config_dir(const std::filesystem::path& dir) {
+    const std::filesystem::path main_cf = "/etc/postfix/main.cf";
+    std::string text = std::filesystem::exists(main_cf) ? fs::read_file(main_cf) : std::string();
+    if (text.find(dir.string()) != std::string::npos) return;
+    std::istringstream in(text);
+    std::string line, out;
+    bool found = false;
+    while (std::getline(in, line)) {
+        out += line + "\n";
+        if (line.rfind("alternate_config_directories", 0) == 0) {
+            found = true;
+            out += "    " + dir.string() + "\n";
+        }
+    }
+    if (!found) out += "alternate_config_directories = " + dir.string() + "\n";
+    fs::write_file_durable(main_cf, out, 0644);
+}
+
+// A Postfix smtpd on 127.0.0.1 offering STARTTLS with a self-signed certificate, relaying
+// everything it accepts to relay_port (an smtp-sink).
+class PostfixTlsRelay {
+public:
+    PostfixTlsRelay(const std::filesystem::path& d, unsigned short relay_port) : dir_(d) {
+        run("postfix -c " + d.string() + " stop");
+        std::filesystem::remove_all(d);
+        std::filesystem::create_directories(d / "queue");
+        std::filesystem::create_directories(d / "data");
+        give_to_postfix(d / "data");
+        run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "
+            "/CN=mx.tls.test"
+            " -keyout " +
+            (d / "key.pem").string() + " -out " + (d / "cert.pem").string());
+        port_ = free_port();
+        std::ofstream(d / "main.cf") << "compatibility_level = 3.6\n"
+                                     << "queue_directory = " << (d / "queue").string() << "\n"
+                                     << "data_directory = " << (d / "data").string() << "\n"
+                                     << "mail_owner = postfix\nmyhostname = mx.tls.test\n"
+                                     << "inet_interfaces = 127.0.0.1\ninet_protocols = ipv4\n"
+                                     << "mydestination =\nmynetworks = 127.0.0.0/8\n"
+                                     << "relayhost = [127.0.0.1]:" << relay_port << "\n"
+                                     << "maillog_file_prefixes = /tmp\n"
+                                     << "maillog_file = " << (d / "log").string() << "\n"
+                                     << "smtpd_tls_security_level = may\n"
+                                     << "smtpd_tls_cert_file = " << (d / "cert.pem").string() << "\n"
+                                     << "smtpd_tls_key_file = " << (d / "key.pem").string() << "\n"
+                                     << "smtpd_tls_loglevel = 1\n";
+        std::ofstream(d / "master.cf")
+            << "127.0.0.1:" << port_ << " inet n - n - - smtpd\n"
+            << "cleanup unix n - n - 0 cleanup\nqmgr unix n - n 300 1 qmgr\n"
+            << "tlsmgr unix - - n 1000? 1 tlsmgr\nrewrite unix - - n - - trivial-rewrite\n"
+            << "bounce unix - - n - 0 bounce\ndefer unix - - n - 0 bounce\n"
+            << "trace unix - - n - 0 bounce\nverify unix - - n - 1 verify\n"
+            << "proxymap unix - - n - - proxymap\nsmtp unix - - n - - smtp\n"
+            << "relay unix - - n - - smtp\nerror unix - - n - - error\n"
+            << "retry unix - - n - - error\ndiscard unix - - n - - discard\n"
+            << "anvil unix - - n - 1 anvil\nscache unix - - n - 1 scache\n"
+            << "postlog unix-dgram n - n - 1 postlogd\n";
+        allow_postfix_config_dir(d);
+        int status = -1;
+        auto out = run("postfix -c " + d.string() + " start", &status);
+        started_ = status == 0;
+        if (!started_)
+            error_ = "postfix start failed: " + out;
+        else if (!wait_for_port(port_))
+            error_ = "postfix not listening\n" + log();
+    }
+    ~PostfixTlsRelay() {
+        if (started_) run("postfix -c " + dir_.string() + " stop");
+    }
+    const std::string& error() const { return error_; }
+    unsigned short port() const { return port_; }
+    std::string log() const {
+        return std::filesystem::exists(dir_ / "log") ? fs::read_file(dir_ / "log") : std::string();
+    }
+
+private:
+    std::filesystem::path dir_;
+    unsigned short port_ = 0;
+    bool started_ = false;
+    std::string error_;
+};
+
+}  // namespace pecd::test

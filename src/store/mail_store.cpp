@@ -250,7 +250,12 @@ void MailStore::set_quota(std::string_view address, std::uint64_t bytes) {
 
 Acceptance MailStore::may_receive(std::string_view address, std::uint64_t size) {
     auto m = mailbox(address);
-    if (!m) return Acceptance::unknown_mailbox;
+    if (!m) {
+        // Domains routed to a next hop (LMTP, SMTP) have their mailboxes there.
+        auto d = domain(domain_of(to_lower(trim(address))));
+        if (d && d->route.kind != Route::Kind::local) return Acceptance::accept;
+        return Acceptance::unknown_mailbox;
+    }
     if (m->state != MailboxState::active) return Acceptance::not_active;
     // A full mailbox refuses even messages of unknown size: one byte would not fit either.
     if (m->used_bytes + std::max<std::uint64_t>(size, 1) > m->quota_bytes) return Acceptance::over_quota;

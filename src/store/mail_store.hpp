@@ -103,6 +103,7 @@ public:
     void set_state(std::string_view address, MailboxState state);
     void set_quota(std::string_view address, std::uint64_t bytes);
     // Whether a message of `size` bytes (0 = unknown) may be delivered to address now.
+    // Addresses without a mailbox here in a domain routed to a next hop are accepted.
     Acceptance may_receive(std::string_view address, std::uint64_t size = 0);
 
     // --- passwords ---

@@ -73,6 +73,8 @@ TEST_F(MailStoreTest, DomainsAreCaseInsensitiveAndUnique) {
     ASSERT_EQ(all.size(), 2u);
     EXPECT_EQ(all[0].name, "example.test");
     EXPECT_EQ(all[1].route.kind, Route::Kind::smtp);
+    EXPECT_EQ(store.may_receive("anyone@example.test"), Acceptance::unknown_mailbox);
+    EXPECT_EQ(store.may_receive("anyone@relay.test"), Acceptance::accept) << "the next hop decides";
     store.set_route("example.test", parse_route("lmtp:127.0.0.1:24"));
     EXPECT_EQ(store.domain("example.test")->route.port, 24);
     EXPECT_THROW(store.set_route("nowhere.test", {}), Error);

@@ -108,6 +108,10 @@ def run_pecd(args, sink_port):
 
         done = wait_until(drained, 600)
         rss = peak_rss_kib(proc.pid)
+        log.flush()
+        delivered = open(os.path.join(data, "pecd.log"), errors="replace").read().count("delivered via")
+        if delivered < args.messages:
+            raise RuntimeError("pecd relayed only %d of %d messages" % (delivered, args.messages))
         return {"accepted_s": accepted, "relayed_s": done - start, "peak_rss_kib": rss}
     finally:
         proc.terminate()

@@ -1,6 +1,8 @@
 // mail_system.cpp - assembling store, queue and delivery (see mail_system.hpp)
 #include "delivery/mail_system.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include "core/fs.hpp"
 
 namespace pecd::delivery {
@@ -15,6 +17,15 @@ MailSystem::MailSystem(MailSystemOptions options, const Clock& clock) : options_
     local_ = std::make_unique<LocalTransport>(*store_);
     if (options_.remote.helo_name.empty() || options_.remote.helo_name == "localhost")
         options_.remote.helo_name = options_.hostname;
+    if (!options_.remote.tls) {
+        // Outbound STARTTLS by default (policy `may` unless configured): the system trust
+        // store, TLS 1.2 floor, session reuse.
+        try {
+            options_.remote.tls = std::make_shared<tls::ClientTls>(tls::ClientTlsSettings{});
+        } catch (const std::exception& e) {
+            spdlog::warn("delivery: no outbound TLS context ({}); next hops get plain text", e.what());
+        }
+    }
     remote_ = std::make_unique<RemoteTransport>(options_.remote);
     dispatcher_ = std::make_unique<Dispatcher>(*local_, *remote_);
     options_.runner.hostname = options_.hostname;

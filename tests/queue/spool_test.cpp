@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <mutex>
+#include <thread>
+
 #include <atomic>
 #include <future>
 #include <thread>
@@ -59,8 +62,10 @@ TEST_F(SpoolTest, CommittedMessageIsStoredWithItsEnvelope) {
     std::string body = "Subject: x\r\n\r\n";
     for (int i = 0; i < 5000; ++i) body += "line " + std::to_string(i) + "\r\n";
     for (std::size_t i = 0; i < body.size(); i += 777) m->write(std::string_view(body).substr(i, 777));
+    std::mutex notified_mutex;  // on_committed runs on the committer thread
     std::vector<std::string> notified;
     spool->on_committed([&](const std::vector<std::string>& ids) {
+        std::lock_guard lock(notified_mutex);
         notified.insert(notified.end(), ids.begin(), ids.end());
     });
     auto r = commit_and_wait(*m);
@@ -79,6 +84,15 @@ TEST_F(SpoolTest, CommittedMessageIsStoredWithItsEnvelope) {
     EXPECT_EQ(q->recipients[1].notify, "FAILURE,DELAY");
     EXPECT_EQ(q->recipients[0].state, RecipientState::pending);
     EXPECT_EQ(spool->due(SystemClock::instance().now(), 10), std::vector<std::string>{r.queue_id});
+    // The notification may follow the commit callback; wait for it, bounded.
+    for (int i = 0; i < 500; ++i) {
+        {
+            std::lock_guard lock(notified_mutex);
+            if (!notified.empty()) break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    std::lock_guard lock(notified_mutex);
     EXPECT_EQ(notified, std::vector<std::string>{r.queue_id});
 }
 

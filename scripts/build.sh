@@ -17,6 +17,12 @@ done
 [ -n "${SKIP_DEPS:-}" ] || bash scripts/install-deps.sh
 gen=()
 command -v ninja >/dev/null 2>&1 && gen=(-G Ninja)
+# ccache makes rebuilds in a second build directory (sanitizer, fuzz) cheap; the build
+# directory is left out of the hash so every directory shares one cache.
+if command -v ccache >/dev/null 2>&1; then
+  export CCACHE_NOHASHDIR=true
+  args+=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+fi
 cmake -S . -B "$dir" "${gen[@]}" "${args[@]}" >/dev/null
 cmake --build "$dir" -j "$(nproc)"
 echo "build.sh: built into $dir"

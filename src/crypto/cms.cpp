@@ -64,7 +64,9 @@ std::string bio_bytes(BIO* b) {
     return std::string(p, static_cast<std::size_t>(n));
 }
 
-const EVP_MD* digest_md(Digest d) { return d == Digest::sha1 ? EVP_sha1() : EVP_sha256(); }
+const EVP_MD* digest_md(Digest d) {
+    return d == Digest::sha1 ? EVP_sha1() : EVP_sha256();
+}
 
 std::string sign(const SigningIdentity& id, std::string_view data, Digest digest, bool detached) {
     if (!id.certificate || !id.key) throw Error("CMS signing: incomplete signing identity");
@@ -93,7 +95,8 @@ CmsPtr parse_cms(std::string_view bytes) {
         unsigned char* der = nullptr;
         long len = 0;
         if (PEM_read_bio(in.get(), &name, &header, &der, &len)) {
-            auto der_bio = mem_bio(std::string_view(reinterpret_cast<char*>(der), static_cast<std::size_t>(len)));
+            auto der_bio =
+                mem_bio(std::string_view(reinterpret_cast<char*>(der), static_cast<std::size_t>(len)));
             c = d2i_CMS_bio(der_bio.get(), nullptr);
         }
         OPENSSL_free(name);
@@ -133,7 +136,8 @@ bool verify_chain(X509* signer, STACK_OF(X509) * untrusted, const TrustStore& tr
         return false;
     }
     auto* param = X509_STORE_CTX_get0_param(ctx.get());
-    if (trust.check_crl) X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
+    if (trust.check_crl)
+        X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
     if (trust.at) X509_VERIFY_PARAM_set_time(param, std::chrono::system_clock::to_time_t(*trust.at));
     if (X509_verify_cert(ctx.get()) == 1) return true;
     error = std::string("signer certificate chain: ") +
@@ -183,7 +187,8 @@ CmsVerification verify(std::string_view cms_bytes, const std::string_view* data,
     }
     v.signing_time = signing_time(si);
 
-    BioPtr out(BIO_new(BIO_s_mem()));
+    // Detached content is only hashed: no output BIO, so a large message is not copied.
+    BioPtr out(data ? nullptr : BIO_new(BIO_s_mem()));
     BioPtr content;
     if (data) content = mem_bio(*data);
     unsigned flags = CMS_NO_SIGNER_CERT_VERIFY | CMS_BINARY;
@@ -215,10 +220,35 @@ TrustStore TrustStore::from_pem_file(const std::filesystem::path& path) {
     auto text = fs::read_file(path);
     auto in = mem_bio(text);
     TrustStore t;
-    while (X509* x = PEM_read_bio_X509(in.get(), nullptr, nullptr, nullptr)) t.anchors.emplace_back(x, X509Free{});
+    while (X509* x = PEM_read_bio_X509(in.get(), nullptr, nullptr, nullptr))
+        t.anchors.emplace_back(x, X509Free{});
     ERR_clear_error();
     if (t.anchors.empty()) throw Error("no PEM certificate in trust file " + path.string());
     return t;
+}
+
+void TrustStore::add_crl_file(const std::filesystem::path& path) {
+    auto bytes = fs::read_file(path);
+    auto in = mem_bio(bytes);
+    std::size_t before = crls_der.size();
+    while (X509_CRL* crl = PEM_read_bio_X509_CRL(in.get(), nullptr, nullptr, nullptr)) {
+        unsigned char* der = nullptr;
+        int n = i2d_X509_CRL(crl, &der);
+        if (n > 0) crls_der.emplace_back(reinterpret_cast<char*>(der), static_cast<std::size_t>(n));
+        OPENSSL_free(der);
+        X509_CRL_free(crl);
+    }
+    ERR_clear_error();
+    if (crls_der.size() == before) {
+        const unsigned char* p = reinterpret_cast<const unsigned char*>(bytes.data());
+        if (X509_CRL* crl = d2i_X509_CRL(nullptr, &p, static_cast<long>(bytes.size()))) {
+            X509_CRL_free(crl);
+            crls_der.push_back(bytes);
+        }
+        ERR_clear_error();
+    }
+    if (crls_der.size() == before) throw Error("no CRL (PEM or DER) in " + path.string());
+    check_crl = true;
 }
 
 CmsVerification cms_verify_detached(std::string_view cms, std::string_view data, const TrustStore* trust) {

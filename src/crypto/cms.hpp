@@ -33,19 +33,22 @@ struct TrustStore {
     bool check_crl = false;
     std::optional<TimePoint> at;  // validate at this time instead of now (tests, old messages)
     static TrustStore from_pem_file(const std::filesystem::path& path);
+    // Adds every CRL of a PEM or DER file and turns CRL checking on; throws Error naming
+    // the file when it holds no CRL.
+    void add_crl_file(const std::filesystem::path& path);
 };
 
 struct CmsVerification {
-    bool parsed = false;          // the CMS structure was readable
-    bool signature_ok = false;    // content digest and signature match
-    bool chain_checked = false;   // a trust store was given
-    bool chain_ok = false;        // signer chains to an anchor, dates (and CRL) valid
-    std::string digest_name;      // "sha1", "sha256", ...
-    X509Ptr signer;               // signer certificate, when found
+    bool parsed = false;                // the CMS structure was readable
+    bool signature_ok = false;          // content digest and signature match
+    bool chain_checked = false;         // a trust store was given
+    bool chain_ok = false;              // signer chains to an anchor, dates (and CRL) valid
+    std::string digest_name;            // "sha1", "sha256", ...
+    X509Ptr signer;                     // signer certificate, when found
     std::vector<X509Ptr> certificates;  // all certificates carried in the CMS
     std::optional<TimePoint> signing_time;
-    std::string content;          // for attached signatures: the signed content
-    std::string error;            // first problem, human-readable, empty when all ok
+    std::string content;  // for attached signatures: the signed content
+    std::string error;    // first problem, human-readable, empty when all ok
 };
 
 CmsVerification cms_verify_detached(std::string_view cms, std::string_view data,

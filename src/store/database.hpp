@@ -78,4 +78,27 @@ public:
 // Opens (creating if needed) an SQLite database file; throws Error naming the path.
 std::unique_ptr<Database> open_sqlite(const std::string& path);
 
+// Connects to PostgreSQL (postgres_database.cpp). conninfo is a libpq connection string
+// ("host=... port=... dbname=... user=...") or URI; password, when not empty, overrides
+// any in conninfo. At most pool_size connections are open at once. Throws Error naming
+// the server (host, port, database, user - never the password) and libpq's reason;
+// TemporaryError when the server is unreachable or refuses connections for now.
+std::unique_ptr<Database> open_postgres(const std::string& conninfo, const std::string& password = {},
+                                        unsigned pool_size = 8);
+
+// "user@host:port/dbname" of a conninfo, for messages: the password never appears.
+std::string describe_conninfo(const std::string& conninfo);
+
+// Which database a process uses, as configured ([store] in the configuration file).
+struct DatabaseSettings {
+    std::string backend = "sqlite";  // "sqlite" or "postgresql"
+    std::string path;                // sqlite: the database file
+    std::string conninfo;            // postgresql: libpq connection string or URI
+    std::string password_file;       // postgresql: file holding the password (optional)
+    unsigned pool_size = 8;          // postgresql: connections per process
+};
+
+// Opens the configured backend (database_factory.cpp); throws Error for an unknown one.
+std::unique_ptr<Database> open_database(const DatabaseSettings& settings);
+
 }  // namespace pecd::store

@@ -1,4 +1,5 @@
 // mail_store_test.cpp - domains, mailboxes, passwords, routes and stored messages
+//                       (the MailStore cases run on SQLite and on PostgreSQL)
 #include "store/mail_store.hpp"
 
 #include <gtest/gtest.h>
@@ -7,14 +8,17 @@
 #include "core/error.hpp"
 #include "core/fs.hpp"
 #include "temp_dir.hpp"
+#include "test_database.hpp"
 
 namespace pecd::store {
 namespace {
 
-class MailStoreTest : public ::testing::Test {
+// Runs on both backends: SQLite, and a real PostgreSQL server (tests/pg/pg_server.hpp).
+class MailStoreTest : public ::testing::TestWithParam<std::string> {
 protected:
     MailStoreTest()
-        : db(open_sqlite((dir.path() / "pecd.db").string())),
+        : target(GetParam()),
+          db(target.open()),
           blobs(dir.path() / "blobs"),
           clock(TimePoint(std::chrono::seconds(1700000000))),
           store(*db, blobs, clock) {}
@@ -26,12 +30,15 @@ protected:
     }
 
     test::TempDir dir;
+    test::TestDatabase target;
     std::unique_ptr<Database> db;
     BlobStore blobs;
     ManualClock clock;
     MailStore store;
     int files = 0;
 };
+
+INSTANTIATE_TEST_SUITE_P(Backends, MailStoreTest, test::all_backends(), test::backend_name);
 
 TEST(Route, ParsesEveryFormAndPrintsItBack) {
     EXPECT_EQ(parse_route("local").kind, Route::Kind::local);
@@ -61,7 +68,7 @@ TEST(Route, RejectsBadFormsNamingTheField) {
     }
 }
 
-TEST_F(MailStoreTest, DomainsAreCaseInsensitiveAndUnique) {
+TEST_P(MailStoreTest, DomainsAreCaseInsensitiveAndUnique) {
     store.add_domain("Example.TEST");
     store.add_domain("relay.test", parse_route("smtp:127.0.0.1:2525"));
     EXPECT_TRUE(store.is_local_domain("example.test"));
@@ -80,7 +87,7 @@ TEST_F(MailStoreTest, DomainsAreCaseInsensitiveAndUnique) {
     EXPECT_THROW(store.set_route("nowhere.test", {}), Error);
 }
 
-TEST_F(MailStoreTest, MailboxNeedsItsDomainAndIsUnique) {
+TEST_P(MailStoreTest, MailboxNeedsItsDomainAndIsUnique) {
     EXPECT_THROW(store.add_mailbox({"a@example.test"}), Error);
     store.add_domain("example.test");
     auto id = store.add_mailbox({"Alice@Example.test", 1000, MailboxKind::receive_only, false});
@@ -98,7 +105,7 @@ TEST_F(MailStoreTest, MailboxNeedsItsDomainAndIsUnique) {
     EXPECT_EQ(store.mailboxes("other.test").size(), 0u);
 }
 
-TEST_F(MailStoreTest, PasswordsAreArgon2idHashesAndVerify) {
+TEST_P(MailStoreTest, PasswordsAreArgon2idHashesAndVerify) {
     store.add_domain("example.test");
     store.add_mailbox({"bob@example.test"});
     EXPECT_FALSE(store.verify_password("bob@example.test", "anything"));
@@ -114,7 +121,7 @@ TEST_F(MailStoreTest, PasswordsAreArgon2idHashesAndVerify) {
     EXPECT_THROW(store.set_password("bob@example.test", ""), Error);
 }
 
-TEST_F(MailStoreTest, LifecycleDeactivateKeepsReadableCloseIsFinal) {
+TEST_P(MailStoreTest, LifecycleDeactivateKeepsReadableCloseIsFinal) {
     store.add_domain("example.test");
     store.add_mailbox({"c@example.test"});
     EXPECT_EQ(store.may_receive("c@example.test"), Acceptance::accept);
@@ -133,7 +140,7 @@ TEST_F(MailStoreTest, LifecycleDeactivateKeepsReadableCloseIsFinal) {
     EXPECT_EQ(store.may_receive("x@example.test"), Acceptance::unknown_mailbox);
 }
 
-TEST_F(MailStoreTest, DeliveryKeepsBytesExactlyOnceAndChargesQuota) {
+TEST_P(MailStoreTest, DeliveryKeepsBytesExactlyOnceAndChargesQuota) {
     store.add_domain("example.test");
     store.add_mailbox({"d@example.test", 100});
     std::string bytes = "Subject: hi\r\n\r\nbody\r\n..\r\n";
@@ -168,7 +175,7 @@ TEST_F(MailStoreTest, DeliveryKeepsBytesExactlyOnceAndChargesQuota) {
     EXPECT_EQ(store.deliver("nobody@example.test", "q3.1", big, 80, ""), DeliveryOutcome::unknown_mailbox);
 }
 
-TEST_F(MailStoreTest, FailedQueueStepLeavesNoMessage) {
+TEST_P(MailStoreTest, FailedQueueStepLeavesNoMessage) {
     store.add_domain("example.test");
     store.add_mailbox({"e@example.test"});
     auto src = spool_file("x\r\n");
@@ -179,7 +186,7 @@ TEST_F(MailStoreTest, FailedQueueStepLeavesNoMessage) {
     EXPECT_EQ(store.mailbox("e@example.test")->used_bytes, 0u);
 }
 
-TEST_F(MailStoreTest, BlobStoreFailureIsTemporaryAndLeavesNothing) {
+TEST_P(MailStoreTest, BlobStoreFailureIsTemporaryAndLeavesNothing) {
     store.add_domain("example.test");
     store.add_mailbox({"f@example.test"});
     auto src = spool_file("y\r\n");

@@ -1,0 +1,274 @@
+// clamd_test.cpp - the clamd INSTREAM client against a real clamd and against fake servers
+//
+// Covers: clean and EICAR messages over the unix socket and over TCP (EICAR raw and as a
+// base64 MIME attachment), multi-chunk streams, clamd's StreamMaxLength reply, a stopped
+// clamd (TemporaryError, both transports), a server that never answers (time limit ->
+// TemporaryError), a server that answers garbage or hangs up, the pure reply parser,
+// the INSTREAM framing and the endpoint syntax.
+#include "av/clamd.hpp"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+
+#include <atomic>
+#include <thread>
+
+#include "clamd_peer.hpp"
+#include "core/error.hpp"
+
+namespace pecd::av {
+namespace {
+
+using namespace std::chrono_literals;
+using test::ClamdPeer;
+
+std::string base64(const std::string& in) {
+    std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
+    int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                            reinterpret_cast<const unsigned char*>(in.data()), static_cast<int>(in.size()));
+    out.resize(static_cast<std::size_t>(n));
+    return out;
+}
+
+std::string mail_with_attachment(const std::string& content) {
+    return "From: mario.rossi@pec.example.it\r\nTo: anna@pec.other.it\r\nSubject: allegato\r\n"
+           "Date: Wed, 25 Nov 2026 09:00:00 +0100\r\nMessage-ID: <av-1@mua>\r\nMIME-Version: 1.0\r\n"
+           "Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n"
+           "--b1\r\nContent-Type: text/plain\r\n\r\nIn allegato il file.\r\n"
+           "--b1\r\nContent-Type: application/octet-stream; name=\"file.com\"\r\n"
+           "Content-Disposition: attachment; filename=\"file.com\"\r\nContent-Transfer-Encoding: "
+           "base64\r\n\r\n" +
+           base64(content) + "\r\n--b1--\r\n";
+}
+
+const std::string kCleanMail = mail_with_attachment("just an ordinary document, nothing to see here\n");
+
+ClamdOptions unix_options(const ClamdPeer& p) {
+    ClamdOptions o;
+    o.endpoint = ClamdEndpoint::parse(p.socket_path().string());
+    o.connect_timeout = 5s;
+    o.scan_timeout = 30s;
+    return o;
+}
+
+ClamdOptions tcp_options(const ClamdPeer& p) {
+    ClamdOptions o;
+    o.endpoint = ClamdEndpoint::parse("127.0.0.1:" + std::to_string(p.port()));
+    o.connect_timeout = 5s;
+    o.scan_timeout = 30s;
+    return o;
+}
+
+class ClamdTest : public ::testing::Test {
+protected:
+    void SetUp() override { ASSERT_TRUE(peer_.ok()) << "clamd did not start:\n" << peer_.log(); }
+    ClamdPeer peer_;
+};
+
+TEST_F(ClamdTest, CleanAndInfectedOverUnixSocket) {
+    ClamdClient c(unix_options(peer_));
+    EXPECT_TRUE(c.ping());
+    EXPECT_NE(c.version().find("ClamAV"), std::string::npos);
+    auto clean = c.scan(kCleanMail);
+    EXPECT_EQ(clean.verdict, Verdict::clean) << clean.reply;
+    EXPECT_TRUE(clean.virus.empty());
+
+    auto raw = c.scan(test::eicar());
+    EXPECT_EQ(raw.verdict, Verdict::infected) << raw.reply;
+    EXPECT_NE(raw.virus.find(ClamdPeer::kSignature), std::string::npos) << raw.virus;
+
+    auto mail = c.scan(mail_with_attachment(test::eicar()));
+    EXPECT_EQ(mail.verdict, Verdict::infected) << mail.reply;
+    EXPECT_NE(mail.virus.find(ClamdPeer::kSignature), std::string::npos) << mail.virus;
+}
+
+TEST_F(ClamdTest, CleanAndInfectedOverTcp) {
+    ClamdClient c(tcp_options(peer_));
+    EXPECT_TRUE(c.ping());
+    EXPECT_EQ(c.scan(kCleanMail).verdict, Verdict::clean);
+    auto r = c.scan(mail_with_attachment(test::eicar()));
+    EXPECT_EQ(r.verdict, Verdict::infected) << r.reply;
+    EXPECT_NE(r.virus.find(ClamdPeer::kSignature), std::string::npos);
+}
+
+TEST_F(ClamdTest, ManySmallChunksAndAnEmptyStream) {
+    auto o = unix_options(peer_);
+    o.chunk_size = 7;
+    ClamdClient c(o);
+    EXPECT_EQ(c.scan(mail_with_attachment(test::eicar())).verdict, Verdict::infected);
+    EXPECT_EQ(c.scan(std::string(100 * 1024, 'a')).verdict, Verdict::clean);
+    EXPECT_EQ(c.scan("").verdict, Verdict::clean);
+}
+
+TEST_F(ClamdTest, StreamMaxLengthIsADistinctOutcome) {
+    for (auto o : {unix_options(peer_), tcp_options(peer_)}) {
+        ClamdClient c(o);
+        auto big = std::string(ClamdPeer::kStreamMax * 4, 'x');
+        auto r = c.scan(big);
+        EXPECT_EQ(r.verdict, Verdict::size_limit_exceeded) << r.reply;
+        EXPECT_NE(r.reply.find("size limit"), std::string::npos);
+        // The scanner is still fine afterwards.
+        EXPECT_EQ(c.scan(kCleanMail).verdict, Verdict::clean);
+    }
+}
+
+TEST_F(ClamdTest, StoppedClamdIsATemporaryError) {
+    ClamdClient over_unix(unix_options(peer_));
+    ClamdClient over_tcp(tcp_options(peer_));
+    ASSERT_EQ(over_unix.scan(kCleanMail).verdict, Verdict::clean);
+    peer_.stop();
+    try {
+        over_unix.scan(kCleanMail);
+        ADD_FAILURE() << "scan succeeded with clamd stopped";
+    } catch (const TemporaryError& e) {
+        EXPECT_NE(std::string(e.what()).find("unreachable"), std::string::npos) << e.what();
+    }
+    EXPECT_THROW(over_tcp.scan(kCleanMail), TemporaryError);
+    EXPECT_THROW(over_tcp.ping(), TemporaryError);
+}
+
+// A TCP server on 127.0.0.1 that accepts and then does `behaviour` with each connection.
+class FakeServer {
+public:
+    enum class Mode { silent, garbage, hang_up, huge };
+    explicit FakeServer(Mode m) : mode_(m) {
+        fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+        socklen_t len = sizeof a;
+        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+        port_ = ntohs(a.sin_port);
+        ::listen(fd_, 8);
+        thread_ = std::thread([this] { serve(); });
+    }
+    ~FakeServer() {
+        stop_ = true;
+        ::shutdown(fd_, SHUT_RDWR);
+        ::close(fd_);
+        thread_.join();
+        for (int c : clients_) ::close(c);
+    }
+    std::uint16_t port() const { return port_; }
+
+private:
+    void serve() {
+        for (int i = 0; i < 8 && !stop_; ++i) {
+            int c = ::accept(fd_, nullptr, nullptr);
+            if (c < 0) return;
+            char buf[4096];
+            switch (mode_) {
+                case Mode::silent:
+                    clients_.push_back(c);
+                    break;  // keep it open, never answer
+                case Mode::garbage: {
+                    (void)::recv(c, buf, sizeof buf, 0);
+                    static const char g[] = "220 smtp.example ESMTP ready\r\n";
+                    (void)::send(c, g, sizeof g - 1, MSG_NOSIGNAL);
+                    ::close(c);
+                    break;
+                }
+                case Mode::hang_up:
+                    ::close(c);
+                    break;
+                case Mode::huge: {
+                    std::string junk(10000, 'A');
+                    (void)::send(c, junk.data(), junk.size(), MSG_NOSIGNAL);
+                    clients_.push_back(c);
+                    break;
+                }
+            }
+        }
+    }
+    Mode mode_;
+    int fd_ = -1;
+    std::uint16_t port_ = 0;
+    std::thread thread_;
+    std::atomic<bool> stop_{false};
+    std::vector<int> clients_;
+};
+
+ClamdOptions fake_options(std::uint16_t port, std::chrono::milliseconds scan_timeout) {
+    ClamdOptions o;
+    o.endpoint = ClamdEndpoint::parse("tcp:127.0.0.1:" + std::to_string(port));
+    o.connect_timeout = 2s;
+    o.scan_timeout = scan_timeout;
+    return o;
+}
+
+TEST(ClamdFake, ServerThatNeverAnswersHitsTheTimeLimit) {
+    FakeServer s(FakeServer::Mode::silent);
+    ClamdClient c(fake_options(s.port(), 700ms));
+    auto start = std::chrono::steady_clock::now();
+    try {
+        c.scan(kCleanMail);
+        ADD_FAILURE() << "no TemporaryError";
+    } catch (const TemporaryError& e) {
+        EXPECT_NE(std::string(e.what()).find("no answer within"), std::string::npos) << e.what();
+    }
+    auto took = std::chrono::steady_clock::now() - start;
+    EXPECT_GE(took, 600ms);
+    EXPECT_LT(took, 5s);
+}
+
+TEST(ClamdFake, GarbageHangUpAndOverlongAnswersAreTemporaryErrors) {
+    for (auto mode : {FakeServer::Mode::garbage, FakeServer::Mode::hang_up, FakeServer::Mode::huge}) {
+        FakeServer s(mode);
+        ClamdClient c(fake_options(s.port(), 3s));
+        EXPECT_THROW(c.scan(kCleanMail), TemporaryError) << static_cast<int>(mode);
+    }
+}
+
+TEST(ClamdFake, UnreachableAddressesAreTemporaryErrors) {
+    ClamdOptions o;
+    o.endpoint = ClamdEndpoint::parse("/nonexistent/clamd.ctl");
+    EXPECT_THROW(ClamdClient(o).scan("x"), TemporaryError);
+    o.endpoint = ClamdEndpoint::parse("127.0.0.1:" + std::to_string(test::free_port()));
+    EXPECT_THROW(ClamdClient(o).scan("x"), TemporaryError);
+}
+
+TEST(ClamdProtocol, RepliesAreParsed) {
+    EXPECT_EQ(parse_reply("stream: OK").verdict, Verdict::clean);
+    auto inf = parse_reply("stream: Win.Test.EICAR_HDB-1 FOUND");
+    EXPECT_EQ(inf.verdict, Verdict::infected);
+    EXPECT_EQ(inf.virus, "Win.Test.EICAR_HDB-1");
+    EXPECT_EQ(parse_reply("INSTREAM size limit exceeded. ERROR").verdict, Verdict::size_limit_exceeded);
+    EXPECT_THROW(parse_reply("stream: Can't allocate memory ERROR"), TemporaryError);
+    EXPECT_THROW(parse_reply(""), TemporaryError);
+    EXPECT_THROW(parse_reply("stream: "), TemporaryError);
+    EXPECT_THROW(parse_reply("stream: FOUND"), TemporaryError);
+    EXPECT_THROW(parse_reply("PONG"), TemporaryError);
+    EXPECT_THROW(parse_reply(std::string("stream: OK\x01", 11)), TemporaryError);
+}
+
+TEST(ClamdProtocol, InstreamFraming) {
+    auto f = instream_frame("abcdefghij", 4);
+    std::string expected("zINSTREAM\0", 10);
+    expected += std::string("\0\0\0\4abcd", 8) + std::string("\0\0\0\4efgh", 8) +
+                std::string("\0\0\0\2ij", 6) + std::string(4, '\0');
+    EXPECT_EQ(f, expected);
+    EXPECT_EQ(instream_frame("", 4), std::string("zINSTREAM\0\0\0\0\0", 14));
+    auto big = instream_frame(std::string(70000, 'z'), 70000);
+    EXPECT_EQ(big.substr(10, 4), std::string("\0\1\x11\x70", 4));
+}
+
+TEST(ClamdProtocol, EndpointSyntax) {
+    auto u = ClamdEndpoint::parse("/run/clamav/clamd.ctl");
+    EXPECT_EQ(u.kind, ClamdEndpoint::Kind::unix_socket);
+    EXPECT_EQ(u.to_string(), "unix:/run/clamav/clamd.ctl");
+    EXPECT_EQ(ClamdEndpoint::parse("unix:/x.sock").path, "/x.sock");
+    auto t = ClamdEndpoint::parse("127.0.0.1:3310");
+    EXPECT_EQ(t.kind, ClamdEndpoint::Kind::tcp);
+    EXPECT_EQ(t.host, "127.0.0.1");
+    EXPECT_EQ(t.port, 3310);
+    auto v6 = ClamdEndpoint::parse("tcp:[::1]:3310");
+    EXPECT_EQ(v6.host, "::1");
+    EXPECT_EQ(v6.to_string(), "tcp:[::1]:3310");
+    for (auto bad : {"", "localhost", "host:", "host:0", "host:70000", "[::1]3310", "host:33x"})
+        EXPECT_THROW(ClamdEndpoint::parse(bad), ParseError) << bad;
+}
+
+}  // namespace
+}  // namespace pecd::av

@@ -1,5 +1,6 @@
 #include "config/config.hpp"
 
+#include <cctype>
 #include <set>
 #include <toml++/toml.h>
 
@@ -32,6 +33,19 @@ public:
             auto v = node->value<std::int64_t>();
             if (!v || *v <= 0) fail(*node, key, "expected a positive number of seconds");
             out = std::chrono::seconds(*v);
+        } else if constexpr (std::is_same_v<T, std::chrono::milliseconds>) {
+            auto v = node->value<std::int64_t>();
+            if (!v || *v <= 0) fail(*node, key, "expected a positive number of milliseconds");
+            out = std::chrono::milliseconds(*v);
+        } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+            auto arr = node->as_array();
+            if (!arr) fail(*node, key, "expected an array of strings");
+            out.clear();
+            for (auto& item : *arr) {
+                auto v = item.value<std::string>();
+                if (!v || v->empty()) fail(item, key, "expected a non-empty string");
+                out.push_back(*v);
+            }
         } else {
             auto v = node->value<std::int64_t>();
             if (!v || *v < 0) fail(*node, key, "expected a non-negative integer");
@@ -39,6 +53,8 @@ public:
             out = static_cast<T>(*v);
         }
     }
+    // A key read by hand (a shape get() does not know) still counts as known.
+    void known(const char* key) { used_.insert(key); }
     void positive(const char* key, std::uint64_t v) const {
         if (v == 0) fail(*t_.get(key), key, "must be greater than zero");
     }
@@ -97,6 +113,114 @@ void read_tls(const toml::table& t, Tls& tls) {
         s.fail(t, tls.certificate.empty() ? "certificate" : "key", "certificate and key go together");
 }
 
+const std::initializer_list<const char*> kPolicies = {"none", "may", "encrypt", "verify", "secure"};
+
+void read_outbound(const toml::table& t, Outbound& o) {
+    Table s(t, "outbound");
+    s.get("tls_policy", o.tls_policy);
+    s.get("ca_file", o.ca_file);
+    s.get("client_certificate", o.client_certificate);
+    s.get("client_key", o.client_key);
+    s.get("port", o.port);
+    s.get("connections_per_destination", o.connections_per_destination);
+    s.get("connect_timeout", o.connect_timeout);
+    s.get("retry_first", o.retry_first);
+    s.get("retry_max", o.retry_max);
+    s.get("lifetime", o.lifetime);
+    s.get("pec_lifetime", o.pec_lifetime);
+    if (auto n = t.get("delay_warning")) {
+        // Zero is allowed here: it turns delay notices off.
+        auto v = n->value<std::int64_t>();
+        if (!v || *v < 0) s.fail(*n, "delay_warning", "expected seconds (0 = no delay notices)");
+        o.delay_warning = std::chrono::seconds(*v);
+    }
+    s.known("delay_warning");
+    if (auto n = t.get("tls_policies")) {
+        auto arr = n->as_array();
+        if (!arr || !arr->is_array_of_tables())
+            s.fail(*n, "tls_policies", "expected [[outbound.tls_policies]] tables");
+        for (std::size_t i = 0; i < arr->size(); ++i) {
+            const auto& pt = *arr->get(i)->as_table();
+            Table ps(pt, "outbound.tls_policies[" + std::to_string(i + 1) + "]");
+            OutboundPolicy p;
+            ps.get("domain", p.domain);
+            ps.get("policy", p.policy);
+            ps.get("names", p.names);
+            ps.no_unknown_keys();
+            if (p.domain.empty()) ps.fail(pt, "domain", "every policy entry needs a domain");
+            if (!pt.contains("policy")) ps.fail(pt, "policy", "every policy entry needs a policy");
+            ps.one_of("policy", p.policy, kPolicies);
+            if (!p.names.empty() && p.policy != "secure")
+                ps.fail(*pt.get("names"), "names", "names are only used with policy = \"secure\"");
+            o.policies.push_back(std::move(p));
+        }
+    }
+    s.known("tls_policies");
+    s.no_unknown_keys();
+    if (t.contains("tls_policy")) s.one_of("tls_policy", o.tls_policy, kPolicies);
+    if (o.client_certificate.empty() != o.client_key.empty())
+        s.fail(t, o.client_certificate.empty() ? "client_certificate" : "client_key",
+               "client_certificate and client_key go together");
+    if (t.contains("port")) s.positive("port", o.port);
+    if (t.contains("connections_per_destination"))
+        s.positive("connections_per_destination", o.connections_per_destination);
+    if (o.retry_max < o.retry_first) s.fail(t, "retry_max", "must not be shorter than retry_first");
+}
+
+void read_dns(const toml::table& t, Dns& d) {
+    Table s(t, "dns");
+    s.get("servers", d.servers);
+    s.get("timeout_ms", d.timeout);
+    s.get("tries", d.tries);
+    s.get("ipv6", d.ipv6);
+    s.no_unknown_keys();
+    if (t.contains("tries")) s.positive("tries", d.tries);
+}
+
+// A host name as SNI carries it (RFC 6066 3): LDH labels, no trailing dot; "*." may
+// lead for a wildcard entry.
+bool valid_sni_name(std::string_view n) {
+    if (n.starts_with("*.")) n.remove_prefix(2);
+    if (n.empty() || n.size() > 253) return false;
+    std::size_t label = 0;
+    for (std::size_t i = 0; i < n.size(); ++i) {
+        char c = n[i];
+        if (c == '.') {
+            if (label == 0 || n[i - 1] == '-') return false;
+            label = 0;
+            continue;
+        }
+        bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c == '-' && label > 0);
+        if (!ok || ++label > 63) return false;
+    }
+    return label > 0 && n.back() != '-';
+}
+
+std::vector<SniCertificate> read_sni(const toml::node& node, const std::string& listener_path) {
+    auto arr = node.as_array();
+    if (!arr || !arr->is_array_of_tables())
+        throw ParseError("expected [[listener.sni]] tables", node.source().begin.line, listener_path + ".sni");
+    std::vector<SniCertificate> out;
+    std::set<std::string> names;
+    for (std::size_t i = 0; i < arr->size(); ++i) {
+        const auto& t = *arr->get(i)->as_table();
+        Table s(t, listener_path + ".sni[" + std::to_string(i + 1) + "]");
+        SniCertificate c;
+        s.get("name", c.name);
+        s.get("certificate", c.certificate);
+        s.get("key", c.key);
+        s.no_unknown_keys();
+        for (auto& ch : c.name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        if (!t.contains("name")) s.fail(t, "name", "every SNI entry needs a name");
+        if (!valid_sni_name(c.name)) s.fail(*t.get("name"), "name", "not a host name (or *.domain)");
+        if (!names.insert(c.name).second) s.fail(*t.get("name"), "name", "duplicate SNI name '" + c.name + "'");
+        if (c.certificate.empty()) s.fail(t, "certificate", "every SNI entry needs a certificate");
+        if (c.key.empty()) s.fail(t, "key", "every SNI entry needs a key");
+        out.push_back(std::move(c));
+    }
+    return out;
+}
+
 Listener read_listener(const toml::table& t, std::size_t i) {
     Listener l;
     Table s(t, "listener[" + std::to_string(i + 1) + "]");
@@ -110,7 +234,9 @@ Listener read_listener(const toml::table& t, std::size_t i) {
     s.get("lmtp", l.lmtp);
     s.get("certificate", l.certificate);
     s.get("key", l.key);
+    s.known("sni");
     s.no_unknown_keys();
+    if (auto sni = t.get("sni")) l.sni = read_sni(*sni, "listener[" + std::to_string(i + 1) + "]");
     if (l.name.empty()) s.fail(t, "name", "every listener needs a name");
     if (!t.contains("port")) s.fail(t, "port", "every listener needs a port");
     s.one_of("tls", l.tls, {"none", "starttls", "starttls-required", "implicit"});
@@ -119,6 +245,7 @@ Listener read_listener(const toml::table& t, std::size_t i) {
         s.fail(*t.get("auth"), "auth", "AUTH is only offered over TLS; set tls to starttls or implicit");
     if (l.certificate.empty() != l.key.empty())
         s.fail(t, l.certificate.empty() ? "certificate" : "key", "certificate and key go together");
+    if (!l.sni.empty() && l.tls == "none") s.fail(*t.get("sni"), "sni", "SNI certificates need TLS on the listener");
     return l;
 }
 
@@ -138,7 +265,7 @@ Config parse_config(std::string_view text, const std::string& source_name) {
     top.get("data_dir", data_dir);
     top.get("log_level", c.log_level);
     top.get("threads", c.threads);
-    std::set<std::string> sections{"limits", "tls", "listener", "domains"};
+    std::set<std::string> sections{"limits", "tls", "listener", "domains", "outbound", "dns"};
     for (auto& [k, node] : root) {
         std::string key(k.str());
         if (!sections.count(key)) continue;
@@ -148,6 +275,12 @@ Config parse_config(std::string_view text, const std::string& source_name) {
         } else if (key == "tls") {
             if (!node.is_table()) top.fail(node, "tls", "expected a table [tls]");
             read_tls(*node.as_table(), c.tls);
+        } else if (key == "outbound") {
+            if (!node.is_table()) top.fail(node, "outbound", "expected a table [outbound]");
+            read_outbound(*node.as_table(), c.outbound);
+        } else if (key == "dns") {
+            if (!node.is_table()) top.fail(node, "dns", "expected a table [dns]");
+            read_dns(*node.as_table(), c.dns);
         } else if (key == "listener") {
             auto arr = node.as_array();
             if (!arr || !arr->is_array_of_tables()) top.fail(node, "listener", "expected [[listener]] tables");

@@ -16,6 +16,13 @@
 
 namespace pecd::config {
 
+// A certificate a listener presents to clients asking for `name` with SNI.
+struct SniCertificate {
+    std::string name;  // lower-case host name, or "*.domain" (one left-most label)
+    std::filesystem::path certificate;
+    std::filesystem::path key;
+};
+
 struct Listener {
     std::string name;
     std::string address = "127.0.0.1";
@@ -27,6 +34,7 @@ struct Listener {
     bool lmtp = false;
     std::filesystem::path certificate;  // empty: the [tls] pair
     std::filesystem::path key;
+    std::vector<SniCertificate> sni;  // [[listener.sni]]; other names get the pair above
 };
 
 struct Limits {
@@ -50,6 +58,38 @@ struct Tls {
     std::chrono::seconds reload_interval{2};
 };
 
+// One entry of the outbound TLS policy map ([[outbound.tls_policy]]).
+struct OutboundPolicy {
+    std::string domain;              // "example.test", or ".example.test" for its sub-domains
+    std::string policy;              // none | may | encrypt | verify | secure
+    std::vector<std::string> names;  // secure: certificate names to accept (default: the domain)
+};
+
+// [outbound]: delivery to other mail servers (MX routing, TLS, limits, queue lifetimes).
+struct Outbound {
+    std::string tls_policy = "may";  // default for destinations not in the map
+    std::vector<OutboundPolicy> policies;
+    std::filesystem::path ca_file;  // trusted roots for verify/secure; empty: system store
+    std::filesystem::path client_certificate;  // presented when a server asks
+    std::filesystem::path client_key;
+    std::uint16_t port = 25;  // of the MX hosts (tests use another)
+    std::size_t connections_per_destination = 20;
+    std::chrono::seconds connect_timeout{30};
+    std::chrono::seconds retry_first{300};
+    std::chrono::seconds retry_max{3600};
+    std::chrono::seconds delay_warning{4 * 3600};  // 0: no delay notices
+    std::chrono::seconds lifetime{5 * 86400};
+    std::chrono::seconds pec_lifetime{86400};
+};
+
+// [dns]: the resolvers used for MX routing.
+struct Dns {
+    std::vector<std::string> servers;  // "192.0.2.1", "127.0.0.1:5353"; empty: /etc/resolv.conf
+    std::chrono::milliseconds timeout{3000};
+    unsigned tries = 2;
+    bool ipv6 = true;
+};
+
 struct Mailbox {
     std::string address;
     std::string password;  // only for the embedded demo; never logged
@@ -65,6 +105,8 @@ struct Config {
     Tls tls;
     std::vector<Listener> listeners;
     std::vector<std::string> domains;  // local domains created at start if missing
+    Outbound outbound;
+    Dns dns;
 };
 
 Config load_config(const std::filesystem::path& path);

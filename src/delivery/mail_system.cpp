@@ -13,7 +13,13 @@ MailSystem::MailSystem(MailSystemOptions options, const Clock& clock) : options_
     blobs_ = std::make_unique<store::BlobStore>(options_.data_dir / "mailboxes");
     store_ = std::make_unique<store::MailStore>(*db_, *blobs_, clock);
     spool_ = std::make_unique<queue::Spool>(*db_, options_.data_dir / "spool", clock, options_.spool);
-    router_ = std::make_unique<StoreRouter>(*store_, options_.default_route);
+    std::optional<std::uint16_t> mx_port;
+    if (options_.dns) {
+        if (!options_.remote.resolver)
+            options_.remote.resolver = std::make_shared<dns::Resolver>(*options_.dns);
+        mx_port = options_.mx_port;
+    }
+    router_ = std::make_unique<StoreRouter>(*store_, options_.default_route, mx_port);
     local_ = std::make_unique<LocalTransport>(*store_);
     if (options_.remote.helo_name.empty() || options_.remote.helo_name == "localhost")
         options_.remote.helo_name = options_.hostname;

@@ -9,7 +9,8 @@
 // Opening recovers from a crash (spool.hpp): unacknowledged files are removed, and every
 // acknowledged message not yet delivered is delivered after start(). An administrative
 // reader beside a running daemon (pecctl) sets spool.recover = false: for it, a file
-// without rows is a message still being received.
+// without rows is a message still being received. With `dns` set, mail for domains that
+// are neither local nor routed goes to their MX hosts (router.hpp, remote_transport.hpp).
 #pragma once
 
 #include <filesystem>
@@ -32,6 +33,10 @@ struct MailSystemOptions {
     queue::RunnerOptions runner;                // hostname is set from `hostname`
     RemoteOptions remote;                       // helo_name is set from `hostname` when empty
     std::optional<store::Route> default_route;  // relay host for non-local domains
+    // MX routing for non-local domains without a default route: the resolver's settings
+    // and the MX hosts' port. Unset: no MX routing.
+    std::optional<dns::ResolverSettings> dns;
+    std::uint16_t mx_port = 25;
 };
 
 // Sends each attempt to the transport for its route's kind.
@@ -57,6 +62,7 @@ public:
     queue::Spool& spool() { return *spool_; }
     queue::MessageSink& sink() { return *spool_; }
     queue::Runner& runner() { return *runner_; }
+    RemoteTransport& remote() { return *remote_; }
     void start() { runner_->start(); }
     void stop() { runner_->stop(); }
 

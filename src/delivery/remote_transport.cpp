@@ -5,13 +5,18 @@
 // silent peer costs a bounded wait and never blocks the worker for good.
 #include "delivery/remote_transport.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/write.hpp>
+#include <condition_variable>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <optional>
 
 #include "core/error.hpp"
@@ -185,33 +190,142 @@ void send_body(Connection& c, const std::filesystem::path& data, Clock::duration
 struct AttemptResult {
     std::vector<std::optional<smtp::Reply>> replies;
     bool handshake_failed = false;
-    std::string peer;
-    std::string tls_note;
+    std::string tls_note;  // policy, protocol, cipher, verification outcome
+};
+
+// One place to connect to: a host name (for TLS names and logs) and its address.
+struct Target {
+    std::string name;
+    std::string address;  // what to connect to (an IP address, or the name for a next hop)
+    std::uint16_t port = 0;
+    std::string unix_path;
+    std::string label() const {
+        if (!unix_path.empty()) return unix_path;
+        return name == address ? name + ":" + std::to_string(port)
+                               : name + "[" + address + "]:" + std::to_string(port);
+    }
 };
 
 }  // namespace
 
-RemoteTransport::RemoteTransport(RemoteOptions options) : options_(std::move(options)) {}
+// Counts open connections per destination; acquire() waits (bounded) for a free slot.
+class RemoteTransport::Slots {
+public:
+    class Lease {
+    public:
+        Lease(Slots* s, std::string key) : slots_(s), key_(std::move(key)) {}
+        Lease(Lease&& o) noexcept : slots_(std::exchange(o.slots_, nullptr)), key_(std::move(o.key_)) {}
+        Lease(const Lease&) = delete;
+        Lease& operator=(const Lease&) = delete;
+        Lease& operator=(Lease&&) = delete;
+        ~Lease() {
+            if (slots_) slots_->release(key_);
+        }
+        explicit operator bool() const { return slots_ != nullptr; }
+
+    private:
+        Slots* slots_;
+        std::string key_;
+    };
+
+    Lease acquire(const std::string& key, std::size_t limit, std::chrono::seconds wait) {
+        std::unique_lock lock(mutex_);
+        if (!cv_.wait_for(lock, wait, [&] { return open_[key] < std::max<std::size_t>(1, limit); }))
+            return Lease(nullptr, key);
+        ++open_[key];
+        peak_[key] = std::max(peak_[key], open_[key]);
+        return Lease(this, key);
+    }
+    std::size_t peak(const std::string& key) const {
+        std::lock_guard lock(mutex_);
+        auto it = peak_.find(key);
+        return it == peak_.end() ? 0 : it->second;
+    }
+
+private:
+    void release(const std::string& key) {
+        {
+            std::lock_guard lock(mutex_);
+            if (--open_[key] == 0) open_.erase(key);
+        }
+        cv_.notify_all();
+    }
+    mutable std::mutex mutex_;
+    std::condition_variable cv_;
+    std::map<std::string, std::size_t> open_;
+    std::map<std::string, std::size_t> peak_;
+};
+
+RemoteTransport::RemoteTransport(RemoteOptions options)
+    : options_(std::move(options)), slots_(std::make_unique<Slots>()) {}
+
+RemoteTransport::~RemoteTransport() = default;
+
+std::size_t RemoteTransport::peak_connections(const std::string& destination) const {
+    return slots_->peak(to_lower(destination));
+}
 
 std::vector<queue::RecipientResult> RemoteTransport::deliver(const queue::DeliveryAttempt& a) {
     const auto& route = a.route;
     const bool lmtp = route.kind == store::Route::Kind::lmtp;
-    std::string peer =
-        route.unix_path.empty() ? route.host + ":" + std::to_string(route.port) : route.unix_path;
-    std::string destination = a.recipients.empty() ? std::string() : domain_of(a.recipients.front().address);
-    auto policy =
-        lmtp ? tls::DestinationPolicy{tls::Policy::none, {}} : options_.policies.lookup(destination);
+    const bool via_mx = route.kind == store::Route::Kind::smtp && route.host.empty();
+    std::string destination =
+        a.recipients.empty() ? std::string() : to_lower(domain_of(a.recipients.front().address));
+    const bool pec_domain =
+        options_.providers && !destination.empty() && options_.providers->by_domain(destination);
+    auto policy = lmtp ? tls::DestinationPolicy{tls::Policy::none, {}}
+                       : options_.policies.lookup(destination, pec_domain);
     if (!options_.tls && policy.policy != tls::Policy::none && policy.policy != tls::Policy::may)
         policy.policy = tls::Policy::encrypt;  // and TLS is impossible: recipients wait below
 
-    auto attempt = [&](smtp::TlsWanted wanted) {
+    auto all = [&](queue::Outcome outcome, const std::string& status, const std::string& why) {
+        std::vector<queue::RecipientResult> out;
+        for (const auto& r : a.recipients) out.push_back({r.id, outcome, status, why, {}, false});
+        return out;
+    };
+
+    // Where to connect, in order: the MX hosts' addresses, or the configured next hop.
+    std::vector<Target> targets;
+    if (via_mx) {
+        if (!options_.resolver)
+            return all(queue::Outcome::deferred, "4.4.3", "no DNS resolver for MX routing");
+        dns::MailRoute mx;
+        try {
+            mx = options_.resolver->mail_route(destination);
+        } catch (const TemporaryError& e) {
+            return all(queue::Outcome::deferred, "4.4.3", e.what());
+        } catch (const Error& e) {
+            // NXDOMAIN, null MX, no host with an address: the domain cannot receive mail.
+            return all(queue::Outcome::failed, "5.1.2", e.what());
+        }
+        for (const auto& h : mx.hosts)
+            for (const auto& addr : h.addresses) targets.push_back({h.name, addr, route.port, {}});
+        if (targets.empty())
+            return all(queue::Outcome::deferred, "4.4.3", "no address for the mail hosts of " + destination);
+        if (targets.size() > options_.max_addresses) targets.resize(options_.max_addresses);
+    } else if (!route.unix_path.empty()) {
+        targets.push_back({"localhost", {}, 0, route.unix_path});
+    } else {
+        targets.push_back({route.host, route.host, route.port, {}});
+    }
+
+    auto lease = slots_->acquire(via_mx ? destination : store::to_string(route),
+                                 options_.connections_per_destination, options_.slot_wait);
+    if (!lease)
+        return all(queue::Outcome::deferred, "4.4.5",
+                   "too many connections to " + destination + " already open");
+
+    auto attempt = [&](const Target& target, const std::vector<std::size_t>& which, smtp::TlsWanted wanted) {
         smtp::ClientParams p;
         p.lmtp = lmtp;
         p.helo_name = options_.helo_name;
         p.tls =
             options_.tls ? wanted : (wanted == smtp::TlsWanted::if_offered ? smtp::TlsWanted::never : wanted);
         p.mail_from = a.message.envelope.mail_from;
-        for (const auto& r : a.recipients) p.recipients.push_back({r.address, r.notify, r.orcpt});
+        for (auto i : which) {
+            const auto& r = a.recipients[i];
+            p.recipients.push_back({r.address, r.notify, r.orcpt});
+        }
         p.size = a.message.size;
         p.eight_bit = iequals(a.message.envelope.body_type, "8BITMIME");
         p.smtputf8 = a.message.envelope.smtputf8;
@@ -219,15 +333,16 @@ std::vector<queue::RecipientResult> RemoteTransport::deliver(const queue::Delive
         p.dsn_envid = a.message.envelope.dsn_envid;
         smtp::ClientSession session(p);
         smtp::ReplyParser parser;
-        Connection conn(peer);
+        Connection conn(target.label());
         AttemptResult out;
-        out.peer = route.host.empty() ? "localhost" : route.host;
+        bool greeted = false;
         try {
-            if (route.unix_path.empty())
-                conn.connect_tcp(route.host, route.port, options_.connect_timeout);
+            if (target.unix_path.empty())
+                conn.connect_tcp(target.address, target.port, options_.connect_timeout);
             else
-                conn.connect_unix(route.unix_path, options_.connect_timeout);
+                conn.connect_unix(target.unix_path, options_.connect_timeout);
             auto action = session.on_reply(read_reply(conn, parser, options_.reply_timeout));
+            greeted = true;
             for (;;) {
                 using Step = smtp::ClientSession::Step;
                 if (action.step == Step::done) {
@@ -239,15 +354,17 @@ std::vector<queue::RecipientResult> RemoteTransport::deliver(const queue::Delive
                     break;
                 }
                 if (action.step == Step::start_tls) {
-                    conn.start_tls(*options_.tls, route.host, peer, options_.connect_timeout);
-                    auto refs = tls::reference_names(policy, route.host, destination);
+                    conn.start_tls(*options_.tls, target.name, target.label(), options_.connect_timeout);
+                    auto refs = tls::reference_names(policy, target.name, destination);
                     auto v = options_.tls->inspect(conn.ssl(), refs);
                     out.tls_note = tls::describe_tls(policy.policy, v);
                     auto verdict = tls::judge_peer(policy.policy, v);
                     if (!verdict.deliver) {
+                        out.tls_note += " verdict=defer(" + verdict.reason + ")";
                         session.fail_unresolved("TLS: " + verdict.reason);
                         break;
                     }
+                    out.tls_note += " verdict=accepted";
                     action = session.tls_started();
                     continue;
                 }
@@ -261,11 +378,20 @@ std::vector<queue::RecipientResult> RemoteTransport::deliver(const queue::Delive
             }
         } catch (const HandshakeError& e) {
             out.handshake_failed = true;
+            out.tls_note =
+                "tls_policy=" + std::string(tls::to_string(policy.policy)) + " tls=failed(" + e.what() + ")";
             session.fail_unresolved(e.what());
         } catch (const std::exception& e) {
             session.fail_unresolved(e.what());
         }
         conn.close();
+        if (out.tls_note.empty()) {
+            out.tls_note = "tls_policy=" + std::string(tls::to_string(policy.policy)) + " tls=none";
+            if (!greeted)
+                out.tls_note += " (no session)";
+            else if (policy.policy != tls::Policy::none && !lmtp && !session.extensions().starttls)
+                out.tls_note += " (STARTTLS not offered)";
+        }
         out.replies = session.results();
         return out;
     };
@@ -282,29 +408,56 @@ std::vector<queue::RecipientResult> RemoteTransport::deliver(const queue::Delive
             wanted = smtp::TlsWanted::required;
             break;
     }
-    auto result = attempt(wanted);
-    if (result.handshake_failed &&
-        tls::decide_after_handshake_failure(policy.policy, "handshake failed").step == tls::TlsStep::plain)
-        result = attempt(smtp::TlsWanted::never);
+
+    // RFC 5321 5.1: on a failed connection or a transient error, the next address; each
+    // recipient is settled by the first host that gives it a 2xx or 5xx.
+    std::vector<std::optional<smtp::Reply>> final(a.recipients.size());
+    std::vector<std::string> answered_by(a.recipients.size());
+    std::vector<std::size_t> open(a.recipients.size());
+    for (std::size_t i = 0; i < open.size(); ++i) open[i] = i;
+    for (const auto& target : targets) {
+        auto result = attempt(target, open, wanted);
+        if (result.handshake_failed &&
+            tls::decide_after_handshake_failure(policy.policy, "handshake failed").step ==
+                tls::TlsStep::plain) {
+            spdlog::info("delivery: {}: {} via {}: {}; retrying without TLS", a.message.id, destination,
+                         target.label(), result.tls_note);
+            result = attempt(target, open, smtp::TlsWanted::never);
+        }
+        spdlog::info("delivery: {}: {} via {}: {}", a.message.id, destination.empty() ? "-" : destination,
+                     target.label(), result.tls_note);
+        std::vector<std::size_t> still_open;
+        for (std::size_t k = 0; k < open.size(); ++k) {
+            auto i = open[k];
+            const auto& reply = result.replies[k];
+            final[i] = reply;
+            answered_by[i] = target.unix_path.empty() ? target.name : "localhost";
+            if (!reply || reply->transient()) still_open.push_back(i);
+            if (reply && reply->positive() && !lmtp && !final[i]->lines.empty()) {
+                // The log line of the runner carries the TLS facts of the delivery.
+                final[i]->lines.back() += " (" + result.tls_note + ")";
+            }
+        }
+        open = std::move(still_open);
+        if (open.empty()) break;
+    }
 
     std::vector<queue::RecipientResult> out;
     for (std::size_t i = 0; i < a.recipients.size(); ++i) {
         queue::RecipientResult r;
         r.recipient_id = a.recipients[i].id;
-        r.remote_mta = result.peer;
-        const auto& reply = result.replies[i];
+        r.remote_mta = answered_by[i];
+        const auto& reply = final[i];
         if (!reply) {
             r.outcome = queue::Outcome::deferred;
             r.status = "4.4.2";
-            r.diagnostic = "no reply from " + peer;
+            r.diagnostic = "no reply from " + targets.back().label();
         } else {
             r.outcome = reply->positive()    ? queue::Outcome::delivered
                         : reply->transient() ? queue::Outcome::deferred
                                              : queue::Outcome::failed;
             r.status = reply->status();
             r.diagnostic = reply->summary();
-            if (!result.tls_note.empty() && r.outcome == queue::Outcome::delivered)
-                r.diagnostic += " (" + result.tls_note + ")";
         }
         out.push_back(std::move(r));
     }

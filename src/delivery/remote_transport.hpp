@@ -7,6 +7,20 @@
 // handshake fails; encrypt/verify/secure defer the recipients when TLS or the peer's
 // certificate is not acceptable. LMTP next hops are local services and speak plain text.
 //
+// A route `smtp:` without a host (Route{smtp, "", port}) means "the MX hosts of the
+// recipients' domain" (RFC 5321 5.1, dns::Resolver::mail_route): hosts by preference,
+// each address in turn (at most max_addresses), moving on after a failed connection, a
+// refused TLS session or a transient reply; a recipient is settled by the first host that
+// answers it with 2xx or 5xx. A domain that does not exist or accepts no mail (null MX)
+// fails its recipients (5.1.2); a DNS failure defers them.
+//
+// The TLS policy is the destination domain's (PolicyMap), raised to at least `verify` when
+// `providers` names the domain a PEC domain. Every connection logs one line with the
+// policy, protocol, cipher and verification outcome; delivered recipients carry it in
+// their diagnostic. At most connections_per_destination connections are open at once per
+// destination domain (per next hop for configured routes); a delivery waits up to
+// slot_wait for a free one, then defers (4.4.5).
+//
 // Per recipient: 2xx delivered, 4xx or a broken connection deferred, 5xx failed, with
 // the peer's reply as diagnostic and the peer as remote MTA.
 #pragma once
@@ -14,6 +28,8 @@
 #include <chrono>
 #include <memory>
 
+#include "dns/resolver.hpp"
+#include "index/lookup.hpp"
 #include "queue/runner.hpp"
 #include "tls/client_tls.hpp"
 
@@ -26,15 +42,25 @@ struct RemoteOptions {
     std::chrono::seconds data_timeout{600};
     std::shared_ptr<tls::ClientTls> tls;  // required for STARTTLS; none: plain text only
     tls::PolicyMap policies;
+    std::shared_ptr<const dns::Resolver> resolver;     // for MX routes; none: they defer
+    const index::ProviderLookup* providers = nullptr;  // PEC domains get at least `verify`
+    std::size_t connections_per_destination = 20;
+    std::chrono::seconds slot_wait{600};
+    std::size_t max_addresses = 10;  // MX addresses tried per attempt
 };
 
 class RemoteTransport final : public queue::Transport {
 public:
     explicit RemoteTransport(RemoteOptions options);
+    ~RemoteTransport() override;
     std::vector<queue::RecipientResult> deliver(const queue::DeliveryAttempt& attempt) override;
+    // Most connections ever open at once to this destination domain (diagnostics, tests).
+    std::size_t peak_connections(const std::string& destination) const;
 
 private:
+    class Slots;
     RemoteOptions options_;
+    std::unique_ptr<Slots> slots_;
 };
 
 }  // namespace pecd::delivery

@@ -7,7 +7,9 @@ namespace pecd::delivery {
 
 std::optional<store::Route> StoreRouter::route_for(std::string_view address) {
     if (auto d = store_.domain(domain_of(address))) return d->route;
-    return default_;
+    if (default_) return default_;
+    if (mx_port_) return mx_route(*mx_port_);
+    return std::nullopt;
 }
 
 }  // namespace pecd::delivery

@@ -26,10 +26,21 @@ std::string headers_of(std::string_view message) {
     return std::string(message.substr(0, end + 2));
 }
 
+bool all_delayed(const DsnInput& in) {
+    for (const auto& r : in.recipients)
+        if (r.action != "delayed") return false;
+    return !in.recipients.empty();
+}
+
 std::string human_text(const DsnInput& in) {
-    std::string t = "This is the mail system at host " + field(in.reporting_mta) +
-                    ".\r\n\r\nYour message could not be delivered to one or more recipients.\r\n"
-                    "The delivery report below names them and the reason.\r\n\r\n";
+    std::string t = "This is the mail system at host " + field(in.reporting_mta) + ".\r\n\r\n";
+    if (all_delayed(in))
+        t += "Your message could not be delivered yet to one or more recipients.\r\n"
+             "It is still in the queue and delivery will be retried until " +
+             rfc5322_date(in.will_retry_until) + ".\r\nYou do not need to send it again.\r\n\r\n";
+    else
+        t += "Your message could not be delivered to one or more recipients.\r\n"
+             "The delivery report below names them and the reason.\r\n\r\n";
     for (const auto& r : in.recipients) {
         t += "<" + field(r.address) + ">: ";
         t += r.diagnostic.empty() ? "status " + field(r.status) : field(r.diagnostic);
@@ -62,6 +73,12 @@ std::string status_of_reply(std::string_view reply) {
     return "5.0.0";
 }
 
+bool wants_delay_dsn(std::string_view mail_from, std::string_view notify, bool is_dsn) {
+    if (mail_from.empty() || is_dsn) return false;
+    if (notify.empty()) return true;
+    return to_upper(notify).find("DELAY") != std::string::npos;
+}
+
 bool wants_failure_dsn(std::string_view mail_from, std::string_view notify, bool is_dsn) {
     if (mail_from.empty() || is_dsn) return false;
     if (notify.empty()) return true;
@@ -71,10 +88,12 @@ bool wants_failure_dsn(std::string_view mail_from, std::string_view notify, bool
 
 std::string build_dsn(const DsnInput& in) {
     const std::string boundary = "=_pecd_dsn_" + in.queue_id;
+    const bool delayed = all_delayed(in);
     std::string m;
     m += "From: Mail Delivery System <MAILER-DAEMON@" + field(in.reporting_mta) + ">\r\n";
     m += "To: <" + field(in.sender) + ">\r\n";
-    m += "Subject: Undelivered Mail Returned to Sender\r\n";
+    m += delayed ? "Subject: Delayed Mail (still being retried)\r\n"
+                 : "Subject: Undelivered Mail Returned to Sender\r\n";
     m += "Date: " + rfc5322_date(in.now) + "\r\n";
     m += "Message-ID: <" + field(in.message_id) + ">\r\n";
     m += "Auto-Submitted: auto-replied\r\n";
@@ -101,6 +120,8 @@ std::string build_dsn(const DsnInput& in) {
         if (!r.remote_mta.empty()) m += "Remote-MTA: dns; " + field(r.remote_mta) + "\r\n";
         if (!r.diagnostic.empty()) m += "Diagnostic-Code: smtp; " + field(r.diagnostic) + "\r\n";
         m += "Last-Attempt-Date: " + rfc5322_date(in.now) + "\r\n";
+        if (r.action == "delayed" && in.will_retry_until != TimePoint{})
+            m += "Will-Retry-Until: " + rfc5322_date(in.will_retry_until) + "\r\n";
     }
     m += "\r\n--" + boundary + "\r\n";
     bool full = !iequals(in.ret, "HDRS") && in.original.size() <= in.full_limit;

@@ -9,6 +9,8 @@
 //          Diagnostic-Code, Last-Attempt-Date
 //     3. text/rfc822-headers (RET=HDRS, or the message is larger than full_limit)
 //        or message/rfc822 (RET=FULL or no RET): the original
+// When every recipient's action is "delayed" the report is a delay notice (subject and
+// text say the message is still being retried, Will-Retry-Until per RFC 3464 2.3.9).
 // wants_failure_dsn() applies the rules of who gets one: never for the null sender (RFC
 // 5321 4.5.5, no bounce loops), never for a DSN, never when NOTIFY excludes FAILURE.
 // Pure: the caller passes the time and the identifiers.
@@ -43,11 +45,15 @@ struct DsnInput {
     std::string message_id;  // for the DSN itself, without angle brackets
     std::string original;    // the original message bytes
     std::uint64_t full_limit = 10ull << 20;
+    TimePoint will_retry_until{};  // delay notices: when the queue gives up
     std::vector<DsnRecipient> recipients;
 };
 
 std::string build_dsn(const DsnInput& in);
 bool wants_failure_dsn(std::string_view mail_from, std::string_view notify, bool is_dsn);
+// Delay notices: same rules, with DELAY; without NOTIFY the MTA may choose (RFC 3461 4.1),
+// and pecd warns.
+bool wants_delay_dsn(std::string_view mail_from, std::string_view notify, bool is_dsn);
 // RFC 5322 date-time in UTC, e.g. "Tue, 14 Nov 2023 22:13:20 +0000".
 std::string rfc5322_date(TimePoint t);
 // The status code inside a reply ("550 5.1.1 ..." → "5.1.1"); from the reply code when

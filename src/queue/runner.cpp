@@ -145,7 +145,7 @@ void Runner::process(const std::string& id) {
     for (const auto& r : m->recipients) {
         if (r.state != RecipientState::pending || r.next_attempt > now) continue;
         any = true;
-        if (expired(options_.retry, m->envelope.received_at, now)) {
+        if (expired(options_.retry, m->message_class, m->envelope.received_at, now)) {
             results.push_back({r.id, Outcome::deferred, "4.4.7", r.last_error, {}, false});
             continue;
         }
@@ -161,7 +161,9 @@ void Runner::process(const std::string& id) {
                 {r.id, Outcome::deferred, "4.4.0", "no route to " + domain_of(r.address), {}, false});
             continue;
         }
-        auto& g = groups[store::to_string(*route)];
+        // One attempt per route and destination domain: the TLS policy and, for MX routes,
+        // the hosts to try belong to the domain.
+        auto& g = groups[store::to_string(*route) + "|" + to_lower(domain_of(r.address))];
         g.first = *route;
         g.second.push_back(r);
     }
@@ -199,10 +201,39 @@ void Runner::deliver_group(const QueuedMessage& m, const store::Route& route,
     }
 }
 
+DsnInput Runner::dsn_input(const QueuedMessage& m, TimePoint now, std::vector<DsnRecipient> recipients,
+                           std::string_view kind) {
+    DsnInput in;
+    in.reporting_mta = options_.hostname;
+    in.sender = m.envelope.mail_from;
+    in.envid = m.envelope.dsn_envid;
+    in.ret = m.envelope.dsn_ret;
+    in.queue_id = m.id;
+    in.arrival = m.envelope.received_at;
+    in.now = now;
+    in.message_id = m.id + "." + std::string(kind) + "." + std::to_string(now.time_since_epoch().count()) +
+                    "@" + options_.hostname;
+    in.original = read_for_dsn(spool_.data_path(m.id), m.size, in.full_limit);
+    in.recipients = std::move(recipients);
+    return in;
+}
+
+std::string Runner::queue_notification(const QueuedMessage& m, const DsnInput& in,
+                                       const std::function<void(store::Tx&)>& also) {
+    Envelope dsn;
+    dsn.recipients.push_back({m.envelope.mail_from, "", ""});
+    dsn.received_at = in.now;
+    dsn.session.listener = "dsn";
+    return spool_.enqueue(dsn, build_dsn(in), true, also);
+}
+
 void Runner::record(const QueuedMessage& m, const std::vector<RecipientResult>& results) {
     auto now = clock_.now();
     std::vector<RecipientUpdate> updates;
     std::vector<DsnRecipient> bounced;
+    std::vector<DsnRecipient> delayed;
+    const bool warn =
+        delay_warning_due(options_.retry, m.message_class, m.delay_warned, m.envelope.received_at, now);
     for (const auto& res : results) {
         auto rit = std::find_if(m.recipients.begin(), m.recipients.end(),
                                 [&](const QueuedRecipient& r) { return r.id == res.recipient_id; });
@@ -220,7 +251,8 @@ void Runner::record(const QueuedMessage& m, const std::vector<RecipientResult>& 
         std::string status =
             res.status.empty() ? (outcome == Outcome::failed ? "5.0.0" : "4.0.0") : res.status;
         std::string diagnostic = res.diagnostic;
-        if (outcome == Outcome::deferred && expired(options_.retry, m.envelope.received_at, now)) {
+        if (outcome == Outcome::deferred &&
+            expired(options_.retry, m.message_class, m.envelope.received_at, now)) {
             outcome = Outcome::failed;
             diagnostic = "delivery time expired" + (diagnostic.empty() ? "" : "; last error: " + diagnostic);
             status = "4.4.7";
@@ -230,6 +262,8 @@ void Runner::record(const QueuedMessage& m, const std::vector<RecipientResult>& 
             spdlog::info("queue: {}: to=<{}> deferred (attempt {}): {}", m.id, r.address, attempts,
                          diagnostic);
             updates.push_back({r.id, RecipientState::pending, attempts, next, diagnostic});
+            if (warn && wants_delay_dsn(m.envelope.mail_from, r.notify, m.is_dsn))
+                delayed.push_back({r.address, r.orcpt, "delayed", status, diagnostic, res.remote_mta});
             continue;
         }
         spdlog::info("queue: {}: to=<{}> failed: {}", m.id, r.address, diagnostic);
@@ -237,28 +271,31 @@ void Runner::record(const QueuedMessage& m, const std::vector<RecipientResult>& 
         if (wants_failure_dsn(m.envelope.mail_from, r.notify, m.is_dsn))
             bounced.push_back({r.address, r.orcpt, "failed", status, diagnostic, res.remote_mta});
     }
-    if (bounced.empty()) {
+    if (bounced.empty() && delayed.empty()) {
         spool_.update(m.id, updates);
         return;
     }
-    DsnInput in;
-    in.reporting_mta = options_.hostname;
-    in.sender = m.envelope.mail_from;
-    in.envid = m.envelope.dsn_envid;
-    in.ret = m.envelope.dsn_ret;
-    in.queue_id = m.id;
-    in.arrival = m.envelope.received_at;
-    in.now = now;
-    in.message_id = m.id + ".dsn." + std::to_string(now.time_since_epoch().count()) + "@" + options_.hostname;
-    in.original = read_for_dsn(spool_.data_path(m.id), m.size, in.full_limit);
-    in.recipients = std::move(bounced);
-    Envelope dsn;
-    dsn.recipients.push_back({m.envelope.mail_from, "", ""});
-    dsn.received_at = now;
-    dsn.session.listener = "dsn";
-    auto dsn_id = spool_.enqueue(dsn, build_dsn(in), true,
-                                 [&](store::Tx& tx) { Spool::apply_updates(tx, m.id, updates); });
-    spdlog::info("queue: {}: sender notification {} queued to <{}>", m.id, dsn_id, m.envelope.mail_from);
+    // The recipient updates go in the transaction of the first notification queued, so a
+    // crash can neither lose a notice nor send one twice.
+    bool updated = false;
+    if (!delayed.empty()) {
+        auto in = dsn_input(m, now, std::move(delayed), "delay");
+        in.ret = "HDRS";  // a warning, not a return: the message is still on its way
+        in.will_retry_until = m.envelope.received_at + lifetime_of(options_.retry, m.message_class);
+        auto id = queue_notification(m, in, [&](store::Tx& tx) {
+            Spool::mark_delay_warned(tx, m.id);
+            if (bounced.empty()) Spool::apply_updates(tx, m.id, updates);
+        });
+        updated = bounced.empty();
+        spdlog::info("queue: {}: delay notice {} queued to <{}>", m.id, id, m.envelope.mail_from);
+    }
+    if (!bounced.empty()) {
+        auto id = queue_notification(m, dsn_input(m, now, std::move(bounced), "dsn"),
+                                     [&](store::Tx& tx) { Spool::apply_updates(tx, m.id, updates); });
+        updated = true;
+        spdlog::info("queue: {}: sender notification {} queued to <{}>", m.id, id, m.envelope.mail_from);
+    }
+    if (!updated) spool_.update(m.id, updates);
     spool_.finish_if_done(m.id);
 }
 

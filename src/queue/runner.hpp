@@ -13,12 +13,17 @@
 // crash can neither lose nor duplicate it. A transport that records its own result (the
 // local mailbox store marks the queue in the transaction that stores the message) says so
 // with `recorded`. A transport that throws counts as a deferral of its whole group.
+// Recipients are grouped by route and destination domain (TLS policy and MX hosts are
+// per domain). Ordinary mail still deferred `retry.delay_warning` after arrival gets one
+// delay notice (action=delayed) to the sender, queued in the transaction that marks the
+// message warned. Lifetimes depend on the message class (retry.hpp).
 #pragma once
 
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -28,6 +33,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "queue/dsn.hpp"
 #include "queue/retry.hpp"
 #include "queue/spool.hpp"
 #include "store/route.hpp"
@@ -97,6 +103,10 @@ private:
     void deliver_group(const QueuedMessage& m, const store::Route& route, std::vector<QueuedRecipient> rcpts,
                        std::vector<RecipientResult>& results);
     void record(const QueuedMessage& m, const std::vector<RecipientResult>& results);
+    DsnInput dsn_input(const QueuedMessage& m, TimePoint now, std::vector<DsnRecipient> recipients,
+                       std::string_view kind);
+    std::string queue_notification(const QueuedMessage& m, const DsnInput& in,
+                                   const std::function<void(store::Tx&)>& also);
     void enqueue_ids(const std::vector<std::string>& ids);
     void poller();
     void worker();

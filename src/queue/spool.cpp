@@ -34,6 +34,9 @@ const std::vector<store::Migration> kMigrations = {
      "'');"
      "CREATE INDEX queue_recipients_by_message ON queue_recipients (queue_id);"
      "CREATE INDEX queue_recipients_due ON queue_recipients (state, next_attempt)"},
+    {2,
+     "ALTER TABLE queue_messages ADD COLUMN message_class TEXT NOT NULL DEFAULT 'ordinary';"
+     "ALTER TABLE queue_messages ADD COLUMN delay_warned INTEGER NOT NULL DEFAULT 0"},
 };
 
 constexpr std::size_t write_buffer_size = 64 * 1024;
@@ -67,16 +70,21 @@ std::string errno_text(const std::string& what, const std::filesystem::path& p) 
     return what + " " + p.string() + ": " + std::strerror(errno);
 }
 
-void insert_rows(store::Tx& tx, const std::string& id, const Envelope& e, std::uint64_t size, bool is_dsn) {
+std::string class_name(MessageClass c) {
+    return c == MessageClass::pec ? "pec" : "ordinary";
+}
+
+void insert_rows(store::Tx& tx, const std::string& id, const Envelope& e, std::uint64_t size, bool is_dsn,
+                 MessageClass cls = MessageClass::ordinary) {
     tx.exec(
         "INSERT INTO queue_messages (id, mail_from, dsn_ret, dsn_envid, body_type, smtputf8, size, "
         "received_at,"
-        " is_dsn, listener, client_ip, helo, auth_user, tls_protocol)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " is_dsn, listener, client_ip, helo, auth_user, tls_protocol, message_class)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         {id, e.mail_from, e.dsn_ret, e.dsn_envid, e.body_type, std::int64_t{e.smtputf8 ? 1 : 0},
          static_cast<std::int64_t>(size), to_ms(e.received_at), std::int64_t{is_dsn ? 1 : 0},
-         e.session.listener, e.session.client_ip, e.session.helo, e.session.auth_user,
-         e.session.tls_protocol});
+         e.session.listener, e.session.client_ip, e.session.helo, e.session.auth_user, e.session.tls_protocol,
+         class_name(cls)});
     auto first_attempt = to_ms(e.received_at);
     for (const auto& r : e.recipients)
         tx.exec(
@@ -299,7 +307,7 @@ void Spool::sync_loop() {
 }
 
 std::string Spool::enqueue(const Envelope& envelope, std::string_view bytes, bool is_dsn,
-                           const std::function<void(store::Tx&)>& also) {
+                           const std::function<void(store::Tx&)>& also, MessageClass cls) {
     if (envelope.recipients.empty()) throw Error("message without recipients");
     auto id = new_id();
     Envelope e = envelope;
@@ -307,7 +315,7 @@ std::string Spool::enqueue(const Envelope& envelope, std::string_view bytes, boo
     fs::write_file_durable(data_path(id), bytes, 0640);
     try {
         committer_->run([&](store::Tx& tx) {
-            insert_rows(tx, id, e, bytes.size(), is_dsn);
+            insert_rows(tx, id, e, bytes.size(), is_dsn, cls);
             if (also) also(tx);
         });
     } catch (...) {
@@ -346,7 +354,8 @@ std::optional<QueuedMessage> Spool::load(const std::string& id) {
     db_.read([&](store::Tx& tx) {
         auto m = tx.query_one(
             "SELECT mail_from, dsn_ret, dsn_envid, body_type, smtputf8, size, received_at, is_dsn, listener,"
-            " client_ip, helo, auth_user, tls_protocol FROM queue_messages WHERE id = ?",
+            " client_ip, helo, auth_user, tls_protocol, message_class, delay_warned FROM queue_messages"
+            " WHERE id = ?",
             {id});
         if (!m) return;
         QueuedMessage q;
@@ -364,6 +373,8 @@ std::optional<QueuedMessage> Spool::load(const std::string& id) {
         q.envelope.session.helo = m->text(10);
         q.envelope.session.auth_user = m->text(11);
         q.envelope.session.tls_protocol = m->text(12);
+        q.message_class = m->text(13) == "pec" ? MessageClass::pec : MessageClass::ordinary;
+        q.delay_warned = m->integer(14) != 0;
         for (auto& r : tx.query("SELECT id, address, notify, orcpt, state, attempts, next_attempt, last_error"
                                 " FROM queue_recipients WHERE queue_id = ? ORDER BY id",
                                 {id})) {
@@ -424,6 +435,17 @@ void Spool::apply_updates(store::Tx& tx, const std::string& id, const std::vecto
             " WHERE id = ? AND queue_id = ?",
             {std::string(state_name(u.state)), std::int64_t{u.attempts}, to_ms(u.next_attempt), u.last_error,
              u.id, id});
+}
+
+void Spool::set_message_class(const std::string& id, MessageClass cls) {
+    committer_->run([&](store::Tx& tx) {
+        if (tx.exec("UPDATE queue_messages SET message_class = ? WHERE id = ?", {class_name(cls), id}) == 0)
+            throw Error("queue: no message " + id);
+    });
+}
+
+void Spool::mark_delay_warned(store::Tx& tx, const std::string& id) {
+    tx.exec("UPDATE queue_messages SET delay_warned = 1 WHERE id = ?", {id});
 }
 
 void Spool::update(const std::string& id, const std::vector<RecipientUpdate>& updates,

@@ -49,21 +49,22 @@ inline unsigned short free_port() {
     return ntohs(a.sin_port);
 }
 
-inline bool port_open(unsigned short port) {
+inline bool port_open(unsigned short port, const std::string& address = "127.0.0.1") {
     int s = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::inet_pton(AF_INET, address.c_str(), &a.sin_addr);
     bool ok = ::connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
     ::close(s);
     return ok;
 }
 
-inline bool wait_for_port(unsigned short port, std::chrono::milliseconds limit = std::chrono::seconds(15)) {
+inline bool wait_for_port(unsigned short port, std::chrono::milliseconds limit = std::chrono::seconds(15),
+                          const std::string& address = "127.0.0.1") {
     auto end = std::chrono::steady_clock::now() + limit;
     while (std::chrono::steady_clock::now() < end) {
-        if (port_open(port)) return true;
+        if (port_open(port, address)) return true;
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     return false;
@@ -123,18 +124,20 @@ inline void give_to_postfix(const std::filesystem::path& p) {
     }
 }
 
-// smtp-sink on 127.0.0.1:port dumping each message into dump_dir; extra flags as given.
+// smtp-sink on address:port (any 127.x.y.z) dumping each message into dump_dir; extra
+// flags as given.
 inline Process start_smtp_sink(unsigned short port, const std::filesystem::path& dump_dir,
-                               const std::vector<std::string>& flags = {}) {
+                               const std::vector<std::string>& flags = {},
+                               const std::string& address = "127.0.0.1") {
     std::filesystem::create_directories(dump_dir);
     give_to_postfix(dump_dir);
     std::vector<std::string> args{"/usr/sbin/smtp-sink", "-u", "postfix", "-d",
                                   (dump_dir / "%H%M%S.").string()};
     args.insert(args.end(), flags.begin(), flags.end());
-    args.push_back("127.0.0.1:" + std::to_string(port));
+    args.push_back(address + ":" + std::to_string(port));
     args.push_back("100");
-    Process p(args, dump_dir.parent_path() / ("smtp-sink-" + std::to_string(port) + ".log"));
-    wait_for_port(port);
+    Process p(args, dump_dir.parent_path() / ("smtp-sink-" + address + "-" + std::to_string(port) + ".log"));
+    wait_for_port(port, std::chrono::seconds(15), address);
     return p;
 }
 

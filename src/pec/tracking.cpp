@@ -309,7 +309,11 @@ std::vector<Notice> Tracker::due(TimePoint now, std::size_t batch) {
     // number of passes is bounded by (due rows / batch) + 1; the cap is a safety net.
     for (int pass = 0; pass < 100000; ++pass) {
         std::size_t selected = 0;
+        std::vector<Notice> enqueued_now;
+        // transact() may run the function again after a serialization conflict, so
+        // results are collected per attempt and kept only once it committed.
         db_.transact([&](Tx& tx) {
+            enqueued_now.clear();
             auto rows =
                 tx.query(std::string("SELECT ") + kColumns +
                              " FROM pec_tracking WHERE next_check_us IS NOT NULL AND next_check_us <= ?"
@@ -321,9 +325,10 @@ std::vector<Notice> Tracker::due(TimePoint now, std::size_t batch) {
                 auto after = before.rec.state;
                 auto emitted = advance(after, now, policy_);
                 auto enqueued = store_step(tx, before, after, emitted, policy_, now);
-                all.insert(all.end(), enqueued.begin(), enqueued.end());
+                enqueued_now.insert(enqueued_now.end(), enqueued.begin(), enqueued.end());
             }
         });
+        all.insert(all.end(), enqueued_now.begin(), enqueued_now.end());
         if (selected < batch) break;
     }
     return all;
@@ -366,13 +371,14 @@ std::size_t Tracker::drain(TimePoint now, const std::function<void(Tx&, const No
                            std::size_t limit) {
     std::size_t handed = 0;
     for (const auto& n : pending_notices(limit)) {
+        bool took = false;
         db_.transact([&](Tx& tx) {
             // Marking first: a concurrent drainer that already took it makes this 0 rows,
             // and the hand-over is skipped.
-            if (!complete(tx, n, now)) return;
-            handover(tx, n);
-            ++handed;
+            took = complete(tx, n, now);
+            if (took) handover(tx, n);
         });
+        if (took) ++handed;
     }
     return handed;
 }

@@ -40,6 +40,9 @@
 //     exactly once. If it writes elsewhere (a spool file), a crash between that write
 //     and the commit replays the notice: the hand-over must then be idempotent by
 //     Notice::key() (e.g. use it to derive the generated Message-ID / spool name).
+//   - The Database may replay a transaction after a serialization conflict
+//     (PostgreSQL); the hand-over then runs again inside the new attempt, which is
+//     harmless when its effects are in that transaction.
 //   - A crash anywhere leaves either the old state (the step is redone by the next
 //     due()) or the new state with its outbox row (drained by the next drain()).
 //

@@ -12,11 +12,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <map>
 #include <memory>
+#include <thread>
 
 #include "core/error.hpp"
-#include "temp_dir.hpp"
+#include "test_database.hpp"
 
 namespace pecd::pec::tracking {
 namespace {
@@ -30,14 +32,14 @@ const TimePoint kT0 = TimePoint(std::chrono::seconds(1'780'000'000));
 const std::vector<store::Migration> kSinkMigrations = {
     {1, "CREATE TABLE emitted (notice_key TEXT NOT NULL, recipient TEXT NOT NULL, kind TEXT NOT NULL)"}};
 
-class TrackingTest : public ::testing::Test {
+class TrackingTest : public ::testing::TestWithParam<std::string> {
 protected:
     void SetUp() override { open(); }
 
     void open(Policy p = {}) {
         tracker_.reset();
         db_.reset();
-        db_ = store::open_sqlite((dir_.path() / "pecd.sqlite").string());
+        db_ = target_.open();
         db_->migrate("test_sink", kSinkMigrations);
         tracker_ = std::make_unique<Tracker>(*db_, p);
     }
@@ -77,13 +79,13 @@ protected:
         return r ? r->state.closure : Closure::open;
     }
 
-    test::TempDir dir_{"pecd-tracking"};
+    test::TestDatabase target_{GetParam()};
     ManualClock clock_{kT0};
     std::unique_ptr<store::Database> db_;
     std::unique_ptr<Tracker> tracker_;
 };
 
-TEST_F(TrackingTest, PresaWithin12hNoDeliveryGivesOnly24hNotice) {
+TEST_P(TrackingTest, PresaWithin12hNoDeliveryGivesOnly24hNotice) {
     start({"dest@pec.other"});
     tick(1h);
     ASSERT_EQ(tracker_->record_event("<pec-1@p>", "dest@pec.other", EventType::presa_in_carico, kT0 + 2h),
@@ -99,7 +101,7 @@ TEST_F(TrackingTest, PresaWithin12hNoDeliveryGivesOnly24hNotice) {
               EventOutcome::closed);
 }
 
-TEST_F(TrackingTest, NoPresaDeliveryBetween12hAnd24hGivesOnly12hNotice) {
+TEST_P(TrackingTest, NoPresaDeliveryBetween12hAnd24hGivesOnly12hNotice) {
     start({"dest@pec.other"});
     tick(11h);
     EXPECT_TRUE(emitted("dest@pec.other").empty());
@@ -113,14 +115,14 @@ TEST_F(TrackingTest, NoPresaDeliveryBetween12hAnd24hGivesOnly12hNotice) {
     EXPECT_EQ(closure("dest@pec.other"), Closure::delivered);
 }
 
-TEST_F(TrackingTest, NeitherPresaNorDeliveryGivesBothNotices) {
+TEST_P(TrackingTest, NeitherPresaNorDeliveryGivesBothNotices) {
     start({"dest@pec.other"});
     for (auto h : {1h, 6h, 12h, 13h, 20h, 22h, 23h, 24h, 25h}) tick(h);
     EXPECT_EQ(emitted("dest@pec.other"), (std::map<std::string, int>{{"12h", 1}, {"24h", 1}}));
     EXPECT_EQ(closure("dest@pec.other"), Closure::timed_out);
 }
 
-TEST_F(TrackingTest, PresaOrDeliveryWithin12hAndDeliveryWithin24hGivesNone) {
+TEST_P(TrackingTest, PresaOrDeliveryWithin12hAndDeliveryWithin24hGivesNone) {
     start({"a@pec.other", "b@pec.other"});
     // a: presa in carico at 3 h, delivery at 20 h; b: delivery receipt at 11 h directly.
     tracker_->record_event("<pec-1@p>", "a@pec.other", EventType::presa_in_carico, kT0 + 3h);
@@ -134,7 +136,7 @@ TEST_F(TrackingTest, PresaOrDeliveryWithin12hAndDeliveryWithin24hGivesNone) {
     EXPECT_EQ(closure("b@pec.other"), Closure::delivered);
 }
 
-TEST_F(TrackingTest, NonDeliveryAndVirusNoticesCloseTracking) {
+TEST_P(TrackingTest, NonDeliveryAndVirusNoticesCloseTracking) {
     start({"a@pec.other", "b@pec.other", "c@pec.other"});
     tracker_->record_event("<pec-1@p>", "a@pec.other", EventType::non_delivery, kT0 + 1h);
     tracker_->record_event("<pec-1@p>", "b@pec.other", EventType::virus, kT0 + 2h);
@@ -152,7 +154,7 @@ TEST_F(TrackingTest, NonDeliveryAndVirusNoticesCloseTracking) {
               EventOutcome::closed);
 }
 
-TEST_F(TrackingTest, VirusNoticeAfter12hWithoutPresaStillGivesThe12hNotice) {
+TEST_P(TrackingTest, VirusNoticeAfter12hWithoutPresaStillGivesThe12hNotice) {
     start({"dest@pec.other"});
     // No due() ran in between: the event settles the overdue 12 h timer first.
     tracker_->record_event("<pec-1@p>", "dest@pec.other", EventType::virus, kT0 + 13h);
@@ -161,7 +163,7 @@ TEST_F(TrackingTest, VirusNoticeAfter12hWithoutPresaStillGivesThe12hNotice) {
     EXPECT_EQ(closure("dest@pec.other"), Closure::virus);
 }
 
-TEST_F(TrackingTest, LatePollingGivesTheSameNoticesAsPromptPolling) {
+TEST_P(TrackingTest, LatePollingGivesTheSameNoticesAsPromptPolling) {
     start({"late@pec.other", "never@pec.other"});
     // Nothing polled for 30 hours (pecd was down); the delivery receipt is stamped 18 h.
     tracker_->record_event("<pec-1@p>", "late@pec.other", EventType::delivered, kT0 + 18h);
@@ -170,14 +172,14 @@ TEST_F(TrackingTest, LatePollingGivesTheSameNoticesAsPromptPolling) {
     EXPECT_EQ(emitted("never@pec.other"), (std::map<std::string, int>{{"12h", 1}, {"24h", 1}}));
 }
 
-TEST_F(TrackingTest, EventStampedExactlyAt12hCountsAsWithin) {
+TEST_P(TrackingTest, EventStampedExactlyAt12hCountsAsWithin) {
     start({"dest@pec.other"});
     tracker_->record_event("<pec-1@p>", "dest@pec.other", EventType::presa_in_carico, kT0 + 12h);
     tick(12h);
     EXPECT_TRUE(emitted("dest@pec.other").empty());
 }
 
-TEST_F(TrackingTest, UntrackedRecipientsAreUnknown) {
+TEST_P(TrackingTest, UntrackedRecipientsAreUnknown) {
     // Only certified recipients are started; an external one gets no tracking.
     start({"dest@pec.other"});
     EXPECT_EQ(tracker_->record_event("<pec-1@p>", "friend@gmail.example", EventType::delivered, kT0 + 1h),
@@ -187,7 +189,7 @@ TEST_F(TrackingTest, UntrackedRecipientsAreUnknown) {
     EXPECT_FALSE(tracker_->find("<pec-1@p>", "friend@gmail.example").has_value());
 }
 
-TEST_F(TrackingTest, DuplicateRecipientsAndReplayedStartAreTrackedOnce) {
+TEST_P(TrackingTest, DuplicateRecipientsAndReplayedStartAreTrackedOnce) {
     start({"dest@pec.other", "DEST@PEC.OTHER", " dest@pec.other"});
     start({"dest@pec.other"}, kT0 + 5h);  // replayed dispatch: keeps the first t0
     EXPECT_EQ(tracker_->recipients("<pec-1@p>").size(), 1u);
@@ -196,7 +198,7 @@ TEST_F(TrackingTest, DuplicateRecipientsAndReplayedStartAreTrackedOnce) {
     EXPECT_EQ(emitted("dest@pec.other"), (std::map<std::string, int>{{"12h", 1}, {"24h", 1}}));
 }
 
-TEST_F(TrackingTest, RepeatedDueAndReopenedDatabaseEmitEachNoticeOnce) {
+TEST_P(TrackingTest, RepeatedDueAndReopenedDatabaseEmitEachNoticeOnce) {
     start({"dest@pec.other"});
     clock_.set(kT0 + 12h);
     auto first = tracker_->due(clock_.now());
@@ -224,7 +226,7 @@ TEST_F(TrackingTest, RepeatedDueAndReopenedDatabaseEmitEachNoticeOnce) {
     EXPECT_EQ(emitted("dest@pec.other"), (std::map<std::string, int>{{"12h", 1}, {"24h", 1}}));
 }
 
-TEST_F(TrackingTest, FailedHandOverLeavesTheNoticePending) {
+TEST_P(TrackingTest, FailedHandOverLeavesTheNoticePending) {
     start({"dest@pec.other"});
     clock_.set(kT0 + 12h);
     tracker_->due(clock_.now());
@@ -242,7 +244,7 @@ TEST_F(TrackingTest, FailedHandOverLeavesTheNoticePending) {
     EXPECT_EQ(emitted("dest@pec.other"), (std::map<std::string, int>{{"12h", 1}}));
 }
 
-TEST_F(TrackingTest, CompleteTwiceIsRefused) {
+TEST_P(TrackingTest, CompleteTwiceIsRefused) {
     start({"dest@pec.other"});
     auto notices = tracker_->due(kT0 + 12h);
     ASSERT_EQ(notices.size(), 1u);
@@ -255,7 +257,7 @@ TEST_F(TrackingTest, CompleteTwiceIsRefused) {
 
 // A separate process is killed (SIGKILL from inside the hand-over, i.e. with the
 // hand-over transaction open); the survivor emits each notice exactly once.
-TEST_F(TrackingTest, KillDuringHandOverEmitsExactlyOnce) {
+TEST_P(TrackingTest, KillDuringHandOverEmitsExactlyOnce) {
     std::vector<std::string> rcpts;
     for (int i = 0; i < 20; ++i) rcpts.push_back("r" + std::to_string(i) + "@pec.other");
     start(rcpts);
@@ -265,7 +267,7 @@ TEST_F(TrackingTest, KillDuringHandOverEmitsExactlyOnce) {
         pid_t pid = ::fork();
         ASSERT_GE(pid, 0);
         if (pid == 0) {
-            auto db = store::open_sqlite((dir_.path() / "pecd.sqlite").string());
+            auto db = target_.open();
             Tracker t(*db);
             auto now = kT0 + (round == 0 ? 12h : 24h);
             t.due(now);
@@ -291,7 +293,7 @@ TEST_F(TrackingTest, KillDuringHandOverEmitsExactlyOnce) {
     for (auto& r : rcpts) EXPECT_EQ(emitted(r), (std::map<std::string, int>{{"12h", 1}, {"24h", 1}})) << r;
 }
 
-TEST_F(TrackingTest, The24hNoticeFiresInsideThe22To24HourWindow) {
+TEST_P(TrackingTest, The24hNoticeFiresInsideThe22To24HourWindow) {
     for (auto after : {22h, 23h, 24h}) {
         Policy p;
         p.notice24_after = after;
@@ -316,7 +318,7 @@ TEST_F(TrackingTest, The24hNoticeFiresInsideThe22To24HourWindow) {
     EXPECT_EQ(advance(s, kT0 + 24h, def), std::vector<NoticeKind>{NoticeKind::timeout_24h});
 }
 
-TEST_F(TrackingTest, PolicyOutsideTheWindowIsRejected) {
+TEST_P(TrackingTest, PolicyOutsideTheWindowIsRejected) {
     for (std::chrono::seconds bad : {std::chrono::seconds(21h), 24h + 1s, std::chrono::seconds(12h)}) {
         Policy p;
         p.notice24_after = bad;
@@ -343,7 +345,7 @@ TEST(TrackingStateMachine, NextDeadlineFollowsTheTimers) {
     EXPECT_EQ(s.closed_at, copy.closed_at);
 }
 
-TEST_F(TrackingTest, PurgeRemovesOnlyClosedAndHandedOverRows) {
+TEST_P(TrackingTest, PurgeRemovesOnlyClosedAndHandedOverRows) {
     start({"a@pec.other", "b@pec.other"});
     tracker_->record_event("<pec-1@p>", "a@pec.other", EventType::delivered, kT0 + 1h);
     tracker_->due(kT0 + 24h);  // b: two notices enqueued, not yet handed over
@@ -354,6 +356,36 @@ TEST_F(TrackingTest, PurgeRemovesOnlyClosedAndHandedOverRows) {
     EXPECT_EQ(tracker_->purge_closed(kT0 + 48h), 1);
     EXPECT_TRUE(tracker_->recipients("<pec-1@p>").empty());
 }
+
+// Several workers (separate Database handles, like separate processes or nodes) run
+// due() and drain() at the same time: every notice is handed over exactly once.
+TEST_P(TrackingTest, ConcurrentWorkersEmitEachNoticeOnce) {
+    std::vector<std::string> rcpts;
+    for (int i = 0; i < 30; ++i) rcpts.push_back("c" + std::to_string(i) + "@pec.other");
+    start(rcpts);
+    std::atomic<int> handed{0};
+    for (auto at : {12h, 24h}) {
+        std::vector<std::thread> workers;
+        for (int w = 0; w < 4; ++w)
+            workers.emplace_back([&, at] {
+                auto db = target_.open();
+                Tracker t(*db);
+                for (int round = 0; round < 3; ++round) {
+                    t.due(kT0 + at, 7);
+                    handed += static_cast<int>(t.drain(kT0 + at, [](store::Tx& tx, const Notice& n) {
+                        tx.exec("INSERT INTO emitted (notice_key, recipient, kind) VALUES (?, ?, ?)",
+                                {n.key(), n.recipient, std::string(to_string(n.kind))});
+                    }));
+                }
+            });
+        for (auto& w : workers) w.join();
+    }
+    EXPECT_EQ(handed.load(), 60);
+    for (auto& r : rcpts) EXPECT_EQ(emitted(r), (std::map<std::string, int>{{"12h", 1}, {"24h", 1}})) << r;
+    EXPECT_TRUE(tracker_->pending_notices().empty());
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, TrackingTest, test::all_backends(), test::backend_name);
 
 }  // namespace
 }  // namespace pecd::pec::tracking

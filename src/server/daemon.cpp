@@ -7,6 +7,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <iostream>
 #include <map>
 #include <thread>
@@ -58,11 +59,20 @@ public:
             s.pair = pair;
             s.min_version = config_.tls.min_version;
             slot = std::make_shared<tls::ServerTls>(s);
-            int days = slot->days_to_expiry();
-            if (days < 30)
-                spdlog::warn("tls: certificate {} expires in {} days", pair.certificate.string(), days);
+            paths_[key] = pair.certificate;
+            log_expiry(pair.certificate, slot->days_to_expiry());
         }
         return slot;
+    }
+    // Every listener certificate's expiry, ahead of time: at start and then daily.
+    void log_all_expiry() {
+        for (auto& [k, t] : by_pair_) log_expiry(paths_[k], t->days_to_expiry());
+    }
+    static void log_expiry(const std::filesystem::path& cert, int days) {
+        if (days < 0)
+            spdlog::error("tls: listener certificate {} EXPIRED {} days ago", cert.string(), -days);
+        else if (days < 30)
+            spdlog::warn("tls: listener certificate {} expires in {} days", cert.string(), days);
     }
     void reload_all() {
         for (auto& [k, t] : by_pair_) t->reload_if_changed();
@@ -72,6 +82,7 @@ private:
     const config::Config& config_;
     tls::CertificatePair default_pair_;
     std::map<std::string, std::shared_ptr<tls::ServerTls>> by_pair_;
+    std::map<std::string, std::filesystem::path> paths_;
 };
 
 // Each SMTP session holds a descriptor; the soft limit (often 1024) would cap the
@@ -125,6 +136,7 @@ int run_daemon(config::Config c, const RunOptions& options) {
     TlsContexts contexts(c);
 
     boost::asio::io_context io;
+    boost::asio::steady_timer expiry_timer(io);  // daily certificate expiry log
     ServerLimits limits;
     limits.max_connections = c.limits.connections;
     limits.per_client = c.limits.connections_per_client;
@@ -149,6 +161,7 @@ int run_daemon(config::Config c, const RunOptions& options) {
         spdlog::info("pecd: signal {}, shutting down", sig);
         server.stop();
         hup.cancel();
+        expiry_timer.cancel();
         services->stop();
         io.stop();
     });
@@ -161,6 +174,16 @@ int run_daemon(config::Config c, const RunOptions& options) {
         });
     };
     wait_hup();
+
+    std::function<void()> daily_expiry = [&] {
+        expiry_timer.expires_after(std::chrono::hours(24));
+        expiry_timer.async_wait([&](const boost::system::error_code& ec) {
+            if (ec) return;
+            contexts.log_all_expiry();
+            daily_expiry();
+        });
+    };
+    daily_expiry();
 
     services->start();
     server.start();

@@ -7,6 +7,7 @@
 #include "core/fs.hpp"
 #include "core/strings.hpp"
 #include "delivery/mail_system.hpp"
+#include "delivery/outbound_config.hpp"
 
 namespace pecd::server {
 namespace {
@@ -60,6 +61,7 @@ private:
         delivery::MailSystemOptions o;
         o.data_dir = c.data_dir;
         o.hostname = c.hostname;
+        delivery::apply_outbound_config(c, o);  // MX routing, outbound TLS, retries
         return o;
     }
 

@@ -15,6 +15,9 @@
 #include <cstring>
 #include <ctime>
 #include <memory>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
 
 #include "core/error.hpp"
 #include "core/fs.hpp"
@@ -109,6 +112,174 @@ CmsPtr parse_cms(std::string_view bytes) {
     return CmsPtr(c);
 }
 
+// --- signer certificate cache ---
+//
+// OpenSSL 3.0 decodes every certificate's public key through the provider decoder
+// framework while parsing a CMS structure (OSSL_DECODER_CTX_new_for_pkey): about a third of
+// the cost of verifying a small PEC message, for the same few provider certificates every
+// time. So the certificates are cut out of the SignedData before parsing and taken from a
+// cache of parsed certificates keyed by their exact DER bytes. The cut is a plain TLV walk
+// (definite and indefinite lengths); anything unexpected falls back to parsing the whole.
+
+struct Tlv {
+    std::size_t start = 0;    // first byte of the tag
+    std::size_t content = 0;  // first byte of the content
+    std::size_t end = 0;      // one past the element (after the end-of-contents octets)
+    bool indefinite = false;
+    unsigned char tag = 0;
+    std::size_t length() const { return end - content - (indefinite ? 2 : 0); }
+};
+
+bool read_tlv(std::string_view d, std::size_t pos, Tlv& t, int depth = 0) {
+    if (depth > 32 || pos + 2 > d.size()) return false;
+    t = Tlv{};
+    t.start = pos;
+    t.tag = static_cast<unsigned char>(d[pos]);
+    if ((t.tag & 0x1f) == 0x1f) return false;  // high tag numbers do not occur in SignedData
+    auto first = static_cast<unsigned char>(d[pos + 1]);
+    if (first == 0x80) {
+        if (!(t.tag & 0x20)) return false;  // indefinite length only for constructed types
+        t.indefinite = true;
+        t.content = pos + 2;
+        std::size_t p = t.content;
+        for (;;) {
+            if (p + 2 > d.size()) return false;
+            if (d[p] == 0 && d[p + 1] == 0) {
+                t.end = p + 2;
+                return true;
+            }
+            Tlv child;
+            if (!read_tlv(d, p, child, depth + 1)) return false;
+            p = child.end;
+        }
+    }
+    std::size_t len = first, n = 0;
+    if (first > 0x80) {
+        n = first & 0x7f;
+        if (n > 4 || pos + 2 + n > d.size()) return false;
+        len = 0;
+        for (std::size_t i = 0; i < n; ++i) len = (len << 8) | static_cast<unsigned char>(d[pos + 2 + i]);
+    }
+    t.content = pos + 2 + n;
+    if (len > d.size() - t.content) return false;
+    t.end = t.content + len;
+    return true;
+}
+
+// The header of a definite-length element with this tag and content length.
+std::string tlv_header(unsigned char tag, std::size_t len) {
+    std::string h(1, static_cast<char>(tag));
+    if (len < 0x80) {
+        h += static_cast<char>(len);
+        return h;
+    }
+    std::string bytes;
+    for (std::size_t l = len; l; l >>= 8) bytes.insert(bytes.begin(), static_cast<char>(l & 0xff));
+    h += static_cast<char>(0x80 | bytes.size());
+    return h + bytes;
+}
+
+// The header of `t` once `removed` content bytes are gone (indefinite: unchanged).
+std::string shrunk_header(std::string_view d, const Tlv& t, std::size_t removed) {
+    if (t.indefinite) return std::string(d.substr(t.start, t.content - t.start));
+    return tlv_header(t.tag, t.length() - removed);
+}
+
+struct SplitCms {
+    std::string without_certificates;
+    std::vector<std::string_view> certificates;  // DER of each, views into the input
+};
+
+// ContentInfo { contentType, [0] SignedData { version, digestAlgorithms, encapContentInfo,
+// [0] certificates OPTIONAL, ... } }: returns the structure with [0] certificates removed.
+std::optional<SplitCms> split_certificates(std::string_view d) {
+    Tlv ci, oid, explicit0, sd, version, digests, encap, certs;
+    if (!read_tlv(d, 0, ci) || ci.tag != 0x30) return std::nullopt;
+    if (!read_tlv(d, ci.content, oid) || oid.tag != 0x06) return std::nullopt;
+    if (!read_tlv(d, oid.end, explicit0) || explicit0.tag != 0xa0) return std::nullopt;
+    if (!read_tlv(d, explicit0.content, sd) || sd.tag != 0x30) return std::nullopt;
+    if (!read_tlv(d, sd.content, version) || version.tag != 0x02) return std::nullopt;
+    if (!read_tlv(d, version.end, digests) || digests.tag != 0x31) return std::nullopt;
+    if (!read_tlv(d, digests.end, encap) || encap.tag != 0x30) return std::nullopt;
+    if (!read_tlv(d, encap.end, certs) || certs.tag != 0xa0) return std::nullopt;
+    SplitCms out;
+    for (std::size_t p = certs.content; p < certs.end - (certs.indefinite ? 2 : 0);) {
+        Tlv c;
+        if (!read_tlv(d, p, c) || c.tag != 0x30) return std::nullopt;  // only plain certificates
+        out.certificates.push_back(d.substr(c.start, c.end - c.start));
+        p = c.end;
+    }
+    std::size_t removed = certs.end - certs.start;
+    std::string sd_header = shrunk_header(d, sd, removed);
+    std::size_t removed0 = removed + (sd.content - sd.start) - sd_header.size();
+    std::string e0_header = shrunk_header(d, explicit0, removed0);
+    std::size_t removed_ci = removed0 + (explicit0.content - explicit0.start) - e0_header.size();
+    std::string ci_header = shrunk_header(d, ci, removed_ci);
+    auto& w = out.without_certificates;
+    w.reserve(d.size());
+    w += ci_header;
+    w += d.substr(ci.content, explicit0.start - ci.content);
+    w += e0_header;
+    w += d.substr(explicit0.content, sd.start - explicit0.content);
+    w += sd_header;
+    w += d.substr(sd.content, certs.start - sd.content);
+    w += d.substr(certs.end, ci.end - certs.end);
+    return out;
+}
+
+// Parsed certificates by DER; bounded (cleared when full), shared by all threads.
+X509Ptr cached_certificate(std::string_view der) {
+    static std::mutex mutex;
+    static std::unordered_map<std::string, X509Ptr> cache;
+    {
+        std::lock_guard lock(mutex);
+        auto it = cache.find(std::string(der));
+        if (it != cache.end()) return it->second;
+    }
+    const unsigned char* p = reinterpret_cast<const unsigned char*>(der.data());
+    X509* x = d2i_X509(nullptr, &p, static_cast<long>(der.size()));
+    if (!x || p != reinterpret_cast<const unsigned char*>(der.data()) + der.size()) {
+        X509_free(x);
+        ERR_clear_error();
+        return nullptr;
+    }
+    X509Ptr cert(x, X509Free{});
+    std::lock_guard lock(mutex);
+    if (cache.size() >= 256) cache.clear();
+    cache.emplace(std::string(der), cert);
+    return cert;
+}
+
+// The CMS structure and the certificates it carries (owned references in `certs`).
+CmsPtr parse_with_certificates(std::string_view bytes, STACK_OF(X509) * &certs) {
+    certs = nullptr;
+    if (bytes.substr(0, 40).find("-----BEGIN") == std::string_view::npos) {
+        if (auto split = split_certificates(bytes)) {
+            STACK_OF(X509)* stack = sk_X509_new_null();
+            bool all = true;
+            for (auto der : split->certificates) {
+                auto c = cached_certificate(der);
+                if (!c) {
+                    all = false;
+                    break;
+                }
+                X509_up_ref(c.get());
+                sk_X509_push(stack, c.get());
+            }
+            if (all) {
+                if (auto cms = parse_cms(split->without_certificates)) {
+                    certs = stack;
+                    return cms;
+                }
+            }
+            sk_X509_pop_free(stack, X509_free);
+        }
+    }
+    auto cms = parse_cms(bytes);
+    if (cms) certs = CMS_get1_certs(cms.get());
+    return cms;
+}
+
 std::optional<TimePoint> signing_time(CMS_SignerInfo* si) {
     int idx = CMS_signed_get_attr_by_NID(si, NID_pkcs9_signingTime, -1);
     if (idx < 0) return std::nullopt;
@@ -148,7 +319,10 @@ bool verify_chain(X509* signer, STACK_OF(X509) * untrusted, const TrustStore& tr
 
 CmsVerification verify(std::string_view cms_bytes, const std::string_view* data, const TrustStore* trust) {
     CmsVerification v;
-    auto cms = parse_cms(cms_bytes);
+    STACK_OF(X509)* certs = nullptr;
+    auto cms = parse_with_certificates(cms_bytes, certs);
+    std::unique_ptr<STACK_OF(X509), void (*)(STACK_OF(X509)*)> certs_guard(
+        certs, [](STACK_OF(X509) * s) { sk_X509_pop_free(s, X509_free); });
     if (!cms) {
         v.error = "the signature is not a readable CMS structure";
         return v;
@@ -158,7 +332,6 @@ CmsVerification verify(std::string_view cms_bytes, const std::string_view* data,
         return v;
     }
     v.parsed = true;
-    STACK_OF(X509)* certs = CMS_get1_certs(cms.get());
     for (int i = 0; certs && i < sk_X509_num(certs); ++i) {
         X509* x = sk_X509_value(certs, i);
         X509_up_ref(x);
@@ -166,11 +339,10 @@ CmsVerification verify(std::string_view cms_bytes, const std::string_view* data,
     }
     auto* infos = CMS_get0_SignerInfos(cms.get());
     if (!infos || sk_CMS_SignerInfo_num(infos) < 1) {
-        sk_X509_pop_free(certs, X509_free);
         v.error = "no signer in the CMS structure";
         return v;
     }
-    CMS_set1_signers_certs(cms.get(), nullptr, 0);
+    CMS_set1_signers_certs(cms.get(), certs, 0);
     ERR_clear_error();
     CMS_SignerInfo* si = sk_CMS_SignerInfo_value(infos, 0);
     X509* signer = nullptr;
@@ -192,7 +364,7 @@ CmsVerification verify(std::string_view cms_bytes, const std::string_view* data,
     BioPtr content;
     if (data) content = mem_bio(*data);
     unsigned flags = CMS_NO_SIGNER_CERT_VERIFY | CMS_BINARY;
-    v.signature_ok = CMS_verify(cms.get(), nullptr, nullptr, content.get(), out.get(), flags) == 1;
+    v.signature_ok = CMS_verify(cms.get(), certs, nullptr, content.get(), out.get(), flags) == 1;
     if (!v.signature_ok) v.error = "signature does not match the signed content: " + openssl_error();
     if (!data) v.content = bio_bytes(out.get());
     if (!v.signer && v.error.empty()) v.error = "the signer certificate is not in the CMS structure";
@@ -202,7 +374,6 @@ CmsVerification verify(std::string_view cms_bytes, const std::string_view* data,
         v.chain_ok = verify_chain(v.signer.get(), certs, *trust, chain_error);
         if (!v.chain_ok && v.error.empty()) v.error = chain_error;
     }
-    sk_X509_pop_free(certs, X509_free);
     return v;
 }
 

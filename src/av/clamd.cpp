@@ -161,6 +161,8 @@ ClamdEndpoint ClamdEndpoint::parse(std::string_view text) {
     if (t.empty()) throw ParseError("empty clamd address", 0, "antivirus");
     if (istarts_with(t, "unix:")) t.remove_prefix(5);
     if (!t.empty() && t.front() == '/') {
+        // sockaddr_un holds 108 bytes including the terminating NUL.
+        if (t.size() > 107) throw ParseError("clamd socket path longer than 107 bytes", 0, "antivirus");
         e.kind = Kind::unix_socket;
         e.path = std::string(t);
         return e;

@@ -274,6 +274,13 @@ void Tracker::start(Tx& tx, const TrackedMessage& m, const std::vector<std::stri
     }
 }
 
+void Tracker::start(Tx& tx, const TrackedMessage& m, const std::vector<ClassifiedRecipient>& recipients) {
+    std::vector<std::string> certified;
+    for (const auto& r : recipients)
+        if (r.type == RecipientType::certificato) certified.push_back(r.address);
+    start(tx, m, certified);
+}
+
 void Tracker::start(const TrackedMessage& m, const std::vector<std::string>& certified_recipients) {
     db_.transact([&](Tx& tx) { start(tx, m, certified_recipients); });
 }

@@ -52,7 +52,7 @@
 //
 // What the PEC flow calls:
 //   access point, after the transport envelope is handed to the queue:
-//       tracker.start(tx, {pec_msgid, sender, client_msgid, subject, t0}, certified_rcpts)
+//       tracker.start(tx, {pec_msgid, sender, client_msgid, subject, t0}, classified_rcpts)
 //   reception/delivery point, when a receipt for one of our messages arrives
 //   (X-Riferimento-Message-ID / daticert msgid = our PEC msgid):
 //       tracker.record_event(tx, pec_msgid, recipient, EventType::..., time_reference)
@@ -69,6 +69,7 @@
 #include <vector>
 
 #include "core/clock.hpp"
+#include "pec/types.hpp"
 #include "store/database.hpp"
 
 namespace pecd::pec::tracking {
@@ -152,6 +153,11 @@ struct Notice {
     std::string key() const;
 };
 
+struct ClassifiedRecipient {
+    std::string address;
+    RecipientType type = RecipientType::certificato;
+};
+
 enum class EventOutcome {
     applied,  // the recipient's state changed
     closed,   // tracking had already closed (duplicate or late receipt): nothing changed
@@ -176,6 +182,9 @@ public:
     // so a replayed dispatch is harmless.
     void start(store::Tx& tx, const TrackedMessage& m, const std::vector<std::string>& certified_recipients);
     void start(const TrackedMessage& m, const std::vector<std::string>& certified_recipients);
+    // The same from a classified recipient list (pec.md 5.1.4): esterno recipients are
+    // skipped, as no receipt will ever come for them.
+    void start(store::Tx& tx, const TrackedMessage& m, const std::vector<ClassifiedRecipient>& recipients);
 
     // Records a receipt/notice for one recipient, stamped with its time reference `at`;
     // notices that settling produces go to the outbox in the same transaction.

@@ -268,6 +268,7 @@ TEST(ClamdProtocol, EndpointSyntax) {
     EXPECT_EQ(v6.to_string(), "tcp:[::1]:3310");
     for (auto bad : {"", "localhost", "host:", "host:0", "host:70000", "[::1]3310", "host:33x"})
         EXPECT_THROW(ClamdEndpoint::parse(bad), ParseError) << bad;
+    EXPECT_THROW(ClamdEndpoint::parse("/" + std::string(120, 'd')), ParseError);
 }
 
 }  // namespace

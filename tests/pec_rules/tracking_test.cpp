@@ -189,6 +189,20 @@ TEST_P(TrackingTest, UntrackedRecipientsAreUnknown) {
     EXPECT_FALSE(tracker_->find("<pec-1@p>", "friend@gmail.example").has_value());
 }
 
+TEST_P(TrackingTest, ExternalRecipientsOfAClassifiedListAreNotTracked) {
+    db_->transact([&](store::Tx& tx) {
+        tracker_->start(tx, {"<pec-1@p>", "mittente@pec.example", "<c@m>", "s", kT0},
+                        std::vector<ClassifiedRecipient>{{"dest@pec.other", RecipientType::certificato},
+                                                         {"friend@mail.example", RecipientType::esterno}});
+    });
+    auto tracked = tracker_->recipients("<pec-1@p>");
+    ASSERT_EQ(tracked.size(), 1u);
+    EXPECT_EQ(tracked[0].recipient, "dest@pec.other");
+    tick(25h);
+    EXPECT_TRUE(emitted("friend@mail.example").empty());
+    EXPECT_EQ(emitted("dest@pec.other"), (std::map<std::string, int>{{"12h", 1}, {"24h", 1}}));
+}
+
 TEST_P(TrackingTest, DuplicateRecipientsAndReplayedStartAreTrackedOnce) {
     start({"dest@pec.other", "DEST@PEC.OTHER", " dest@pec.other"});
     start({"dest@pec.other"}, kT0 + 5h);  // replayed dispatch: keeps the first t0

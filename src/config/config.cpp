@@ -221,32 +221,27 @@ std::vector<SniCertificate> read_sni(const toml::node& node, const std::string& 
     return out;
 }
 
-void read_antivirus(const toml::table& t, Antivirus& a) {
-    Table s(t, "antivirus");
-    s.get("enabled", a.enabled);
-    s.get("socket", a.socket);
-    s.get("address", a.address);
-    s.get("connect_timeout", a.connect_timeout);
-    s.get("timeout", a.timeout);
-    s.get("quarantine_dir", a.quarantine_dir);
-    s.get("retention_months", a.retention_months);
+void read_store(const toml::table& t, Store& st) {
+    Table s(t, "store");
+    s.get("backend", st.backend);
+    s.get("path", st.path);
+    s.get("conninfo", st.conninfo);
+    s.get("password_file", st.password_file);
+    s.get("pool_size", st.pool_size);
+    s.get("blob_dir", st.blob_dir);
     s.no_unknown_keys();
-    if (t.contains("socket") && t.contains("address"))
-        s.fail(*t.get("address"), "address", "set either socket (unix) or address (TCP), not both");
-    if (a.address.empty() && (a.socket.empty() || a.socket.front() != '/'))
-        s.fail(t.contains("socket") ? *t.get("socket") : t, "socket",
-               "expected an absolute path to clamd's socket");
-    if (!a.address.empty()) {
-        auto colon = a.address.rfind(':');
-        auto port = colon == std::string::npos ? std::string() : a.address.substr(colon + 1);
-        bool digits =
-            !port.empty() && port.size() <= 5 && port.find_first_not_of("0123456789") == std::string::npos;
-        if (colon == 0 || !digits || std::stoul(port) == 0 || std::stoul(port) > 65535)
-            s.fail(*t.get("address"), "address", "expected host:port (e.g. 127.0.0.1:3310)");
-    }
-    if (a.retention_months < 30)
-        s.fail(*t.get("retention_months"), "retention_months",
-               "infected messages must be kept at least 30 months (pec.md 7)");
+    s.one_of("backend", st.backend, {"sqlite", "postgresql"});
+    // The conninfo may hold a password: messages name the key, never echo the value.
+    if (st.backend == "postgresql" && st.conninfo.empty())
+        s.fail(t, "conninfo",
+               "backend = \"postgresql\" needs a conninfo (e.g. \"host=db1 dbname=pecd user=pecd\")");
+    if (st.backend == "sqlite" && (t.contains("conninfo") || t.contains("password_file")))
+        s.fail(t, t.contains("conninfo") ? "conninfo" : "password_file",
+               "only for backend = \"postgresql\"");
+    if (st.backend == "postgresql" && t.contains("path"))
+        s.fail(*t.get("path"), "path", "only for backend = \"sqlite\"");
+    if (t.contains("pool_size") && (st.pool_size == 0 || st.pool_size > 256))
+        s.fail(*t.get("pool_size"), "pool_size", "must be between 1 and 256");
 }
 
 Listener read_listener(const toml::table& t, std::size_t i) {
@@ -293,14 +288,7 @@ Config parse_config(std::string_view text, const std::string& source_name) {
     top.get("data_dir", data_dir);
     top.get("log_level", c.log_level);
     top.get("threads", c.threads);
-    // [antivirus] is read here and taken out of the root table, so the section and
-    // unknown-key checks below need not know it.
-    if (auto* av = root.get("antivirus")) {
-        if (!av->is_table()) top.fail(*av, "antivirus", "expected a table [antivirus]");
-        read_antivirus(*av->as_table(), c.antivirus);
-        root.erase("antivirus");
-    }
-    std::set<std::string> sections{"limits", "tls", "listener", "domains", "outbound", "dns"};
+    std::set<std::string> sections{"limits", "tls", "listener", "domains", "outbound", "dns", "store"};
     for (auto& [k, node] : root) {
         std::string key(k.str());
         if (!sections.count(key)) continue;
@@ -313,6 +301,9 @@ Config parse_config(std::string_view text, const std::string& source_name) {
         } else if (key == "outbound") {
             if (!node.is_table()) top.fail(node, "outbound", "expected a table [outbound]");
             read_outbound(*node.as_table(), c.outbound);
+        } else if (key == "store") {
+            if (!node.is_table()) top.fail(node, "store", "expected a table [store]");
+            read_store(*node.as_table(), c.store);
         } else if (key == "dns") {
             if (!node.is_table()) top.fail(node, "dns", "expected a table [dns]");
             read_dns(*node.as_table(), c.dns);
@@ -358,10 +349,6 @@ Config load_config(const std::filesystem::path& path) {
     auto c = parse_config(text, path.string());
     c.source = path;
     return c;
-}
-
-std::filesystem::path quarantine_dir(const Config& c) {
-    return c.antivirus.quarantine_dir.empty() ? c.data_dir / "quarantine" : c.antivirus.quarantine_dir;
 }
 
 Config embedded_default(const std::filesystem::path& data_dir) {

@@ -51,19 +51,6 @@ struct Limits {
     std::chrono::seconds auth_failure_window{300};
 };
 
-// [antivirus]: the clamd scanner and the quarantine ("special storage") of infected
-// messages (pec.md 1, 5.1.3, 7). A message is never passed unscanned: when clamd cannot
-// be reached the message is deferred.
-struct Antivirus {
-    bool enabled = true;
-    std::string socket = "/run/clamav/clamd.ctl";  // clamd's LocalSocket
-    std::string address;  // "host:port" of clamd's TCPSocket; when set, used instead of socket
-    std::chrono::seconds connect_timeout{5};
-    std::chrono::seconds timeout{60};      // whole scan, from connected to the answer
-    std::filesystem::path quarantine_dir;  // empty: <data_dir>/quarantine (quarantine_dir())
-    unsigned retention_months = 30;        // legal minimum 30
-};
-
 struct Tls {
     std::string min_version = "1.2";
     std::filesystem::path certificate;  // empty: self-signed under data_dir/tls
@@ -103,6 +90,18 @@ struct Dns {
     bool ipv6 = true;
 };
 
+// [store]: the database behind the queue, mailboxes, PEC state and logs, and where
+// message bodies live. SQLite (embedded, one node) or PostgreSQL (shared by nodes).
+// The conninfo may hold a password: it is never logged nor echoed in errors.
+struct Store {
+    std::string backend = "sqlite";       // sqlite | postgresql
+    std::filesystem::path path;           // sqlite: database file; empty: data_dir/pecd.db
+    std::string conninfo;                 // postgresql: libpq conninfo or URI
+    std::filesystem::path password_file;  // postgresql: file holding the password (optional)
+    unsigned pool_size = 8;               // postgresql: connections per node
+    std::filesystem::path blob_dir;       // message bodies; empty: data_dir/mailboxes (shared by nodes)
+};
+
 struct Mailbox {
     std::string address;
     std::string password;  // only for the embedded demo; never logged
@@ -115,18 +114,16 @@ struct Config {
     std::string log_level = "info";
     unsigned threads = 2;
     Limits limits;
-    Antivirus antivirus;
     Tls tls;
     std::vector<Listener> listeners;
     std::vector<std::string> domains;  // local domains created at start if missing
     Outbound outbound;
     Dns dns;
+    Store store;
 };
 
 Config load_config(const std::filesystem::path& path);
 Config parse_config(std::string_view toml_text, const std::string& source_name = "config");
 Config embedded_default(const std::filesystem::path& data_dir);
-// Where infected messages are kept: [antivirus] quarantine_dir or <data_dir>/quarantine.
-std::filesystem::path quarantine_dir(const Config& c);
 
 }  // namespace pecd::config

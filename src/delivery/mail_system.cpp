@@ -9,8 +9,12 @@ namespace pecd::delivery {
 
 MailSystem::MailSystem(MailSystemOptions options, const Clock& clock) : options_(std::move(options)) {
     fs::ensure_dir(options_.data_dir, 0750);
-    db_ = store::open_sqlite((options_.data_dir / "pecd.db").string());
-    blobs_ = std::make_unique<store::BlobStore>(options_.data_dir / "mailboxes");
+    auto database = options_.database;
+    if (database.backend == "sqlite" && database.path.empty())
+        database.path = (options_.data_dir / "pecd.db").string();
+    db_ = store::open_database(database);
+    blobs_ = std::make_unique<store::BlobStore>(options_.blob_dir.empty() ? options_.data_dir / "mailboxes"
+                                                                           : options_.blob_dir);
     store_ = std::make_unique<store::MailStore>(*db_, *blobs_, clock);
     spool_ = std::make_unique<queue::Spool>(*db_, options_.data_dir / "spool", clock, options_.spool);
     std::optional<std::uint16_t> mx_port;

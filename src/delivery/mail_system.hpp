@@ -1,6 +1,7 @@
 // mail_system.hpp - the storage and delivery side of pecd, assembled under one data dir
 //
-// MailSystem opens DATA_DIR/pecd.db (SQLite), the blob store DATA_DIR/mailboxes, the
+// MailSystem opens the configured database (default DATA_DIR/pecd.db, SQLite; or
+// PostgreSQL), the blob store (default DATA_DIR/mailboxes), the
 // queue DATA_DIR/spool, and wires the queue runner to the transports: `local` routes to the
 // built-in mailboxes, `lmtp:`/`smtp:` routes to RemoteTransport. The daemon takes
 // sink() for its SMTP listeners and the store for recipient and password checks, calls
@@ -28,6 +29,8 @@ namespace pecd::delivery {
 
 struct MailSystemOptions {
     std::filesystem::path data_dir;
+    store::DatabaseSettings database;  // [store]; an empty SQLite path means data_dir/pecd.db
+    std::filesystem::path blob_dir;    // message bodies; empty: data_dir/mailboxes
     std::string hostname = "localhost";
     queue::SpoolOptions spool;
     queue::RunnerOptions runner;                // hostname is set from `hostname`

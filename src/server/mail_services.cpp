@@ -7,7 +7,6 @@
 #include "core/fs.hpp"
 #include "core/strings.hpp"
 #include "delivery/mail_system.hpp"
-#include "delivery/outbound_config.hpp"
 
 namespace pecd::server {
 namespace {
@@ -61,7 +60,11 @@ private:
         delivery::MailSystemOptions o;
         o.data_dir = c.data_dir;
         o.hostname = c.hostname;
-        delivery::apply_outbound_config(c, o);  // MX routing, outbound TLS, retries
+        o.database = {c.store.backend, c.store.path.string(), c.store.conninfo, c.store.password_file.string(),
+                      c.store.pool_size};
+        o.blob_dir = c.store.blob_dir;
+        if (c.store.backend == "postgresql")  // the server only: the conninfo may hold a password
+            spdlog::info("store: postgresql {}", store::describe_conninfo(c.store.conninfo));
         return o;
     }
 

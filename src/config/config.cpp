@@ -221,6 +221,34 @@ std::vector<SniCertificate> read_sni(const toml::node& node, const std::string& 
     return out;
 }
 
+void read_antivirus(const toml::table& t, Antivirus& a) {
+    Table s(t, "antivirus");
+    s.get("enabled", a.enabled);
+    s.get("socket", a.socket);
+    s.get("address", a.address);
+    s.get("connect_timeout", a.connect_timeout);
+    s.get("timeout", a.timeout);
+    s.get("quarantine_dir", a.quarantine_dir);
+    s.get("retention_months", a.retention_months);
+    s.no_unknown_keys();
+    if (t.contains("socket") && t.contains("address"))
+        s.fail(*t.get("address"), "address", "set either socket (unix) or address (TCP), not both");
+    if (a.address.empty() && (a.socket.empty() || a.socket.front() != '/'))
+        s.fail(t.contains("socket") ? *t.get("socket") : t, "socket",
+               "expected an absolute path to clamd's socket");
+    if (!a.address.empty()) {
+        auto colon = a.address.rfind(':');
+        auto port = colon == std::string::npos ? std::string() : a.address.substr(colon + 1);
+        bool digits =
+            !port.empty() && port.size() <= 5 && port.find_first_not_of("0123456789") == std::string::npos;
+        if (colon == 0 || !digits || std::stoul(port) == 0 || std::stoul(port) > 65535)
+            s.fail(*t.get("address"), "address", "expected host:port (e.g. 127.0.0.1:3310)");
+    }
+    if (a.retention_months < 30)
+        s.fail(*t.get("retention_months"), "retention_months",
+               "infected messages must be kept at least 30 months (pec.md 7)");
+}
+
 void read_store(const toml::table& t, Store& st) {
     Table s(t, "store");
     s.get("backend", st.backend);
@@ -288,6 +316,13 @@ Config parse_config(std::string_view text, const std::string& source_name) {
     top.get("data_dir", data_dir);
     top.get("log_level", c.log_level);
     top.get("threads", c.threads);
+    // [antivirus] is read here and taken out of the root table, so the section and
+    // unknown-key checks below need not know it.
+    if (auto* av = root.get("antivirus")) {
+        if (!av->is_table()) top.fail(*av, "antivirus", "expected a table [antivirus]");
+        read_antivirus(*av->as_table(), c.antivirus);
+        root.erase("antivirus");
+    }
     std::set<std::string> sections{"limits", "tls", "listener", "domains", "outbound", "dns", "store"};
     for (auto& [k, node] : root) {
         std::string key(k.str());
@@ -349,6 +384,10 @@ Config load_config(const std::filesystem::path& path) {
     auto c = parse_config(text, path.string());
     c.source = path;
     return c;
+}
+
+std::filesystem::path quarantine_dir(const Config& c) {
+    return c.antivirus.quarantine_dir.empty() ? c.data_dir / "quarantine" : c.antivirus.quarantine_dir;
 }
 
 Config embedded_default(const std::filesystem::path& data_dir) {

@@ -51,6 +51,19 @@ struct Limits {
     std::chrono::seconds auth_failure_window{300};
 };
 
+// [antivirus]: the clamd scanner and the quarantine ("special storage") of infected
+// messages (pec.md 1, 5.1.3, 7). A message is never passed unscanned: when clamd cannot
+// be reached the message is deferred.
+struct Antivirus {
+    bool enabled = true;
+    std::string socket = "/run/clamav/clamd.ctl";  // clamd's LocalSocket
+    std::string address;  // "host:port" of clamd's TCPSocket; when set, used instead of socket
+    std::chrono::seconds connect_timeout{5};
+    std::chrono::seconds timeout{60};      // whole scan, from connected to the answer
+    std::filesystem::path quarantine_dir;  // empty: <data_dir>/quarantine (quarantine_dir())
+    unsigned retention_months = 30;        // legal minimum 30
+};
+
 struct Tls {
     std::string min_version = "1.2";
     std::filesystem::path certificate;  // empty: self-signed under data_dir/tls
@@ -114,6 +127,7 @@ struct Config {
     std::string log_level = "info";
     unsigned threads = 2;
     Limits limits;
+    Antivirus antivirus;
     Tls tls;
     std::vector<Listener> listeners;
     std::vector<std::string> domains;  // local domains created at start if missing
@@ -125,5 +139,7 @@ struct Config {
 Config load_config(const std::filesystem::path& path);
 Config parse_config(std::string_view toml_text, const std::string& source_name = "config");
 Config embedded_default(const std::filesystem::path& data_dir);
+// Where infected messages are kept: [antivirus] quarantine_dir or <data_dir>/quarantine.
+std::filesystem::path quarantine_dir(const Config& c);
 
 }  // namespace pecd::config

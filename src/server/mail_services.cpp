@@ -7,6 +7,7 @@
 #include "core/fs.hpp"
 #include "core/strings.hpp"
 #include "delivery/mail_system.hpp"
+#include "delivery/outbound_config.hpp"
 
 namespace pecd::server {
 namespace {
@@ -65,6 +66,7 @@ private:
         o.blob_dir = c.store.blob_dir;
         if (c.store.backend == "postgresql")  // the server only: the conninfo may hold a password
             spdlog::info("store: postgresql {}", store::describe_conninfo(c.store.conninfo));
+        delivery::apply_outbound_config(c, o);  // MX routing, outbound TLS, retries
         return o;
     }
 

@@ -1,0 +1,96 @@
+// provider_index.hpp - the in-memory provider index and its lock-free live holder
+//
+// ProviderIndex is an immutable snapshot built from LDIF entries (a file, a download or an
+// LDAP search all end up as entries). LiveIndex holds the current snapshot; a refresh
+// builds a new snapshot aside and swaps it in with one atomic store, so a lookup never
+// waits for a refresh and always sees one complete index, old or new.
+//
+// Contract:
+// - build_index() indexes every record of object class `provider` (main records
+//   providerName=X,o=postacert and providerUnit=Y,providerName=X,o=postacert sub-records).
+//   A record missing a MUST attribute (pec.md 6.1) or carrying a certificate that is not
+//   DER X.509 is left out; every problem (left-out records, hashes that match none of the
+//   record's certificates, a unit carrying LDIFLocationURL, a unit without its main record,
+//   a domain or hash claimed by two providers) is reported with the record's line and DN.
+//   The first record to claim a domain keeps it.
+// - Domains are matched case-insensitively, a trailing '.' ignored; hashes are hex SHA-1
+//   matched case-insensitively; by_certificate() also compares the full DER bytes.
+// - A provider with several certificate/hash pairs (renewal overlap) is found by each.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "index/ldif.hpp"
+#include "index/lookup.hpp"
+
+namespace pecd::index {
+
+struct Problem {
+    std::size_t line = 0;  // 0 when the entry did not come from a file (LDAP)
+    std::string dn;
+    std::string message;
+    std::string describe() const;  // "line 12: providerName=X,o=postacert: message"
+};
+
+struct IndexCounts {
+    std::size_t providers = 0;  // main records
+    std::size_t units = 0;      // providerUnit sub-records
+    std::size_t domains = 0;
+    std::size_t certificates = 0;
+};
+
+class ProviderIndex;
+using IndexPtr = std::shared_ptr<const ProviderIndex>;
+
+// problems may be null when the caller does not want them.
+IndexPtr build_index(const std::vector<LdifEntry>& entries, std::vector<Problem>* problems = nullptr);
+// Parses LDIF text (plain, already verified) and builds the index; ParseError on bad LDIF.
+IndexPtr index_from_ldif(std::string_view text, std::vector<Problem>* problems = nullptr);
+
+class ProviderIndex final : public ProviderLookup {
+public:
+    ProviderPtr by_domain(std::string_view domain) const override;
+    ProviderPtr by_certificate(X509* cert) const override;
+    // Hash-only lookup (hex SHA-1, any case): for operators' questions, not for trust.
+    ProviderPtr by_hash(std::string_view sha1_hex) const;
+    // The main record of the provider this record belongs to (itself for a main record).
+    ProviderPtr main_record(const Provider& p) const;
+    const std::vector<ProviderPtr>& records() const { return records_; }
+    const IndexCounts& counts() const { return counts_; }
+    // The o=postacert record's LDIFLocationURL (the whole directory's LDIF), if present.
+    const std::string& directory_url() const { return directory_url_; }
+
+private:
+    friend IndexPtr build_index(const std::vector<LdifEntry>&, std::vector<Problem>*);
+    struct Hash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+    };
+    using Map = std::unordered_map<std::string, ProviderPtr, Hash, std::equal_to<>>;
+    std::vector<ProviderPtr> records_;
+    Map domains_;
+    std::unordered_map<std::string, std::vector<ProviderPtr>, Hash, std::equal_to<>> hashes_;
+    Map main_by_name_;  // lower-case providerName -> main record
+    IndexCounts counts_;
+    std::string directory_url_;
+};
+
+// The current index, swapped atomically; an empty index until the first store().
+class LiveIndex final : public ProviderLookup {
+public:
+    LiveIndex();
+    ProviderPtr by_domain(std::string_view domain) const override { return current()->by_domain(domain); }
+    ProviderPtr by_certificate(X509* cert) const override { return current()->by_certificate(cert); }
+    IndexPtr current() const { return current_.load(std::memory_order_acquire); }
+    void store(IndexPtr index) { current_.store(std::move(index), std::memory_order_release); }
+
+private:
+    std::atomic<IndexPtr> current_;
+};
+
+}  // namespace pecd::index

@@ -9,6 +9,7 @@
 #include <gmime/gmime.h>
 #include <openssl/rand.h>
 
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -221,16 +222,25 @@ std::string quoted_printable(std::string_view data) {
 }
 
 void append_crlf(std::string& out, std::string_view in) {
-    std::size_t pos = 0;
-    while (pos < in.size()) {
-        std::size_t i = in.find_first_of("\r\n", pos);
-        if (i == std::string_view::npos) {
-            out.append(in.substr(pos));
-            return;
+    // memchr-driven: std::string_view::find_first_of would call memchr once per byte.
+    const char* p = in.data();
+    std::size_t n = in.size(), pos = 0;
+    while (pos < n) {
+        const void* nl = std::memchr(p + pos, '\n', n - pos);
+        std::size_t end = nl ? static_cast<std::size_t>(static_cast<const char*>(nl) - p) : n;
+        std::size_t seg_end = nl && end > pos && p[end - 1] == '\r' ? end - 1 : end;
+        // Bare CRs inside the line become line ends too.
+        std::size_t q = pos;
+        while (const void* cr = q < seg_end ? std::memchr(p + q, '\r', seg_end - q) : nullptr) {
+            std::size_t c = static_cast<std::size_t>(static_cast<const char*>(cr) - p);
+            out.append(p + q, c - q);
+            out += "\r\n";
+            q = c + 1;
         }
-        out.append(in.substr(pos, i - pos));
+        out.append(p + q, seg_end - q);
+        if (!nl) break;
         out += "\r\n";
-        pos = (in[i] == '\r' && i + 1 < in.size() && in[i + 1] == '\n') ? i + 2 : i + 1;
+        pos = end + 1;
     }
 }
 

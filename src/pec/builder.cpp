@@ -270,9 +270,10 @@ BuiltMessage build_message(MessageKind kind, std::string_view original, const En
         carried = original;
     }
 
-    auto outer = mime::make_boundary({carried});
-    auto mixed = mime::make_boundary({carried});
-    auto alternative = mime::make_boundary({carried});
+    // One random base absent from the original; the suffixes keep the three distinct
+    // without any being a prefix of another.
+    const auto base = mime::make_boundary({carried});
+    const auto outer = base + "_s", mixed = base + "_m", alternative = base + "_a";
 
     std::string& out = built.data;
     out.reserve(head.text.size() + carried.size() + carried.size() / 64 + 64 * 1024);

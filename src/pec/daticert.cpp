@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdio>
 #include <memory>
+#include <mutex>
 
 #include "core/error.hpp"
 #include "core/strings.hpp"
@@ -281,7 +282,8 @@ Daticert parse_daticert(std::string_view xml) {
         throw ParseError("entity declarations are not allowed", line_of(xml, xml.find("<!ENTITY")),
                          "postacert");
 
-    xmlInitParser();
+    static std::once_flag libxml_ready;
+    std::call_once(libxml_ready, [] { xmlInitParser(); });  // not safe to race on first use
     ErrorCapture errors;
     std::unique_ptr<xmlParserCtxt, CtxtFree> ctxt(xmlNewParserCtxt());
     if (!ctxt) throw Error("daticert: out of memory");

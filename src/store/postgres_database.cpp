@@ -29,6 +29,11 @@
 // warm regardless of which thread runs next. A connection found broken is dropped and
 // replaced on the next checkout.
 //
+// Message bodies are not stored here but stay files in the blob store (blob_store.hpp),
+// on storage shared by the nodes: delivery to many mailboxes hard-links one spooled file
+// instead of writing the bytes once per mailbox, and large bodies neither travel
+// through the connection nor swell the WAL, replicas and backups of the database.
+//
 // Errors name the server as user@host:port/dbname (never the password) and the SQLSTATE.
 // Connection failures, resource exhaustion (class 53), server shutdown (57P) and system
 // errors (58) are TemporaryError; constraint and syntax errors are Error.

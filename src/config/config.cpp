@@ -272,6 +272,32 @@ void read_store(const toml::table& t, Store& st) {
         s.fail(*t.get("pool_size"), "pool_size", "must be between 1 and 256");
 }
 
+void read_index(const toml::table& t, Index& x) {
+    Table s(t, "index");
+    s.get("source", x.source);
+    s.get("file", x.file);
+    s.get("url", x.url);
+    s.get("ldap_uri", x.ldap_uri);
+    s.get("ldap_base", x.ldap_base);
+    s.get("ldap_bind_dn", x.ldap_bind_dn);
+    s.get("ldap_password_file", x.ldap_password_file);
+    s.get("trust_anchor", x.trust_anchor);
+    s.get("ca_file", x.ca_file);
+    s.get("cache_file", x.cache_file);
+    s.get("refresh_interval", x.refresh_interval);
+    s.get("retry_interval", x.retry_interval);
+    s.get("timeout", x.timeout);
+    s.no_unknown_keys();
+    s.one_of("source", x.source, {"none", "file", "https", "ldap"});
+    if (x.source == "file" && x.file.empty()) s.fail(t, "file", "source = \"file\" needs a file");
+    if (x.source == "https" && x.url.rfind("https://", 0) != 0)
+        s.fail(t, "url", "source = \"https\" needs an https:// url");
+    // An index downloaded over the Internet is only trusted when signed (pec.md 6.2).
+    if (x.source == "https" && x.trust_anchor.empty())
+        s.fail(t, "trust_anchor", "source = \"https\" needs a trust_anchor to verify the signed LDIF");
+    if (x.source == "ldap" && x.ldap_uri.empty()) s.fail(t, "ldap_uri", "source = \"ldap\" needs an ldap_uri");
+}
+
 Listener read_listener(const toml::table& t, std::size_t i) {
     Listener l;
     Table s(t, "listener[" + std::to_string(i + 1) + "]");
@@ -323,7 +349,7 @@ Config parse_config(std::string_view text, const std::string& source_name) {
         read_antivirus(*av->as_table(), c.antivirus);
         root.erase("antivirus");
     }
-    std::set<std::string> sections{"limits", "tls", "listener", "domains", "outbound", "dns", "store"};
+    std::set<std::string> sections{"limits", "tls", "listener", "domains", "outbound", "dns", "store", "index"};
     for (auto& [k, node] : root) {
         std::string key(k.str());
         if (!sections.count(key)) continue;
@@ -339,6 +365,9 @@ Config parse_config(std::string_view text, const std::string& source_name) {
         } else if (key == "store") {
             if (!node.is_table()) top.fail(node, "store", "expected a table [store]");
             read_store(*node.as_table(), c.store);
+        } else if (key == "index") {
+            if (!node.is_table()) top.fail(node, "index", "expected a table [index]");
+            read_index(*node.as_table(), c.index);
         } else if (key == "dns") {
             if (!node.is_table()) top.fail(node, "dns", "expected a table [dns]");
             read_dns(*node.as_table(), c.dns);

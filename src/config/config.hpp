@@ -120,6 +120,23 @@ struct Mailbox {
     std::string password;  // only for the embedded demo; never logged
 };
 
+// [index]: the PEC provider index (pec.md 6) and where it comes from.
+struct Index {
+    std::string source = "none";  // none | file | https | ldap
+    std::filesystem::path file;   // source = file: plain or signed LDIF
+    std::string url;              // source = https: the signed LDIF's URL
+    std::string ldap_uri;         // source = ldap: ldap:// or ldaps://
+    std::string ldap_base = "o=postacert";
+    std::string ldap_bind_dn;            // empty: anonymous
+    std::filesystem::path ldap_password_file;  // the bind password, read at start; never logged
+    std::filesystem::path trust_anchor;  // PEM; documents must be signed by a chain to it
+    std::filesystem::path ca_file;       // roots for the HTTPS / LDAPS server; empty: system
+    std::filesystem::path cache_file;    // local copy of the last good download
+    std::chrono::seconds refresh_interval{86400};
+    std::chrono::seconds retry_interval{300};
+    std::chrono::seconds timeout{60};
+};
+
 struct Config {
     std::filesystem::path source;  // the file it came from, empty for the default
     std::string hostname = "localhost";
@@ -134,6 +151,7 @@ struct Config {
     Outbound outbound;
     Dns dns;
     Store store;
+    Index index;
 };
 
 Config load_config(const std::filesystem::path& path);

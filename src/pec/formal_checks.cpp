@@ -342,7 +342,26 @@ bool valid_utf8(std::string_view s) {
     return true;
 }
 
-// Splits the header section into fields; returns an error text or "".
+// Body lines: at most 998 octets and no NUL (RFC 5322 2.1.1, 2.3). `first_line` is the
+// number of the blank line that ends the header section.
+std::string check_body(std::string_view msg, std::size_t pos, std::size_t first_line) {
+    std::size_t line_no = first_line;
+    while (pos < msg.size()) {
+        ++line_no;
+        std::size_t eol = msg.find('\n', pos);
+        std::size_t end = eol == std::string_view::npos ? msg.size() : eol;
+        std::size_t len = end - pos;
+        if (len > 0 && msg[end - 1] == '\r') --len;
+        if (len > 998) return "line " + std::to_string(line_no) + ": body line longer than 998 octets";
+        if (msg.substr(pos, len).find('\0') != std::string_view::npos)
+            return "line " + std::to_string(line_no) + ": NUL in the body";
+        pos = end == msg.size() ? end : end + 1;
+    }
+    return "";
+}
+
+// Splits the header section into fields and checks the body's lines; returns an error
+// text or "".
 std::string read_headers(std::string_view msg, std::vector<Header>& out) {
     if (msg.empty()) return "empty message";
     std::size_t pos = 0, line_no = 0;
@@ -353,7 +372,8 @@ std::string read_headers(std::string_view msg, std::vector<Header>& out) {
         if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
         ++line_no;
         std::string at = "line " + std::to_string(line_no) + ": ";
-        if (line.empty()) return out.empty() ? "no header fields before the body" : "";
+        if (line.empty())
+            return out.empty() ? "no header fields before the body" : check_body(msg, next, line_no);
         if (line.size() > 998) return at + "header line longer than 998 octets (RFC 5322 2.1.1)";
         for (char c : line)
             if (c == '\0' || c == '\r') return at + "NUL or bare CR in the header";

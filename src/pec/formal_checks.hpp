@@ -5,8 +5,9 @@
 // accepted and extracts what the transport-envelope builder needs. Checks, in this
 // order (the first failure is reported):
 //   1. syntax: the message is valid RFC 5322 (header lines "name: value" with folding,
-//      lines <= 998 octets, no NUL / bare CR, 8-bit header text only as valid UTF-8
-//      (RFC 6532), exactly one Date (parsable) and one From, at most one Sender /
+//      lines <= 998 octets (body lines too), no NUL, no bare CR in the header, 8-bit
+//      header text only as valid UTF-8 (RFC 6532), exactly one Date (parsable) and
+//      one From, at most one Sender /
 //      Reply-To / To / Cc / Bcc / Message-ID / Subject / X-TipoRicevuta, address
 //      headers strictly RFC 5322 address lists, Message-ID "<left@right>")  -> syntax
 //   2. From present with exactly one valid mailbox (no group)   -> from_missing / from_invalid

@@ -129,6 +129,18 @@ TEST(FormalChecks, SyntaxErrorsAreReportedWithTheLine) {
     continuation_first.headers.insert(continuation_first.headers.begin(), " folded");
     expect_code(check(continuation_first), FormalCode::syntax);
 
+    Msg long_body;
+    long_body.body = "ok\r\n" + std::string(999, 'b') + "\r\n";
+    r = check(long_body);
+    expect_code(r, FormalCode::syntax);
+    EXPECT_NE(r.reason.find("line 11"), std::string::npos) << r.reason;
+    long_body.body = "ok\r\n" + std::string(998, 'b') + "\r\n";
+    expect_code(check(long_body), FormalCode::ok);
+
+    Msg nul_body;
+    nul_body.body = std::string("a\0b\r\n", 5);
+    expect_code(check(nul_body), FormalCode::syntax);
+
     Msg bad_cc;
     bad_cc.set("Cc", "luca@pec.other.it, <<<");
     expect_code(check(bad_cc), FormalCode::syntax);
@@ -342,7 +354,11 @@ TEST(FormalChecks, SizeTimesRecipientsLimitAndTheDmFloor) {
     big.drop("Cc");
     auto target = FormalLimits::kMinVolume / 50;
     auto head = big.bytes().size() - big.body.size();
-    big.body = std::string(target - head, 'a');
+    // 76-character lines (RFC 5322 lines stay under 998 octets).
+    std::string body;
+    while (body.size() < target - head)
+        body += body.size() % 78 == 76 ? '\r' : body.size() % 78 == 77 ? '\n' : 'a';
+    big.body = body;
     ASSERT_EQ(big.bytes().size() * 50, FormalLimits::kMinVolume - FormalLimits::kMinVolume % 50);
     expect_code(check(big, envelope(kSender, rcpts), kSender, floor), FormalCode::ok);
     big.body += std::string(1, 'a');

@@ -1,21 +1,25 @@
 #!/usr/bin/env python3
-"""run_outbound_bench.py - outbound SMTP throughput over STARTTLS with TLS session reuse:
-pecd's client TLS path (bench_tls_outbound) against Postfix's smtp client, same sink, same run.
+"""run_outbound_bench.py - accept and relay over STARTTLS: pecd against Postfix, same run
 
-The sink is smtp-sink behind a Postfix smtpd that terminates STARTTLS and hands each
-transaction to smtp-sink through its before-queue proxy (smtp-sink itself speaks no TLS).
-Both senders open one connection per message (Postfix: connection caching off), do
-STARTTLS every time and resume TLS sessions (pecd: ClientTls session cache; Postfix:
-smtp_tls_session_cache_database), with the same concurrency.
+Both servers do the same work, one after the other on this machine: accept SMTP on
+127.0.0.1 (smtp-source, C parallel sessions, one recipient per message), store each
+message durably in their queue, and relay it to the same next hop over STARTTLS with TLS
+required (pecd: [outbound] tls_policy = "encrypt"; Postfix: smtp_tls_security_level =
+encrypt) and TLS session resumption (pecd: its client session cache; Postfix:
+smtp_tls_session_cache_database), one connection per message on both sides (Postfix:
+connection caching off), at most C connections to the next hop.
 
-Postfix side: N messages are injected with smtp-source and held (defer_transports=smtp);
-the clock runs from the release until the N-th "status=sent" in its log.
+The next hop is smtp-sink behind a Postfix smtpd that terminates STARTTLS and passes each
+transaction to smtp-sink through its before-queue proxy (smtp-sink speaks no TLS).
 
-Usage: run_outbound_bench.py [--build DIR] [--messages N] [--concurrency C]
-Prints both figures and the ratio pecd/Postfix (bar: >= 1.0).
+Measured per server: messages per second from the first connection of smtp-source until
+the N-th message was relayed (pecd: "delivered via" lines in its log; Postfix: "status=sent"
+lines in its log). Printed: both figures and the ratio pecd/Postfix (bar: >= 1.0).
+
+Usage: run_outbound_bench.py [--build DIR] [--messages N] [--concurrency C] [--size BYTES]
+Needs root (smtp-sink and Postfix drop privileges to the postfix user).
 """
 import argparse
-import glob
 import json
 import os
 import pwd
@@ -23,6 +27,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 CONF = "/tmp/pecd-tls-bench-postfix"
@@ -88,12 +93,12 @@ mynetworks = 127.0.0.0/8
 maillog_file_prefixes = /tmp
 maillog_file = {d}/log
 relayhost = [127.0.0.1]:{smtpd}
-defer_transports = smtp
 smtp_tls_security_level = encrypt
 smtp_tls_session_cache_database = btree:{d}/data/smtp_scache
 smtp_connection_cache_on_demand = no
 smtp_destination_concurrency_limit = {c}
 initial_destination_concurrency = {c}
+default_destination_concurrency_limit = {c}
 default_process_limit = 100
 smtpd_recipient_restrictions = permit_mynetworks, reject
 smtp_tls_loglevel = 1
@@ -133,43 +138,96 @@ def count_in_log(d, needle):
         return 0
 
 
-def queued(d):
-    return sum(len(files) for _, _, files in os.walk(d + "/queue/deferred"))
 
-
-def postfix_run(d, inject_port, n, concurrency, limit=600):
-    run("smtp-source", "-s", str(concurrency), "-m", str(n), "-l", "2500", "-f", "bench@sender.test",
-        "-t", "sink@remote.test", "127.0.0.1:%d" % inject_port, timeout=limit)
+def wait_until(predicate, limit, what):
     deadline = time.monotonic() + limit
-    while queued(d) < n:
+    while not predicate():
         if time.monotonic() > deadline:
-            raise RuntimeError("postfix queued only %d of %d" % (queued(d), n))
-        time.sleep(0.05)
+            raise RuntimeError("timed out: " + what)
+        time.sleep(0.02)
+    return time.monotonic()
+
+
+def smtp_source(port, n, concurrency, size, limit):
+    run("smtp-source", "-s", str(concurrency), "-m", str(n), "-l", str(size), "-f", "bench@sender.test",
+        "-t", "sink@remote.test", "-M", "bench-client.test", "127.0.0.1:%d" % port, timeout=limit)
+
+
+def postfix_run(d, inject_port, n, concurrency, size, limit=900):
     sent_before = count_in_log(d, "status=sent")
     start = time.monotonic()
-    run("postconf", "-c", d, "-e", "defer_transports =")
-    run("postfix", "-c", d, "reload")
-    run("postqueue", "-c", d, "-f")
-    while count_in_log(d, "status=sent") - sent_before < n:
-        if time.monotonic() > deadline:
-            raise RuntimeError("postfix sent only %d of %d" % (count_in_log(d, "status=sent") - sent_before, n))
-        time.sleep(0.02)
-    seconds = time.monotonic() - start
-    run("postconf", "-c", d, "-e", "defer_transports = smtp")
-    run("postfix", "-c", d, "reload")
-    return {"messages": n, "seconds": round(seconds, 3), "messages_per_second": round(n / seconds, 1),
-            "resumed": None}  # Postfix logs no per-connection reuse at smtp_tls_loglevel 1
+    smtp_source(inject_port, n, concurrency, size, limit)
+    accepted = time.monotonic() - start
+    done = wait_until(lambda: count_in_log(d, "status=sent") - sent_before >= n, limit,
+                      "postfix relayed only %d of %d" % (count_in_log(d, "status=sent") - sent_before, n))
+    seconds = done - start
+    return {"messages": n, "accepted_s": round(accepted, 3), "seconds": round(seconds, 3),
+            "messages_per_second": round(n / seconds, 1)}
+
+
+def pecd_run(build, next_hop_port, n, concurrency, size, limit=900):
+    pecd = os.path.join(build, "app/pecd/pecd")
+    pecctl = os.path.join(build, "app/pecctl/pecctl")
+    data = tempfile.mkdtemp(prefix="pecd-tls-bench-")
+    port = free_port()
+    conf = os.path.join(data, "pecd.toml")
+    with open(conf, "w") as f:
+        f.write("""hostname = "mx.bench.test"
+data_dir = "{data}"
+threads = 2
+[[listener]]
+name = "mx"
+address = "127.0.0.1"
+port = {port}
+tls = "none"
+[outbound]
+tls_policy = "encrypt"
+connections_per_destination = {c}
+""".format(data=data, port=port, c=concurrency))
+    run(pecctl, "domain", "add", "remote.test", "--route", "smtp:127.0.0.1:%d" % next_hop_port,
+        "--data-dir", data)
+    log_path = os.path.join(data, "pecd.log")
+    log = open(log_path, "wb")
+    proc = subprocess.Popen([pecd, "-c", conf], stdout=log, stderr=subprocess.STDOUT)
+
+    def delivered():
+        with open(log_path, errors="replace") as f:
+            return f.read().count("delivered via")
+    try:
+        wait_port(port, 30)
+        # Warm-up: one message, so the TLS session cache holds a resumable session.
+        smtp_source(port, 1, 1, size, limit)
+        wait_until(lambda: delivered() >= 1, 60, "pecd warm-up delivery")
+        start = time.monotonic()
+        smtp_source(port, n, concurrency, size, limit)
+        accepted = time.monotonic() - start
+        done = wait_until(lambda: delivered() >= n + 1, limit,
+                          "pecd relayed only %d of %d" % (delivered() - 1, n))
+        seconds = done - start
+        text = open(log_path, errors="replace").read()
+        tls_lines = [l for l in text.splitlines() if "delivered via" in l]
+        encrypted = sum(1 for l in tls_lines if "tls=TLSv1." in l)
+        resumed = sum(1 for l in tls_lines if "resumed=yes" in l)
+        if encrypted < n + 1:
+            raise RuntimeError("pecd relayed %d messages without TLS" % (n + 1 - encrypted))
+        return {"messages": n, "accepted_s": round(accepted, 3), "seconds": round(seconds, 3),
+                "messages_per_second": round(n / seconds, 1), "tls_resumed": resumed}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        shutil.rmtree(data, ignore_errors=True)
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default=os.path.join(os.path.dirname(__file__), "../../build"))
-    ap.add_argument("--messages", type=int, default=1000)
-    ap.add_argument("--concurrency", type=int, default=4)
+    ap.add_argument("--messages", type=int, default=2000)
+    ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--size", type=int, default=5120)
     a = ap.parse_args()
-    sender = os.path.join(a.build, "bench/tls/bench_tls_outbound")
-    if not os.access(sender, os.X_OK):
-        sys.exit("build bench_tls_outbound first (%s)" % sender)
+    for prog in ("app/pecd/pecd", "app/pecctl/pecctl"):
+        if not os.access(os.path.join(a.build, prog), os.X_OK):
+            sys.exit("build %s first (in %s)" % (prog, a.build))
 
     subprocess.run(["postfix", "-c", CONF, "stop"], capture_output=True)
     shutil.rmtree(CONF, ignore_errors=True)
@@ -187,20 +245,21 @@ def main():
         run("postfix", "-c", CONF, "start")
         for p in (sink_port, smtpd_port, inject_port):
             wait_port(p)
-        # Warm-up, so both sides start with a resumable session and warm processes.
-        subprocess.run([sender, "--port", str(smtpd_port), "--messages", "20", "--concurrency", "2"],
-                       check=True, capture_output=True, timeout=120)
-        pecd = json.loads(run(sender, "--port", str(smtpd_port), "--messages", str(a.messages),
-                              "--concurrency", str(a.concurrency), timeout=900).stdout)
-        postfix = postfix_run(CONF, inject_port, a.messages, a.concurrency)
+        pecd = pecd_run(a.build, smtpd_port, a.messages, a.concurrency, a.size)
+        # Postfix warm-up: one message through, so its session cache holds a session too.
+        postfix_run(CONF, inject_port, 1, 1, a.size)
+        postfix = postfix_run(CONF, inject_port, a.messages, a.concurrency, a.size)
     finally:
         subprocess.run(["postfix", "-c", CONF, "stop"], capture_output=True)
         sink.terminate()
         sink.wait(timeout=10)
     ratio = pecd["messages_per_second"] / postfix["messages_per_second"]
     print(json.dumps({"pecd": pecd, "postfix": postfix, "ratio_pecd_to_postfix": round(ratio, 2),
-                      "messages": a.messages, "concurrency": a.concurrency}, indent=2))
-    print("outbound STARTTLS with session reuse: pecd %.1f msg/s, Postfix %.1f msg/s, ratio %.2f (bar >= 1.0)"
+                      "messages": a.messages, "concurrency": a.concurrency, "size": a.size,
+                      "cores": os.cpu_count()}, indent=2))
+    print("accept + relay over STARTTLS (session reuse), %d messages of %d bytes, %d sessions:"
+          % (a.messages, a.size, a.concurrency))
+    print("  pecd %.1f msg/s, Postfix %.1f msg/s, ratio pecd/Postfix %.2f (bar >= 1.0)"
           % (pecd["messages_per_second"], postfix["messages_per_second"], ratio))
 
 

@@ -66,7 +66,7 @@ ChildRun run_child(std::vector<std::string> args) {
 }
 
 void BM_VerifyEnvelope5KB(benchmark::State& state) {
-    static const std::string msg = bench::make_envelope(identity(), 1000);
+    static const std::string msg = bench::make_envelope(identity(), 100);
     auto check = pec::verify_message(msg);
     if (!check.valid() || check.classification.kind != pec::MessageKind::transport_envelope) {
         state.SkipWithError("the benchmark envelope does not verify");
@@ -80,7 +80,7 @@ void BM_VerifyEnvelope5KB(benchmark::State& state) {
 BENCHMARK(BM_VerifyEnvelope5KB)->Unit(benchmark::kMicrosecond);
 
 void BM_CmsOnly5KB(benchmark::State& state) {
-    static const std::string msg = bench::make_envelope(identity(), 1000);
+    static const std::string msg = bench::make_envelope(identity(), 100);
     auto v = crypto::smime_verify(msg);
     if (!v.intact()) {
         state.SkipWithError("the benchmark envelope does not verify");

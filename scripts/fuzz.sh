@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# fuzz.sh [TARGET...] [--seconds N] [--jobs N] - a longer libFuzzer run of the PEC reading side
+#
+# Targets: pec_verify (raw message -> S/MIME, classification, verification) and daticert
+# (daticert.xml parser). Default: both, 300 seconds each. The fuzzers are built with clang
+# into build-fuzz/ (scripts/build.sh --fuzz configures it when missing). Corpora live in
+# build-fuzz/fuzz-corpus/<target>, seeded from tests/data/pec-samples and
+# fuzz/<target>/corpus; crashes are written to build-fuzz/fuzz-artifacts/<target>/ and make
+# the script exit non-zero.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=300
+jobs=1
+targets=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --seconds) seconds="$2"; shift 2 ;;
+    --jobs) jobs="$2"; shift 2 ;;
+    pec_verify|daticert) targets+=("$1"); shift ;;
+    *) echo "fuzz.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+[ ${#targets[@]} -gt 0 ] || targets=(pec_verify daticert)
+
+dir=build-fuzz
+if [ ! -f "$dir/build.ninja" ] && [ ! -f "$dir/Makefile" ]; then
+  bash scripts/build.sh --fuzz --no-deps
+fi
+cmake --build "$dir" --target "${targets[@]/#/fuzz_}" -j 2
+
+status=0
+for t in "${targets[@]}"; do
+  corpus="$dir/fuzz-corpus/$t"
+  artifacts="$dir/fuzz-artifacts/$t"
+  mkdir -p "$corpus" "$artifacts"
+  seeds=()
+  [ -d "fuzz/$t/corpus" ] && seeds+=("fuzz/$t/corpus")
+  [ "$t" = pec_verify ] && seeds+=("tests/data/pec-samples")
+  echo "fuzz.sh: $t for ${seconds}s (corpus $corpus)"
+  parallel=()
+  # -jobs (even -jobs=1) sends libFuzzer's output to fuzz-N.log files: only when asked.
+  [ "$jobs" -gt 1 ] && parallel=(-jobs="$jobs" -workers="$jobs")
+  if ! "$dir/fuzz/$t/fuzz_$t" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=4096 \
+      -max_len=262144 "${parallel[@]}" -print_final_stats=1 \
+      -artifact_prefix="$artifacts/" "$corpus" "${seeds[@]}"; then
+    echo "fuzz.sh: $t FOUND A PROBLEM - see $artifacts" >&2
+    status=1
+  fi
+done
+exit $status

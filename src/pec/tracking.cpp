@@ -98,9 +98,11 @@ TimePoint deadline_of(const RecipientState& s, NoticeKind k, const Policy& p) {
 }
 
 // Writes the new state of a loaded row (version-checked) and its notices. Returns the
-// notices enqueued, or nothing when another transaction changed the row first.
+// notices enqueued, or nothing (and *stored = false) when another transaction changed
+// the row first.
 std::vector<Notice> store_step(Tx& tx, const LoadedRow& before, const RecipientState& after,
-                               const std::vector<NoticeKind>& emitted, const Policy& p, TimePoint now) {
+                               const std::vector<NoticeKind>& emitted, const Policy& p, TimePoint now,
+                               bool* stored = nullptr) {
     auto next = next_deadline(after, p);
     auto changed = tx.exec(
         "UPDATE pec_tracking SET presa_us = ?, delivered_us = ?, notice12 = ?, notice24 = ?, closure = ?,"
@@ -110,6 +112,7 @@ std::vector<Notice> store_step(Tx& tx, const LoadedRow& before, const RecipientS
          std::string(to_string(after.notice24)), std::string(to_string(after.closure)),
          opt_us(after.closed_at), opt_us(next), before.rec.pec_msgid, recipient_key(before.rec.recipient),
          before.version});
+    if (stored) *stored = changed == 1;
     if (changed != 1) return {};
     std::vector<Notice> out;
     for (auto k : emitted) {
@@ -313,14 +316,16 @@ std::vector<Notice> Tracker::due(TimePoint now, std::size_t batch) {
     if (batch == 0) batch = 1;
     std::vector<Notice> all;
     // Each pass moves every selected row's next_check past `now` or closes it, so the
-    // number of passes is bounded by (due rows / batch) + 1; the cap is a safety net.
+    // number of passes is bounded by (due rows / batch) + 1; a pass that changed nothing
+    // (rows taken by another worker) ends the loop, and the cap is a safety net.
     for (int pass = 0; pass < 100000; ++pass) {
-        std::size_t selected = 0;
+        std::size_t selected = 0, progressed = 0;
         std::vector<Notice> enqueued_now;
         // transact() may run the function again after a serialization conflict, so
         // results are collected per attempt and kept only once it committed.
         db_.transact([&](Tx& tx) {
             enqueued_now.clear();
+            progressed = 0;
             auto rows =
                 tx.query(std::string("SELECT ") + kColumns +
                              " FROM pec_tracking WHERE next_check_us IS NOT NULL AND next_check_us <= ?"
@@ -331,12 +336,14 @@ std::vector<Notice> Tracker::due(TimePoint now, std::size_t batch) {
                 auto before = load(r);
                 auto after = before.rec.state;
                 auto emitted = advance(after, now, policy_);
-                auto enqueued = store_step(tx, before, after, emitted, policy_, now);
+                bool stored = false;
+                auto enqueued = store_step(tx, before, after, emitted, policy_, now, &stored);
+                progressed += stored ? 1 : 0;
                 enqueued_now.insert(enqueued_now.end(), enqueued.begin(), enqueued.end());
             }
         });
         all.insert(all.end(), enqueued_now.begin(), enqueued_now.end());
-        if (selected < batch) break;
+        if (selected < batch || progressed == 0) break;
     }
     return all;
 }

@@ -5,23 +5,23 @@
 # everything else comes from the libraries, uninstrumented.
 include_guard(GLOBAL)
 
-set(PECD_FUZZ_READING_SOURCES
-  ${PROJECT_SOURCE_DIR}/src/crypto/smime.cpp
-  ${PROJECT_SOURCE_DIR}/src/crypto/cms.cpp
-  ${PROJECT_SOURCE_DIR}/src/pec/signed_message.cpp
-  ${PROJECT_SOURCE_DIR}/src/pec/classify.cpp
-  ${PROJECT_SOURCE_DIR}/src/pec/verify.cpp
-  ${PROJECT_SOURCE_DIR}/src/pec/daticert.cpp
-  ${PROJECT_SOURCE_DIR}/fuzz/common/pec_entries.cpp)
-
 function(pecd_pec_fuzzer name source)
-  add_executable(${name} ${source} ${PECD_FUZZ_READING_SOURCES})
+  # Inside the function: a variable set at include time would exist only in the first
+  # including directory (include_guard skips the others).
+  set(reading_sources
+    ${PROJECT_SOURCE_DIR}/src/crypto/smime.cpp
+    ${PROJECT_SOURCE_DIR}/src/crypto/cms.cpp
+    ${PROJECT_SOURCE_DIR}/src/pec/signed_message.cpp
+    ${PROJECT_SOURCE_DIR}/src/pec/classify.cpp
+    ${PROJECT_SOURCE_DIR}/src/pec/verify.cpp
+    ${PROJECT_SOURCE_DIR}/src/pec/daticert.cpp
+    ${PROJECT_SOURCE_DIR}/fuzz/common/pec_entries.cpp)
+  add_executable(${name} ${source} ${reading_sources})
   target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/fuzz/common
                              ${PROJECT_BINARY_DIR}/src/pec/generated)
   target_compile_options(${name} PRIVATE ${PECD_WARNINGS} -g -O1 -fno-omit-frame-pointer
                          -fsanitize=fuzzer,address,undefined)
   target_link_options(${name} PRIVATE -fsanitize=fuzzer,address,undefined)
+  # pec/daticert_dtd.hpp is generated when src/pec is configured (configure_file).
   target_link_libraries(${name} PRIVATE pecd_core PkgConfig::GMIME PkgConfig::LIBXML2 OpenSSL::Crypto)
-  # The generated DTD header comes with the pec module.
-  add_dependencies(${name} pecd_pec)
 endfunction()

@@ -148,6 +148,8 @@ TopHeaders top_headers(MessageKind kind, std::string_view original, const Origin
             }
     };
     std::string subject = std::string(subject_prefix(kind)) + o.subject_raw;
+    for (auto& c : subject)  // control bytes of a hostile Subject never reach our header
+        if ((static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f) c = ' ';
     if (is_envelope(kind)) {
         // Routing data and addressing stay the original's (pec.md 3.1, 3.5).
         copy_fields("Received");

@@ -459,3 +459,38 @@ TEST_F(PecBuild, OriginalWithoutMessageIdOrSubject) {
     TempDir work;
     EXPECT_EQ(openssl_verify(b.data, pki_->ca_cert, work.path).status, 0);
 }
+
+TEST_F(PecBuild, HostileOriginalsStillGiveVerifiableMessages) {
+    std::string nul_bytes("From: a@b.it\r\nSubject: \x00\xff\xfe\r\n\r\n\x00\x01\x02", 30);
+    std::string many_headers;
+    for (int i = 0; i < 5000; ++i) many_headers += "X-H" + std::to_string(i) + ": v\r\n";
+    many_headers += "\r\nbody";
+    std::vector<std::string> originals = {
+        "",
+        "no header at all, just text",
+        "\r\n\r\n",
+        nul_bytes,
+        many_headers,
+        "Subject: =?UTF-8?B?!!!invalid?=\r\nFrom: <<<>>>\r\nReply-To: ,,,\r\n"
+        "Message-ID: no-brackets\r\n\r\nx",
+        "Content-Type: multipart/mixed; boundary=\"\"\r\n\r\n--\r\n--\r\n"};
+    TempDir work;
+    for (const auto& original : originals) {
+        for (auto kind :
+             {MessageKind::transport_envelope, MessageKind::consegna_breve, MessageKind::anomaly_envelope}) {
+            auto tx = make_context(pec_msgid_);
+            tx.recipient = "anna@pec.altro.it";
+            auto b = build(kind, tx, original);
+            EXPECT_EQ(openssl_verify(b.data, pki_->ca_cert, work.path).status, 0) << kind_name(kind);
+            auto subject = b.data.find("\r\nSubject:");
+            ASSERT_NE(subject, std::string::npos);
+            EXPECT_EQ(b.data.substr(subject, b.data.find("\r\n", subject + 2) - subject).find('\0'),
+                      std::string::npos);
+            if (b.daticert) {
+                auto v = view_message(b.data);
+                ASSERT_TRUE(v.part("daticert.xml"));
+                EXPECT_EQ(parse_daticert(v.part("daticert.xml")->decoded), *b.daticert);
+            }
+        }
+    }
+}

@@ -1,9 +1,12 @@
 // verify_cmd.cpp - `pecctl verify`: what a PEC message is and whether it holds up
 //
-//   pecctl verify FILE.eml [--json] [--trust CA.pem] [--crl FILE] [--no-from-domain]
+//   pecctl verify FILE.eml [--json] [--trust CA.pem] [--crl FILE] [--index LDIF [--index-anchor PEM]]
+//                          [--no-from-domain]
 //       Prints the message type, the signer (subject, SHA-1), each verdict (signature,
 //       chain, provider, from-domain, consistency), the daticert.xml fields and every
-//       problem and inconsistency found. The chain is "not-checked" without --trust.
+//       problem and inconsistency found. The chain is "not-checked" without --trust; the
+//       provider and From-domain verdicts are "not-checked" without --index (a plain or
+//       signed LDIF; with --index-anchor it must be signed by a certificate chaining to it).
 //       Exit status: 0 for a valid, intact PEC message; 1 for anything else (ordinary
 //       mail, a broken or forged PEC message); 2 for usage errors and unreadable files.
 #include <CLI/CLI.hpp>
@@ -15,6 +18,7 @@
 #include "core/error.hpp"
 #include "core/fs.hpp"
 #include "crypto/cms.hpp"
+#include "index/document.hpp"
 #include "pec/verify.hpp"
 
 namespace pecd::cli {
@@ -27,6 +31,8 @@ struct VerifyArgs {
     bool json_output = false;
     std::string trust;
     std::string crl;
+    std::string index;
+    std::string index_anchor;
     bool no_from_domain = false;
 };
 
@@ -143,14 +149,18 @@ void run_verify(const VerifyArgs& a, const std::vector<std::string>& extras) {
     if (!extras.empty()) usage_error("unexpected argument " + extras.front());
     if (a.file.empty()) usage_error("FILE is required (the message to verify, RFC 5322 / .eml)");
     if (!a.crl.empty() && a.trust.empty()) usage_error("--crl needs --trust");
+    if (!a.index_anchor.empty() && a.index.empty()) usage_error("--index-anchor needs --index");
     auto raw = fs::read_file(a.file);  // pecd::Error -> exit status 2
     std::optional<crypto::TrustStore> trust;
     if (!a.trust.empty()) {
         trust = crypto::TrustStore::from_pem_file(a.trust);
         if (!a.crl.empty()) trust->add_crl_file(a.crl);
     }
+    std::shared_ptr<const index::ProviderLookup> provider_index;
+    if (!a.index.empty()) provider_index = index::load_index_file(a.index, a.index_anchor);
     pec::VerifyOptions o;
     o.trust = trust ? &*trust : nullptr;
+    o.index = provider_index.get();
     o.check_from_domain = !a.no_from_domain;
     auto r = pec::verify_message(raw, o);
     if (a.json_output)
@@ -168,6 +178,10 @@ void register_verify_commands(CLI::App& app) {
     cmd->add_flag("--json", args->json_output, "Machine-readable output");
     cmd->add_option("--trust", args->trust, "Trust anchors for the signer chain (PEM CA certificates)");
     cmd->add_option("--crl", args->crl, "Certificate revocation list (PEM or DER); needs --trust");
+    cmd->add_option("--index", args->index,
+                    "Provider index (plain or signed LDIF) for the provider verdicts");
+    cmd->add_option("--index-anchor", args->index_anchor,
+                    "Trust anchor the signed index must chain to (PEM)");
     cmd->add_flag("--no-from-domain", args->no_from_domain,
                   "With an index: do not require the From: domain to belong to the signer's provider");
     // Extras are reported by run_verify so that usage errors exit with status 2.

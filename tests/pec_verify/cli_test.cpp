@@ -3,9 +3,11 @@
 // real Aruba receipt re-signed by a test provider key made with the openssl binary.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "core/fs.hpp"
+#include "crypto/cms.hpp"
 #include "crypto/smime.hpp"
 #include "test_pki.hpp"
 
@@ -132,6 +134,44 @@ TEST_F(VerifyCliTest, ChainVerdictWithTrustAndCrl) {
     auto revoked = pecctl("--trust " + pki.q("ca.pem") + " --crl " + pki.q("crl.pem") + " " + msg);
     EXPECT_EQ(revoked.status, 1) << revoked.output;
     EXPECT_NE(revoked.output.find("revoked"), std::string::npos) << revoked.output;
+}
+
+TEST_F(VerifyCliTest, ProviderVerdictsFromAnLdifIndex) {
+    auto raw = fs::read_file(kAccettazione);
+    auto v = crypto::smime_verify(raw);
+    ASSERT_TRUE(v.cms.signer);
+    write_all(pki.path("aruba.der"), crypto::certificate_der(v.cms.signer.get()));
+    pki.run("openssl x509 -in signer.pem -outform DER -out test.der");
+    const std::string aruba_b64 = pki.run("openssl base64 -A -in aruba.der");
+    const std::string aruba_sha1 = crypto::certificate_sha1_hex(v.cms.signer.get());
+    const std::string test_b64 = pki.run("openssl base64 -A -in test.der");
+    std::string test_sha1 = pki.run("openssl x509 -in signer.pem -noout -fingerprint -sha1");
+    test_sha1 = test_sha1.substr(test_sha1.find('=') + 1);
+    test_sha1.erase(std::remove(test_sha1.begin(), test_sha1.end(), ':'), test_sha1.end());
+    test_sha1.erase(std::remove(test_sha1.begin(), test_sha1.end(), '\n'), test_sha1.end());
+    // A provider record (LDIF, pec.md 6.1) with one certificate.
+    auto record = [](const std::string& name, const std::string& domain, const std::string& sha1,
+                     const std::string& b64) {
+        return "dn: providerName=" + name + ",o=postacert\nobjectClass: top\nobjectClass: provider\n" +
+               "providerName: " + name + "\nmailReceipt: posta-certificata@" + domain + "\n" +
+               "managedDomains: " + domain + "\nproviderCertificateHash: " + sha1 +
+               "\nproviderCertificate;binary:: " + b64 + "\n\n";
+    };
+    const std::string root = "dn: o=postacert\nobjectClass: top\nobjectClass: organization\no: postacert\n\n";
+    auto listed =
+        file("listed.ldif", root + record("ARUBA PEC S.p.A.", "pec.aruba.it", aruba_sha1, aruba_b64));
+    auto ok = pecctl("--index " + listed + " " + shell_quote(kAccettazione));
+    EXPECT_EQ(ok.status, 0) << ok.output;
+    EXPECT_NE(ok.output.find("provider:     pass  signed by provider ARUBA PEC S.p.A."), std::string::npos)
+        << ok.output;
+    EXPECT_NE(ok.output.find("from-domain:  pass"), std::string::npos) << ok.output;
+
+    auto unlisted = file("unlisted.ldif", root + record("Altro", "pec.aruba.it", test_sha1, test_b64));
+    auto bad = pecctl("--json --index " + unlisted + " " + shell_quote(kAccettazione));
+    EXPECT_EQ(bad.status, 1) << bad.output;
+    auto j = nlohmann::json::parse(bad.output);
+    EXPECT_EQ(j["verdicts"]["provider"]["verdict"], "fail");
+    EXPECT_EQ(pecctl("--index-anchor " + pki.q("ca.pem") + " " + shell_quote(kAccettazione)).status, 2);
 }
 
 }  // namespace

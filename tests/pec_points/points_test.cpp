@@ -9,6 +9,7 @@
 
 #include <memory>
 
+#include "core/error.hpp"
 #include "crypto/identity.hpp"
 #include "pec/points/access_point.hpp"
 #include "pec/points/delivery_point.hpp"
@@ -212,6 +213,23 @@ TEST_F(Points, AccessRefusesVirusAndQuarantines) {
     EXPECT_EQ(d.log.reason, "Eicar-Signature");
 }
 
+TEST_F(Points, AccessRefusesHostileBytesWithAValidNotice) {
+    const std::vector<std::string> inputs = {
+        "", "\r\n\r\n", std::string("From: \0\xff\r\n\r\n", 12), "garbage without header\r\n",
+        "From: " + kSender + "\r\nTo: =?x?Q?\r\nSubject: \x01\x7f\r\n\r\n"};
+    for (const auto& msg : inputs) {
+        SCOPED_TRACE(::testing::PrintToString(msg));
+        auto d = accept_submission(submission_envelope(), kSender, msg, access_ctx());
+        EXPECT_FALSE(d.accepted);
+        EXPECT_NE(d.formal, FormalCode::ok);
+        EXPECT_FALSE(d.transport);
+        expect_kind(d.receipt, MessageKind::non_accettazione);
+        EXPECT_EQ(d.receipt.rcpt_to, std::vector<std::string>{kSender});
+    }
+    Envelope nobody;
+    EXPECT_THROW(accept_submission(nobody, "", "", access_ctx()), Error);
+}
+
 TEST_F(Points, RecipientClassificationIsCaseInsensitiveAndNullIndexMeansEsterno) {
     EXPECT_EQ(classify_recipient("X@PEC.ALTRO.EXAMPLE", index_.get()), RecipientType::certificato);
     EXPECT_EQ(classify_recipient("x@example.com", index_.get()), RecipientType::esterno);
@@ -378,6 +396,25 @@ TEST_F(Points, ReceptionOrdinaryMailFollowsMailboxPolicy) {
     EXPECT_EQ(none.action, ReceptionAction::reject);
     EXPECT_FALSE(none.delivery);
     EXPECT_EQ(none.rejected.size(), 2u);
+}
+
+TEST_F(Points, ReceptionWrapsHostileBytesInAValidAnomaly) {
+    const std::vector<std::string> inputs = {
+        "", "\r\n\r\n", std::string("X-Trasporto: posta-certificata\r\n\0\xff\r\n\r\n", 39),
+        "Content-Type: multipart/signed; boundary=\"b\"\r\n\r\n--b\r\n\r\nx\r\n--b--\r\n"};
+    for (const auto& msg : inputs) {
+        SCOPED_TRACE(::testing::PrintToString(msg));
+        auto v = verify(msg);
+        EXPECT_FALSE(v.valid());
+        auto d = receive_message(msg, hop_envelope("x@example.com", {kAnna}), v, reception_ctx());
+        EXPECT_EQ(d.action, ReceptionAction::anomaly);
+        ASSERT_TRUE(d.delivery);
+        auto a = verify(d.delivery->data);
+        ASSERT_TRUE(a.classification.kind);
+        EXPECT_EQ(*a.classification.kind, MessageKind::anomaly_envelope);
+        EXPECT_TRUE(a.valid());
+        EXPECT_FALSE(delivery_notice(msg, v, kAnna, StoreOutcome::ok(), delivery_ctx()));
+    }
 }
 
 TEST_F(Points, ExtractPostacertFindsTheCarriedOriginal) {

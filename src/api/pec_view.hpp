@@ -1,0 +1,44 @@
+// pec_view.hpp - what the API says about a message as PEC: status, linked receipts, verdict
+//
+// The PEC engine (classification, signature verification, daticert) lives in src/pec;
+// the API asks this small interface so that it does not depend on how the engine is
+// built. StorePecView answers from what the mailbox store and the message headers know:
+//   - status: "delivered" for a message stored in a mailbox (that is what being there
+//     means), "receipt" for a PEC receipt, "ordinary" for non-PEC mail;
+//   - linked receipts: the messages of the same mailbox whose X-Riferimento-Message-ID
+//     names this message (and the original a receipt refers to), found by the catalog;
+//   - verdict: "unavailable" with the reason, since no signature is checked here.
+// A view backed by src/pec replaces it without changing the API's responses' shape.
+#pragma once
+
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "api/mime_view.hpp"
+
+namespace pecd::api {
+
+struct Verdict {
+    std::string verdict;  // valid | invalid | not-pec | unavailable
+    std::string reason;
+    std::map<std::string, std::string> details;
+};
+
+class PecView {
+public:
+    virtual ~PecView() = default;
+    virtual std::string status(const MessageHeaders& h) const = 0;
+    virtual Verdict verify(std::string_view raw, const MessageHeaders& h) const = 0;
+    // Names the source of these answers in responses ("store" or "pec-engine").
+    virtual std::string source() const = 0;
+};
+
+class StorePecView final : public PecView {
+public:
+    std::string status(const MessageHeaders& h) const override;
+    Verdict verify(std::string_view raw, const MessageHeaders& h) const override;
+    std::string source() const override { return "store"; }
+};
+
+}  // namespace pecd::api

@@ -94,6 +94,7 @@ void read_limits(const toml::table& t, Limits& l) {
     s.get("auth_failures_per_address", l.auth_failures_per_address);
     s.get("auth_failures_per_account", l.auth_failures_per_account);
     s.get("auth_failure_window", l.auth_failure_window);
+    s.get("spool_min_free", l.spool_min_free);
     s.no_unknown_keys();
     if (t.contains("recipients")) s.positive("recipients", l.recipients);
     if (t.contains("message_size")) s.positive("message_size", l.message_size);
@@ -199,7 +200,8 @@ bool valid_sni_name(std::string_view n) {
 std::vector<SniCertificate> read_sni(const toml::node& node, const std::string& listener_path) {
     auto arr = node.as_array();
     if (!arr || !arr->is_array_of_tables())
-        throw ParseError("expected [[listener.sni]] tables", node.source().begin.line, listener_path + ".sni");
+        throw ParseError("expected [[listener.sni]] tables", node.source().begin.line,
+                         listener_path + ".sni");
     std::vector<SniCertificate> out;
     std::set<std::string> names;
     for (std::size_t i = 0; i < arr->size(); ++i) {
@@ -213,12 +215,36 @@ std::vector<SniCertificate> read_sni(const toml::node& node, const std::string& 
         for (auto& ch : c.name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
         if (!t.contains("name")) s.fail(t, "name", "every SNI entry needs a name");
         if (!valid_sni_name(c.name)) s.fail(*t.get("name"), "name", "not a host name (or *.domain)");
-        if (!names.insert(c.name).second) s.fail(*t.get("name"), "name", "duplicate SNI name '" + c.name + "'");
+        if (!names.insert(c.name).second)
+            s.fail(*t.get("name"), "name", "duplicate SNI name '" + c.name + "'");
         if (c.certificate.empty()) s.fail(t, "certificate", "every SNI entry needs a certificate");
         if (c.key.empty()) s.fail(t, "key", "every SNI entry needs a key");
         out.push_back(std::move(c));
     }
     return out;
+}
+
+void read_store(const toml::table& t, Store& st) {
+    Table s(t, "store");
+    s.get("backend", st.backend);
+    s.get("path", st.path);
+    s.get("conninfo", st.conninfo);
+    s.get("password_file", st.password_file);
+    s.get("pool_size", st.pool_size);
+    s.get("blob_dir", st.blob_dir);
+    s.no_unknown_keys();
+    s.one_of("backend", st.backend, {"sqlite", "postgresql"});
+    // The conninfo may hold a password: messages name the key, never echo the value.
+    if (st.backend == "postgresql" && st.conninfo.empty())
+        s.fail(t, "conninfo",
+               "backend = \"postgresql\" needs a conninfo (e.g. \"host=db1 dbname=pecd user=pecd\")");
+    if (st.backend == "sqlite" && (t.contains("conninfo") || t.contains("password_file")))
+        s.fail(t, t.contains("conninfo") ? "conninfo" : "password_file",
+               "only for backend = \"postgresql\"");
+    if (st.backend == "postgresql" && t.contains("path"))
+        s.fail(*t.get("path"), "path", "only for backend = \"sqlite\"");
+    if (t.contains("pool_size") && (st.pool_size == 0 || st.pool_size > 256))
+        s.fail(*t.get("pool_size"), "pool_size", "must be between 1 and 256");
 }
 
 void read_antivirus(const toml::table& t, Antivirus& a) {
@@ -247,29 +273,6 @@ void read_antivirus(const toml::table& t, Antivirus& a) {
     if (a.retention_months < 30)
         s.fail(*t.get("retention_months"), "retention_months",
                "infected messages must be kept at least 30 months (pec.md 7)");
-}
-
-void read_store(const toml::table& t, Store& st) {
-    Table s(t, "store");
-    s.get("backend", st.backend);
-    s.get("path", st.path);
-    s.get("conninfo", st.conninfo);
-    s.get("password_file", st.password_file);
-    s.get("pool_size", st.pool_size);
-    s.get("blob_dir", st.blob_dir);
-    s.no_unknown_keys();
-    s.one_of("backend", st.backend, {"sqlite", "postgresql"});
-    // The conninfo may hold a password: messages name the key, never echo the value.
-    if (st.backend == "postgresql" && st.conninfo.empty())
-        s.fail(t, "conninfo",
-               "backend = \"postgresql\" needs a conninfo (e.g. \"host=db1 dbname=pecd user=pecd\")");
-    if (st.backend == "sqlite" && (t.contains("conninfo") || t.contains("password_file")))
-        s.fail(t, t.contains("conninfo") ? "conninfo" : "password_file",
-               "only for backend = \"postgresql\"");
-    if (st.backend == "postgresql" && t.contains("path"))
-        s.fail(*t.get("path"), "path", "only for backend = \"sqlite\"");
-    if (t.contains("pool_size") && (st.pool_size == 0 || st.pool_size > 256))
-        s.fail(*t.get("pool_size"), "pool_size", "must be between 1 and 256");
 }
 
 void read_index(const toml::table& t, Index& x) {
@@ -322,7 +325,8 @@ Listener read_listener(const toml::table& t, std::size_t i) {
         s.fail(*t.get("auth"), "auth", "AUTH is only offered over TLS; set tls to starttls or implicit");
     if (l.certificate.empty() != l.key.empty())
         s.fail(t, l.certificate.empty() ? "certificate" : "key", "certificate and key go together");
-    if (!l.sni.empty() && l.tls == "none") s.fail(*t.get("sni"), "sni", "SNI certificates need TLS on the listener");
+    if (!l.sni.empty() && l.tls == "none")
+        s.fail(*t.get("sni"), "sni", "SNI certificates need TLS on the listener");
     return l;
 }
 

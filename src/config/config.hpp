@@ -49,6 +49,7 @@ struct Limits {
     unsigned auth_failures_per_address = 5;
     unsigned auth_failures_per_account = 10;
     std::chrono::seconds auth_failure_window{300};
+    std::uint64_t spool_min_free = 64ull << 20;  // free bytes kept in the spool's file system
 };
 
 // [antivirus]: the clamd scanner and the quarantine ("special storage") of infected

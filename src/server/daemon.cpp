@@ -52,11 +52,18 @@ public:
     }
     std::shared_ptr<tls::ServerTls> for_listener(const config::Listener& l) {
         tls::CertificatePair pair = l.certificate.empty() ? default_pair_ : tls::CertificatePair{l.certificate, l.key};
+        // Listeners with the same default pair and the same SNI pairs share one context.
         auto key = pair.certificate.string() + "\n" + pair.key.string();
+        std::map<std::string, tls::CertificatePair> sni;
+        for (auto& e : l.sni) {
+            sni[e.name] = {e.certificate, e.key};
+            key += "\n" + e.name + "\n" + e.certificate.string() + "\n" + e.key.string();
+        }
         auto& slot = by_pair_[key];
         if (!slot) {
             tls::ServerTlsSettings s;
             s.pair = pair;
+            s.sni = std::move(sni);
             s.min_version = config_.tls.min_version;
             slot = std::make_shared<tls::ServerTls>(s);
             paths_[key] = pair.certificate;
@@ -102,6 +109,17 @@ void setup_logging(const std::string& level) {
     spdlog::set_level(spdlog::level::from_str(level));
 }
 
+// pecctl as built beside this pecd (build/app/pecctl/pecctl), else from PATH.
+std::string pecctl_command() {
+    std::error_code ec;
+    auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+    if (!ec) {
+        auto beside = exe.parent_path().parent_path() / "pecctl" / "pecctl";
+        if (std::filesystem::exists(beside, ec)) return beside.string();
+    }
+    return "pecctl";
+}
+
 void print_banner(const config::Config& c, const std::vector<BoundListener>& bound,
                   const std::vector<std::pair<std::string, std::string>>& demo) {
     std::cout << "pecd is ready. Data directory: " << c.data_dir.string() << "\n";
@@ -120,6 +138,11 @@ void print_banner(const config::Config& c, const std::vector<BoundListener>& bou
                       << " --auth-password \"$(awk '$1==\"" << demo[0].first << "\"{print $2}' "
                       << (c.data_dir / "demo-credentials.txt").string() << ")\" --from " << demo[0].first
                       << " --to " << demo[1].first << "\n";
+        if (demo.size() >= 2)
+            std::cout << "Read it (the list, then one message by its id):\n  " << pecctl_command()
+                      << " mailbox read " << demo[1].first << " --data-dir " << c.data_dir.string() << "\n  "
+                      << pecctl_command() << " mailbox read " << demo[1].first << " ID --data-dir "
+                      << c.data_dir.string() << "\n";
     }
     std::cout.flush();
 }
@@ -136,7 +159,6 @@ int run_daemon(config::Config c, const RunOptions& options) {
     TlsContexts contexts(c);
 
     boost::asio::io_context io;
-    boost::asio::steady_timer expiry_timer(io);  // daily certificate expiry log
     ServerLimits limits;
     limits.max_connections = c.limits.connections;
     limits.per_client = c.limits.connections_per_client;
@@ -154,6 +176,7 @@ int run_daemon(config::Config c, const RunOptions& options) {
         server.add_listener(std::move(lc));
     }
 
+    boost::asio::steady_timer expiry_timer(io);
     boost::asio::signal_set stop_signals(io, SIGTERM, SIGINT);
     boost::asio::signal_set hup(io, SIGHUP);
     stop_signals.async_wait([&](const boost::system::error_code& ec, int sig) {

@@ -66,6 +66,7 @@ private:
         o.blob_dir = c.store.blob_dir;
         if (c.store.backend == "postgresql")  // the server only: the conninfo may hold a password
             spdlog::info("store: postgresql {}", store::describe_conninfo(c.store.conninfo));
+        o.spool.min_free_bytes = c.limits.spool_min_free;  // below it, DATA gets a 4xx
         delivery::apply_outbound_config(c, o);  // MX routing, outbound TLS, retries
         return o;
     }

@@ -78,7 +78,15 @@ public:
         // No open relay: only an authenticated client may send to other domains.
         return session.auth_user.empty() ? smtp::RecipientVerdict::relay_denied : smtp::RecipientVerdict::accept;
     }
-    std::unique_ptr<queue::IncomingMessage> begin_message(const Envelope& e) override { return sink_.begin(e); }
+    std::unique_ptr<queue::IncomingMessage> begin_message(const Envelope& e) override {
+        try {
+            return sink_.begin(e);
+        } catch (const TemporaryError& ex) {
+            // The client only sees a 4xx; the operator needs the cause (a full disk, say).
+            spdlog::error("smtp: [{}] message refused: {}", e.session.client_ip, ex.what());
+            throw;
+        }
+    }
 
 private:
     Directory& dir_;

@@ -10,22 +10,27 @@ void AuthLimiter::expire(Times& t, TimePoint now) const {
 
 bool AuthLimiter::allowed(const std::string& address, const std::string& account, TimePoint now) {
     std::lock_guard lock(mu_);
-    auto& a = by_address_[address];
-    auto& u = by_account_[to_lower(account)];
-    expire(a, now);
-    expire(u, now);
-    return a.size() < limits_.per_address && u.size() < limits_.per_account;
+    // Lookups only: a client trying many names must not grow the maps without failing.
+    auto under = [&](std::unordered_map<std::string, Times>& m, const std::string& key, unsigned limit) {
+        auto it = m.find(key);
+        if (it == m.end()) return true;
+        expire(it->second, now);
+        return it->second.size() < limit;
+    };
+    return under(by_address_, address, limits_.per_address) &&
+           under(by_account_, to_lower(account), limits_.per_account);
 }
 
 void AuthLimiter::failed(const std::string& address, const std::string& account, TimePoint now) {
     std::lock_guard lock(mu_);
     by_address_[address].push_back(now);
     by_account_[to_lower(account)].push_back(now);
-    // Bound memory under a flood of distinct names: forget empty entries now and then.
-    if (by_account_.size() > 100000) {
-        for (auto it = by_account_.begin(); it != by_account_.end();) {
+    // Bound memory under a flood of distinct names or addresses: forget expired entries.
+    for (auto* m : {&by_address_, &by_account_}) {
+        if (m->size() <= kPruneAbove) continue;
+        for (auto it = m->begin(); it != m->end();) {
             expire(it->second, now);
-            it = it->second.empty() ? by_account_.erase(it) : std::next(it);
+            it = it->second.empty() ? m->erase(it) : std::next(it);
         }
     }
 }

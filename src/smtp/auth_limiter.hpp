@@ -32,6 +32,7 @@ public:
 
 private:
     using Times = std::deque<TimePoint>;
+    static constexpr std::size_t kPruneAbove = 100000;
     void expire(Times& t, TimePoint now) const;
     AuthLimits limits_;
     std::mutex mu_;

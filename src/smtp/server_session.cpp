@@ -483,10 +483,12 @@ std::string ServerSession::received_header() const {
         if (tls_) proto += "S";
         if (!info_.auth_user.empty()) proto += "A";
     }
+    // Each continuation line starts with a tab; the date ends the last one (with several
+    // recipients there is no "for" line, and a line starting with ";" would end the header).
     std::string h = "Received: from " + info_.helo + " ([" + info_.client_ip + "])\r\n\tby " +
-                    policy_.hostname + " (pecd) with " + proto + " id " + transaction_id_ + "\r\n";
-    if (tls_) h += "\t(using " + info_.tls_protocol + " with cipher " + info_.tls_cipher + ")\r\n";
-    if (envelope_.recipients.size() == 1) h += "\tfor <" + envelope_.recipients.front().address + ">";
+                    policy_.hostname + " (pecd) with " + proto + " id " + transaction_id_;
+    if (tls_) h += "\r\n\t(using " + info_.tls_protocol + " with cipher " + info_.tls_cipher + ")";
+    if (envelope_.recipients.size() == 1) h += "\r\n\tfor <" + envelope_.recipients.front().address + ">";
     h += "; " + rfc5322_date(envelope_.received_at) + "\r\n";
     return h;
 }

@@ -108,6 +108,35 @@ class PecdInstance:
             self._tmp.cleanup()
 
 
+# Listeners of a configured instance: any free port, as listeners.json reports.
+LISTENERS = """
+[[listener]]
+name = "mx"
+port = 0
+tls = "starttls"
+[[listener]]
+name = "submission"
+port = 0
+tls = "starttls-required"
+auth = true
+require_auth = true
+"""
+
+
+def configured_instance(toml_extra="", listeners=LISTENERS, mailboxes=None):
+    """A PecdInstance run from a TOML file in a fresh data directory: domain pec.localhost
+    and the given mailboxes ({address: password}) created with the real pecctl first."""
+    inst = PecdInstance()
+    path = os.path.join(inst.data_dir, "pecd.toml")
+    with open(path, "w") as f:
+        f.write('data_dir = "%s"\ndomains = ["pec.localhost"]\n%s\n%s' % (inst.data_dir, toml_extra, listeners))
+    inst.config = path
+    inst.pecctl("domain", "add", "pec.localhost")
+    for address, password in (mailboxes or {}).items():
+        inst.pecctl("mailbox", "add", address, "--password-stdin", input=password + "\n")
+    return inst
+
+
 def raw_dialog(port, chunks, host="127.0.0.1", timeout=10):
     """Sends bytes chunk by chunk on a plain connection; returns everything received."""
     s = socket.create_connection((host, port), timeout=timeout)

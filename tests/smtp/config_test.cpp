@@ -67,3 +67,40 @@ TEST(Config, ErrorsNameKeyAndReason) {
     EXPECT_NE(error_of("data_dir = \"/d\n").find("line 1"), std::string::npos);
     EXPECT_EQ(error_of(base + "[limits]\nrecipients = -4\n"), "line 6: limits.recipients: expected a non-negative integer");
 }
+
+TEST(Config, ListenerSniCertificates) {
+    auto c = config::parse_config(R"(
+data_dir = "/d"
+[[listener]]
+name = "mx"
+port = 25
+[[listener.sni]]
+name = "Mail.Example.TEST"
+certificate = "/c/mail.pem"
+key = "/c/mail.key"
+[[listener.sni]]
+name = "*.other.test"
+certificate = "/c/other.pem"
+key = "/c/other.key"
+)");
+    ASSERT_EQ(c.listeners.size(), 1u);
+    ASSERT_EQ(c.listeners[0].sni.size(), 2u);
+    EXPECT_EQ(c.listeners[0].sni[0].name, "mail.example.test");
+    EXPECT_EQ(c.listeners[0].sni[0].certificate, "/c/mail.pem");
+    EXPECT_EQ(c.listeners[0].sni[1].name, "*.other.test");
+    EXPECT_EQ(c.listeners[0].sni[1].key, "/c/other.key");
+}
+
+TEST(Config, SniErrorsNameKeyAndReason) {
+    std::string base = "data_dir = \"/d\"\n[[listener]]\nname = \"mx\"\nport = 25\n";
+    std::string entry = "[[listener.sni]]\nname = \"a.test\"\ncertificate = \"/c\"\nkey = \"/k\"\n";
+    EXPECT_EQ(error_of(base + "[[listener.sni]]\nname = \"a.test\"\nkey = \"/k\"\n"),
+              "line 5: listener[1].sni[1].certificate: every SNI entry needs a certificate");
+    EXPECT_EQ(error_of(base + "[[listener.sni]]\nname = \"bad name\"\ncertificate = \"/c\"\nkey = \"/k\"\n"),
+              "line 6: listener[1].sni[1].name: not a host name (or *.domain)");
+    EXPECT_EQ(error_of(base + entry + entry), "line 10: listener[1].sni[2].name: duplicate SNI name 'a.test'");
+    EXPECT_EQ(error_of(base + "[[listener.sni]]\nname = \"a.test\"\ncert = \"/c\"\n"),
+              "line 7: listener[1].sni[1].cert: unknown key");
+    EXPECT_EQ(error_of(base + "tls = \"none\"\n" + entry), "line 6: listener[1].sni: SNI certificates need TLS on the listener");
+    EXPECT_EQ(error_of(base + "sni = 3\n"), "line 5: listener[1].sni: expected [[listener.sni]] tables");
+}

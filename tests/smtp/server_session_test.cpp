@@ -249,6 +249,23 @@ TEST_F(SessionTest, ReceivedRecordsTlsProtocolAndCipher) {
               std::string::npos);
 }
 
+// With several recipients there is no "for" clause; every continuation line must still
+// start with white space, or the header block would end inside Received:.
+TEST_F(SessionTest, ReceivedWithSeveralRecipientsIsOneFoldedHeader) {
+    auto s = make({}, true);
+    s->tls_started("TLSv1.3", "TLS_AES_256_GCM_SHA384");
+    send(*s, "EHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<bob@local.test>\r\nRCPT TO:<carol@local.test>\r\n"
+             "DATA\r\nSubject: two\r\n\r\nx\r\n.\r\n");
+    ASSERT_EQ(handler.messages.size(), 1u);
+    const auto& data = handler.messages[0]->data;
+    auto end = data.find("Subject: two\r\n");
+    ASSERT_NE(end, std::string::npos);
+    std::string received = data.substr(0, end);
+    for (std::size_t p = received.find("\r\n"); p + 2 < received.size(); p = received.find("\r\n", p + 2))
+        EXPECT_TRUE(received[p + 2] == '\t' || received[p + 2] == ' ') << received;
+    EXPECT_NE(received.find("(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384); "), std::string::npos) << received;
+}
+
 // SMTP smuggling: none of these may end the data early and start a second message.
 TEST_F(SessionTest, SmugglingPayloadsNeverSplitAMessage) {
     for (std::string end : {"\n.\n", "\r.\r", "\r\n.\n", "\n.\r\n", "\r.\r\n"}) {

@@ -1,0 +1,97 @@
+"""pecctl through the real binary beside a running pecd: domains (add, list, routes),
+mailboxes (add, list, show, passwords), the queue (list, show) and reading a mailbox;
+errors exit with status 2 and a precise message, passwords are never printed."""
+import json
+import smtplib
+import ssl
+import subprocess
+import unittest
+
+from pecd_harness import PECCTL, configured_instance
+
+
+class PecctlTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.pecd = configured_instance(mailboxes={"alice@pec.localhost": "first-password"}).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.pecd.cleanup()
+
+    def ctl(self, *args, input=None):
+        return self.pecd.pecctl(*args, input=input)
+
+    def login(self, user, password):
+        ctx = ssl.create_default_context(cafile=self.pecd.ca_file)
+        with smtplib.SMTP("127.0.0.1", self.pecd.port("submission"), timeout=20) as s:
+            s.starttls(context=ctx)
+            try:
+                return s.login(user, password)[0]
+            except smtplib.SMTPAuthenticationError as e:
+                return e.smtp_code
+
+    def test_domains(self):
+        out = self.ctl("domain", "add", "other.test").stdout
+        self.assertIn("domain other.test added (local)", out)
+        self.ctl("domain", "add", "relay.test", "--route", "smtp:127.0.0.1:2")
+        domains = {d["name"]: d["route"] for d in json.loads(self.ctl("domain", "list", "--json").stdout)}
+        self.assertEqual(domains["pec.localhost"], "local")
+        self.assertEqual(domains["other.test"], "local")
+        self.assertEqual(domains["relay.test"], "smtp:127.0.0.1:2")
+        self.assertIn("other.test\tlocal", self.ctl("domain", "list").stdout)
+        r = self.pecd.pecctl("domain", "add", "bad.test", "--route", "carrier-pigeon", check=False)
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        self.assertIn("pecctl: ", r.stderr)
+
+    def test_mailboxes_and_passwords(self):
+        out = self.ctl("mailbox", "add", "Dave@PEC.localhost", "--quota", "5000000", "--password-stdin",
+                       input="dave-password-1\n")
+        self.assertIn("mailbox dave@pec.localhost created", out.stdout)
+        self.assertNotIn("dave-password-1", out.stdout + out.stderr)
+        boxes = {m["address"]: m for m in json.loads(self.ctl("mailbox", "list", "--json").stdout)}
+        self.assertEqual(boxes["dave@pec.localhost"]["quota_bytes"], 5000000)
+        self.assertTrue(boxes["dave@pec.localhost"]["has_password"])
+        self.assertIn("alice@pec.localhost", boxes)
+        show = json.loads(self.ctl("mailbox", "show", "dave@pec.localhost", "--json").stdout)
+        self.assertEqual(show["state"], "active")
+        # The running daemon sees the new account and, after passwd, only the new password.
+        self.assertEqual(self.login("dave@pec.localhost", "dave-password-1"), 235)
+        r = self.ctl("mailbox", "passwd", "dave@pec.localhost", input="dave-password-2\n")
+        self.assertNotIn("dave-password-2", r.stdout + r.stderr)
+        self.assertEqual(self.login("dave@pec.localhost", "dave-password-2"), 235)
+        self.assertEqual(self.login("dave@pec.localhost", "dave-password-1"), 535)
+        for args in (("mailbox", "add", "x@unknown-domain.test"), ("mailbox", "passwd", "nobody@pec.localhost"),
+                     ("mailbox", "show", "nobody@pec.localhost")):
+            r = self.pecd.pecctl(*args, input="pw\n", check=False)
+            self.assertEqual(r.returncode, 2, args)
+            self.assertRegex(r.stderr, r"^pecctl: .+", args)
+
+    def test_queue_and_reading_a_mailbox(self):
+        self.ctl("domain", "add", "down.test", "--route", "smtp:127.0.0.1:1")
+        with smtplib.SMTP("127.0.0.1", self.pecd.port("submission"), timeout=20) as s:
+            s.starttls(context=ssl.create_default_context(cafile=self.pecd.ca_file))
+            s.login("alice@pec.localhost", "first-password")
+            s.sendmail("alice@pec.localhost", ["someone@down.test", "alice@pec.localhost"],
+                       b"Subject: queued\r\n\r\nwaits for down.test\r\n")
+        # The local copy is delivered; the one for the unreachable next hop waits.
+        from test_mx_delivery import wait_for_message
+        stored = wait_for_message(self.pecd, "alice@pec.localhost", b"Subject: queued")
+        self.assertTrue(stored.endswith(b"Subject: queued\r\n\r\nwaits for down.test\r\n"))
+        listing = self.ctl("mailbox", "read", "alice@pec.localhost").stdout
+        self.assertRegex(listing, r"\d+\t\S.*<alice@pec\.localhost>\t\d+ bytes")
+        queued = json.loads(self.ctl("queue", "list", "--json").stdout)
+        mine = [m for m in queued if any(r["address"] == "someone@down.test" for r in m["recipients"])]
+        self.assertEqual(len(mine), 1, queued)
+        shown = json.loads(self.ctl("queue", "show", mine[0]["id"], "--json").stdout)
+        self.assertEqual(shown["from"], "alice@pec.localhost")
+        self.assertEqual(shown["auth_user"], "alice@pec.localhost")
+        self.assertIn("1 message(s) queued", self.ctl("queue", "list").stdout)
+        r = subprocess.run([PECCTL, "queue", "show", "nonexistent", "--data-dir", self.pecd.data_dir],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("no queued message nonexistent", r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -310,7 +310,8 @@ Claims verify_token(std::string_view token, const KeySet& keys, const TokenPolic
         c.token_id = it->get<std::string>();
     if (auto it = claims.find("scope"); it != claims.end()) {
         if (!it->is_string()) throw TokenError("token claim \"scope\" is not a string");
-        for (auto s : split(it->get<std::string>(), ' '))
+        const std::string scope = it->get<std::string>();  // split() returns views into it
+        for (auto s : split(scope, ' '))
             if (!s.empty()) c.scopes.emplace_back(s);
     } else {
         c.scopes = string_list(claims, "scp", false);

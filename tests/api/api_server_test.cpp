@@ -1,0 +1,420 @@
+// api_server_test.cpp - the mailbox API over real HTTPS + mutual TLS, driven by curl
+//
+// The server runs in-process on 127.0.0.1 with a ManualClock; certificates (server, a
+// client CA and its client, a foreign CA and its client) and the token signing keys
+// (RSA and EC, as a JWKS file) are made at test time with the openssl command and
+// OpenSSL; tokens are signed here. Every request goes through curl.
+#include <gtest/gtest.h>
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include <boost/asio/io_context.hpp>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "api/server.hpp"
+#include "core/fs.hpp"
+#include "log/legal_log.hpp"
+#include "store/mail_store.hpp"
+#include "tls/server_tls.hpp"
+
+namespace pecd::api {
+namespace {
+
+using json = nlohmann::json;
+
+struct Cmd {
+    int rc;
+    std::string out;
+};
+Cmd run(const std::string& cmd) {
+    Cmd r{0, {}};
+    FILE* p = ::popen((cmd + " 2>/dev/null").c_str(), "r");
+    if (!p) return {-1, {}};
+    char buf[4096];
+    std::size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+    r.rc = ::pclose(p);
+    return r;
+}
+
+std::string bn_b64(EVP_PKEY* k, const char* name) {
+    BIGNUM* bn = nullptr;
+    EVP_PKEY_get_bn_param(k, name, &bn);
+    std::string s(static_cast<std::size_t>(BN_num_bytes(bn)), '\0');
+    BN_bn2bin(bn, reinterpret_cast<unsigned char*>(s.data()));
+    BN_free(bn);
+    return base64url_encode(s);
+}
+
+EVP_PKEY* load_key(const std::filesystem::path& p) {
+    FILE* f = std::fopen(p.c_str(), "r");
+    EVP_PKEY* k = PEM_read_PrivateKey(f, nullptr, nullptr, nullptr);
+    std::fclose(f);
+    return k;
+}
+
+// Signs header.payload with the key (RS256 or ES256 r||s form).
+std::string sign(EVP_PKEY* key, const json& header, const json& payload) {
+    std::string input = base64url_encode(header.dump()) + "." + base64url_encode(payload.dump());
+    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+    EVP_DigestSignInit(ctx, nullptr, EVP_sha256(), nullptr, key);
+    std::size_t len = 0;
+    EVP_DigestSign(ctx, nullptr, &len, reinterpret_cast<const unsigned char*>(input.data()), input.size());
+    std::string sig(len, '\0');
+    EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(sig.data()), &len,
+                   reinterpret_cast<const unsigned char*>(input.data()), input.size());
+    sig.resize(len);
+    EVP_MD_CTX_free(ctx);
+    if (header["alg"] == "ES256") {
+        const unsigned char* p = reinterpret_cast<const unsigned char*>(sig.data());
+        ECDSA_SIG* es = d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(sig.size()));
+        std::string raw(64, '\0');
+        BN_bn2binpad(ECDSA_SIG_get0_r(es), reinterpret_cast<unsigned char*>(raw.data()), 32);
+        BN_bn2binpad(ECDSA_SIG_get0_s(es), reinterpret_cast<unsigned char*>(raw.data()) + 32, 32);
+        ECDSA_SIG_free(es);
+        sig = raw;
+    }
+    return input + "." + base64url_encode(sig);
+}
+
+const TimePoint kStart = TimePoint(std::chrono::seconds(1790000000));
+
+class ApiServerTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        char tmpl[] = "/tmp/pecd-api-XXXXXX";
+        dir_ = ::mkdtemp(tmpl);
+        auto d = dir_.string();
+        // Client CA + client certificate; a foreign CA + its client.
+        for (std::string ca : {"ca", "foreign"}) {
+            ASSERT_EQ(run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 "
+                          "-subj /CN=" +
+                          ca + "-ca -keyout " + d + "/" + ca + ".key -out " + d + "/" + ca + ".pem")
+                          .rc,
+                      0);
+            ASSERT_EQ(
+                run("openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=" + ca +
+                    "-portal -keyout " + d + "/" + ca + "-client.key -out " + d + "/" + ca + "-client.csr")
+                    .rc,
+                0);
+            ASSERT_EQ(run("openssl x509 -req -in " + d + "/" + ca + "-client.csr -CA " + d + "/" + ca +
+                          ".pem -CAkey " + d + "/" + ca + ".key -CAcreateserial -days 30 -out " + d + "/" +
+                          ca + "-client.pem")
+                          .rc,
+                      0);
+        }
+        ASSERT_EQ(
+            run("openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out " + d + "/rsa.key").rc, 0);
+        ASSERT_EQ(
+            run("openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out " + d + "/ec.key").rc,
+            0);
+        ASSERT_EQ(
+            run("openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out " + d + "/other.key").rc,
+            0);
+        rsa_ = load_key(dir_ / "rsa.key");
+        ec_ = load_key(dir_ / "ec.key");
+        other_ = load_key(dir_ / "other.key");
+        ASSERT_TRUE(rsa_ && ec_ && other_);
+        unsigned char pub[65];
+        std::size_t publen = 0;
+        EVP_PKEY_get_octet_string_param(ec_, OSSL_PKEY_PARAM_PUB_KEY, pub, sizeof pub, &publen);
+        ASSERT_EQ(publen, 65u);
+        json jwks = {{"keys",
+                      {{{"kty", "RSA"},
+                        {"kid", "rsa1"},
+                        {"use", "sig"},
+                        {"n", bn_b64(rsa_, OSSL_PKEY_PARAM_RSA_N)},
+                        {"e", bn_b64(rsa_, OSSL_PKEY_PARAM_RSA_E)}},
+                       {{"kty", "EC"},
+                        {"kid", "ec1"},
+                        {"crv", "P-256"},
+                        {"x", base64url_encode(std::string(reinterpret_cast<char*>(pub) + 1, 32))},
+                        {"y", base64url_encode(std::string(reinterpret_cast<char*>(pub) + 33, 32))}}}}};
+        fs::write_file_durable(dir_ / "jwks.json", jwks.dump(), 0600);
+
+        db_ = store::open_sqlite((dir_ / "pecd.db").string());
+        blobs_ = std::make_unique<store::BlobStore>(dir_ / "mailboxes");
+        store_ = std::make_unique<store::MailStore>(*db_, *blobs_, clock_);
+        store_->add_domain("a.example");
+        store_->add_domain("b.example");
+        log_ = std::make_unique<log::LegalLog>(*db_);
+        audit_ = std::make_unique<AuditTrail>(*db_, *log_, clock_);
+        lifecycle_ = std::make_unique<store::MailboxLifecycle>(*store_, clock_);
+        catalog_ = std::make_unique<MessageCatalog>(*db_, *blobs_, pec_);
+        KeySettings ks;
+        ks.jwks_file = dir_ / "jwks.json";
+        tokens_ = std::make_unique<TokenVerifier>(
+            ks, TokenPolicy{"https://idp.test", "pecd-api", std::chrono::seconds(30)}, clock_);
+        ASSERT_TRUE(tokens_->load());
+        api_ = std::make_unique<MailboxApi>(*lifecycle_, *catalog_, pec_, *tokens_);
+
+        tls::ServerTlsSettings ts;
+        ts.pair = tls::ensure_self_signed(dir_ / "tls", {"localhost"});
+        ts.client_ca = dir_ / "ca.pem";
+        ApiServerSettings ss;
+        ss.tls = std::make_shared<tls::ServerTls>(ts);
+        ss.allow = AllowList({"127.0.0.1/32", "::1"});
+        ss.max_body = 4096;
+        server_ = std::make_unique<ApiServer>(io_, *api_, *audit_, *lifecycle_, ss);
+        port_ = server_->start();
+        for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { io_.run(); });
+    }
+    void TearDown() override {
+        server_->stop();
+        io_.stop();
+        for (auto& t : threads_) t.join();
+        server_.reset();
+        audit_.reset();
+        EVP_PKEY_free(rsa_);
+        EVP_PKEY_free(ec_);
+        EVP_PKEY_free(other_);
+        std::error_code ec;
+        std::filesystem::remove_all(dir_, ec);
+    }
+
+    json claims(const json& extra = json::object()) {
+        auto now = std::chrono::duration_cast<std::chrono::seconds>(clock_.now().time_since_epoch()).count();
+        json c = {{"iss", "https://idp.test"},
+                  {"aud", "pecd-api"},
+                  {"sub", "portal-a"},
+                  {"exp", now + 600},
+                  {"nbf", now - 10},
+                  {"scope", "mailbox:read mailbox:provision"},
+                  {"pecd_domains", json::array({"a.example"})}};
+        for (auto& [k, v] : extra.items()) c[k] = v;
+        return c;
+    }
+    std::string token(const json& extra = json::object(), const std::string& kid = "rsa1") {
+        return sign(kid == "ec1" ? ec_ : rsa_, {{"alg", kid == "ec1" ? "ES256" : "RS256"}, {"kid", kid}},
+                    claims(extra));
+    }
+
+    struct Http {
+        int status = 0;
+        std::string body;
+        std::string content_type;
+    };
+    // curl with the client certificate `client` ("ca" = trusted, "foreign", "" = none),
+    // connecting from the source address `ip`.
+    Http curl(const std::string& method, const std::string& path, const std::string& tok,
+              const std::string& body = "", const std::string& client = "ca",
+              const std::string& ip = "127.0.0.1") {
+        auto d = dir_.string();
+        std::string cmd = "curl -sS --max-time 20 -o " + d +
+                          "/body.out -w '%{http_code} %{content_type}' --cacert " + d +
+                          "/tls/ca.pem --resolve localhost:" + std::to_string(port_) +
+                          ":127.0.0.1 --interface " + ip + " -X " + method;
+        if (!client.empty())
+            cmd += " --cert " + d + "/" + client + "-client.pem --key " + d + "/" + client + "-client.key";
+        if (!tok.empty()) cmd += " -H 'Authorization: Bearer " + tok + "'";
+        if (!body.empty()) {
+            fs::write_file_durable(dir_ / "body.in", body, 0600);
+            cmd += " -H 'Content-Type: application/json' --data-binary @" + d + "/body.in";
+        }
+        cmd += " 'https://localhost:" + std::to_string(port_) + path + "'";
+        auto r = run(cmd);
+        Http h;
+        if (r.out.size() >= 3) h.status = std::atoi(r.out.substr(0, 3).c_str());
+        if (r.out.size() > 4) h.content_type = r.out.substr(4);
+        std::ifstream f(dir_ / "body.out", std::ios::binary);
+        h.body.assign(std::istreambuf_iterator<char>(f), {});
+        std::filesystem::remove(dir_ / "body.out");
+        return h;
+    }
+    std::vector<log::Event> audit_records() {
+        std::vector<log::Event> out;
+        for (auto& r : log_->records(1, log_->head_seq())) out.push_back(log::parse_record(r.record).event);
+        return out;
+    }
+    void deliver(const std::string& address, const std::string& key, const std::string& text) {
+        auto f = dir_ / ("msg-" + key);
+        fs::write_file_durable(f, text, 0600);
+        ASSERT_EQ(store_->deliver(address, key, f, text.size(), "sender@b.example"),
+                  store::DeliveryOutcome::stored);
+    }
+
+    std::filesystem::path dir_;
+    ManualClock clock_{kStart};
+    EVP_PKEY *rsa_ = nullptr, *ec_ = nullptr, *other_ = nullptr;
+    std::unique_ptr<store::Database> db_;
+    std::unique_ptr<store::BlobStore> blobs_;
+    std::unique_ptr<store::MailStore> store_;
+    std::unique_ptr<log::LegalLog> log_;
+    std::unique_ptr<AuditTrail> audit_;
+    std::unique_ptr<store::MailboxLifecycle> lifecycle_;
+    StorePecView pec_;
+    std::unique_ptr<MessageCatalog> catalog_;
+    std::unique_ptr<TokenVerifier> tokens_;
+    std::unique_ptr<MailboxApi> api_;
+    boost::asio::io_context io_;
+    std::unique_ptr<ApiServer> server_;
+    std::vector<std::thread> threads_;
+    unsigned short port_ = 0;
+};
+
+TEST_F(ApiServerTest, HandshakeNeedsAClientCertificateFromTheConfiguredCa) {
+    EXPECT_EQ(curl("GET", "/openapi.yaml", "", "", "").status, 0);
+    EXPECT_EQ(curl("GET", "/openapi.yaml", "", "", "foreign").status, 0);
+    auto ok = curl("GET", "/openapi.yaml", "", "", "ca");
+    EXPECT_EQ(ok.status, 200);
+    EXPECT_NE(ok.body.find("openapi: 3"), std::string::npos);
+}
+
+TEST_F(ApiServerTest, AddressOutsideTheAllowListIsRefused) {
+    EXPECT_EQ(curl("GET", "/openapi.yaml", "", "", "ca", "127.0.0.2").status, 0);
+    EXPECT_EQ(curl("GET", "/openapi.yaml", "", "", "ca", "127.0.0.1").status, 200);
+    // The refusal is recorded without a response to wait for: poll (bounded).
+    bool audited = false;
+    for (int i = 0; i < 100 && !audited; ++i) {
+        for (auto& e : audit_records())
+            audited =
+                audited || (e.peer_host == "127.0.0.2" && e.outcome.find("allow-list") != std::string::npos);
+        if (!audited) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    EXPECT_TRUE(audited);
+}
+
+TEST_F(ApiServerTest, BadTokensAre401) {
+    store_->add_mailbox({"box@a.example", 1 << 20, store::MailboxKind::receive_only, true});
+    const std::string path = "/v1/mailboxes/box@a.example";
+    auto now = std::chrono::duration_cast<std::chrono::seconds>(clock_.now().time_since_epoch()).count();
+    {
+        auto first = curl("GET", path, token());
+        EXPECT_EQ(first.status, 200) << first.body;
+    }
+    EXPECT_EQ(curl("GET", path, token({}, "ec1")).status, 200);
+    EXPECT_EQ(curl("GET", path, "").status, 401);
+    EXPECT_EQ(curl("GET", path, token({{"exp", now - 100}})).status, 401);
+    EXPECT_EQ(curl("GET", path, token({{"nbf", now + 3600}})).status, 401);
+    EXPECT_EQ(curl("GET", path, token({{"iss", "https://evil.test"}})).status, 401);
+    EXPECT_EQ(curl("GET", path, token({{"aud", "other-api"}})).status, 401);
+    EXPECT_EQ(curl("GET", path, sign(other_, {{"alg", "RS256"}, {"kid", "rsa1"}}, claims())).status, 401);
+    EXPECT_EQ(curl("GET", path, sign(other_, {{"alg", "RS256"}, {"kid", "nope"}}, claims())).status, 401);
+    auto none =
+        base64url_encode(R"({"alg":"none","kid":"rsa1"})") + "." + base64url_encode(claims().dump()) + ".";
+    auto r = curl("GET", path, none);
+    EXPECT_EQ(r.status, 401);
+    EXPECT_EQ(r.content_type, "application/problem+json");
+    auto hs = base64url_encode(R"({"alg":"HS256","kid":"rsa1"})") + "." + base64url_encode(claims().dump()) +
+              ".c2ln";
+    EXPECT_EQ(curl("GET", path, hs).status, 401);
+}
+
+TEST_F(ApiServerTest, CompanyACannotReadCompanyB) {
+    store_->add_mailbox({"box@b.example", 1 << 20, store::MailboxKind::receive_only, true});
+    auto r = curl("GET", "/v1/mailboxes/box@b.example/messages", token());
+    EXPECT_EQ(r.status, 404);
+    bool audited = false;
+    for (auto& e : audit_records())
+        audited =
+            audited ||
+            (e.actor == "portal-a" && !e.recipients.empty() && e.recipients[0].address == "box@b.example" &&
+             e.outcome.rfind("refused", 0) == 0 && e.tls.peer.find("ca-portal") != std::string::npos);
+    EXPECT_TRUE(audited);
+}
+
+TEST_F(ApiServerTest, LifecycleWithReadOnlyPeriodAndNoReactivation) {
+    auto t = token();
+    auto r = curl("POST", "/v1/mailboxes", t, R"({"address":"Office@a.example","kind":"receive-only"})");
+    ASSERT_EQ(r.status, 201) << r.body;
+    EXPECT_EQ(json::parse(r.body)["state"], "active");
+    EXPECT_EQ(curl("POST", "/v1/mailboxes", t, R"({"address":"office@a.example"})").status, 409);
+    r = curl("PATCH", "/v1/mailboxes/office@a.example", t, R"({"quota_bytes":5000000})");
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(json::parse(r.body)["quota_bytes"], 5000000);
+    deliver("office@a.example", "k1", "From: a@b.example\r\nSubject: before\r\n\r\nbody\r\n");
+    r = curl("POST", "/v1/mailboxes/office@a.example/deactivate", t);
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(json::parse(r.body)["state"], "deactivated");
+    EXPECT_EQ(store_->may_receive("office@a.example"), store::Acceptance::not_active);
+    EXPECT_EQ(curl("POST", "/v1/mailboxes/office@a.example/activate", t).status, 409);
+    clock_.advance(std::chrono::hours(24 * 179));
+    t = token();
+    r = curl("GET", "/v1/mailboxes/office@a.example/messages", t);
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(json::parse(r.body)["total"], 1);
+    clock_.advance(std::chrono::hours(24 * 2));
+    t = token();
+    EXPECT_EQ(curl("GET", "/v1/mailboxes/office@a.example/messages", t).status, 410);
+    server_->sweep_closures();
+    EXPECT_EQ(store_->mailbox("office@a.example")->state, store::MailboxState::closed);
+    r = curl("POST", "/v1/mailboxes/office@a.example/activate", t);
+    EXPECT_EQ(r.status, 409);
+    EXPECT_EQ(r.content_type, "application/problem+json");
+    EXPECT_EQ(curl("POST", "/v1/mailboxes", t, R"({"address":"office@a.example"})").status, 409);
+    int changes = 0;
+    for (auto& e : audit_records())
+        if (e.details["action"].rfind("mailbox.", 0) == 0) ++changes;
+    EXPECT_GE(changes, 8);
+}
+
+TEST_F(ApiServerTest, DeliveredMessageIsFoundReadDownloadedAndEachReadAudited) {
+    store_->add_mailbox({"office@a.example", 1 << 20, store::MailboxKind::receive_only, true});
+    std::string msg =
+        "From: Sender <sender@b.example>\r\nTo: office@a.example\r\nSubject: Notifica atto\r\n"
+        "Message-ID: <m1@b.example>\r\nX-Trasporto: posta-certificata\r\nMIME-Version: 1.0\r\n"
+        "Content-Type: multipart/mixed; boundary=XX\r\n\r\n--XX\r\nContent-Type: text/plain\r\n\r\nhello\r\n"
+        "--XX\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"atto.pdf\"\r\n"
+        "Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--XX--\r\n";
+    deliver("office@a.example", "k1", msg);
+    deliver("office@a.example", "k2", "From: x@c.example\r\nSubject: other\r\n\r\nx\r\n");
+    auto t = token({{"pecd_domains", json::array()},
+                    {"pecd_mailboxes", json::array({"office@a.example"})},
+                    {"scope", "mailbox:read"}});
+    auto before = log_->head_seq();
+    auto r =
+        curl("GET", "/v1/mailboxes/office@a.example/messages?subject=NOTIFICA&type=posta-certificata", t);
+    ASSERT_EQ(r.status, 200) << r.body;
+    auto page = json::parse(r.body);
+    ASSERT_EQ(page["total"], 1);
+    auto id = page["items"][0]["id"].get<std::int64_t>();
+    std::string base = "/v1/mailboxes/office@a.example/messages/" + std::to_string(id);
+    r = curl("GET", base, t);
+    ASSERT_EQ(r.status, 200);
+    auto meta = json::parse(r.body);
+    EXPECT_EQ(meta["subject"], "Notifica atto");
+    EXPECT_EQ(meta["pec"]["type"], "posta-certificata");
+    EXPECT_EQ(meta["pec"]["status"], "delivered");
+    r = curl("GET", base + "/raw", t);
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.body, msg);
+    r = curl("GET", base + "/attachments/0", t);
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.body, "%PDF-1.4\n");
+    EXPECT_EQ(curl("GET", base + "/verification", t).status, 200);
+    EXPECT_EQ(curl("GET", "/v1/mailboxes/office@a.example/messages?sender=c.example", t).status, 200);
+    // A read-only token cannot provision.
+    EXPECT_EQ(curl("POST", "/v1/mailboxes/office@a.example/deactivate", t).status, 403);
+    EXPECT_EQ(log_->head_seq() - before, 7);
+    EXPECT_EQ(store_->mailbox("office@a.example")->message_count, 2);
+    int reads = 0;
+    for (auto& e : audit_records())
+        if (e.details["action"].rfind("message.", 0) == 0 && e.outcome == "ok") ++reads;
+    EXPECT_EQ(reads, 6);
+}
+
+TEST_F(ApiServerTest, BadBodiesGetProblemsAndTheServerKeepsServing) {
+    auto t = token();
+    auto r = curl("POST", "/v1/mailboxes", t, "{\"address\": ");
+    EXPECT_EQ(r.status, 400);
+    EXPECT_EQ(r.content_type, "application/problem+json");
+    EXPECT_NE(json::parse(r.body)["detail"].get<std::string>().find("malformed JSON"), std::string::npos);
+    r = curl("POST", "/v1/mailboxes", t, R"({"address":"x@a.example","colour":"red"})");
+    EXPECT_EQ(r.status, 400);
+    EXPECT_NE(r.body.find("colour"), std::string::npos);
+    r = curl("POST", "/v1/mailboxes", t, R"({"address":"x@a.example","quota_bytes":"big"})");
+    EXPECT_EQ(r.status, 400);
+    r = curl("POST", "/v1/mailboxes", t, "{\"address\":\"" + std::string(10000, 'x') + "@a.example\"}");
+    EXPECT_EQ(r.status, 413);
+    EXPECT_EQ(r.content_type, "application/problem+json");
+    EXPECT_EQ(curl("POST", "/v1/mailboxes", t, R"({"address":"x@a.example"})").status, 201);
+    EXPECT_EQ(curl("GET", "/v1/mailboxes/x@a.example/messages?bogus=1", t).status, 400);
+}
+
+}  // namespace
+}  // namespace pecd::api

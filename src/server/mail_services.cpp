@@ -8,6 +8,7 @@
 #include "core/strings.hpp"
 #include "delivery/mail_system.hpp"
 #include "delivery/outbound_config.hpp"
+#include "index/index_service.hpp"
 
 namespace pecd::server {
 namespace {
@@ -19,10 +20,14 @@ public:
     bool is_local_domain(std::string_view domain) override { return mail_.is_local_domain(domain); }
     smtp::RecipientVerdict local_recipient(std::string_view address) override {
         switch (mail_.may_receive(address)) {
-            case store::Acceptance::accept: return smtp::RecipientVerdict::accept;
-            case store::Acceptance::unknown_mailbox: return smtp::RecipientVerdict::unknown_user;
-            case store::Acceptance::not_active: return smtp::RecipientVerdict::disabled;
-            case store::Acceptance::over_quota: return smtp::RecipientVerdict::mailbox_full;
+            case store::Acceptance::accept:
+                return smtp::RecipientVerdict::accept;
+            case store::Acceptance::unknown_mailbox:
+                return smtp::RecipientVerdict::unknown_user;
+            case store::Acceptance::not_active:
+                return smtp::RecipientVerdict::disabled;
+            case store::Acceptance::over_quota:
+                return smtp::RecipientVerdict::mailbox_full;
         }
         return smtp::RecipientVerdict::temp_failure;
     }
@@ -45,29 +50,50 @@ std::string random_password() {
 class StoreMailServices final : public MailServices {
 public:
     StoreMailServices(const config::Config& c, bool demo)
-        : system_(options(c)), mail_(system_.store()), directory_(mail_) {
+        : index_(open_index(c)),
+          system_(options(c, index_.get())),
+          mail_(system_.store()),
+          directory_(mail_) {
         for (auto& d : c.domains)
             if (!mail_.is_local_domain(d)) mail_.add_domain(d);
         if (demo) create_demo(c);
     }
     Directory& directory() override { return directory_; }
     queue::MessageSink& sink() override { return system_.sink(); }
-    void start() override { system_.start(); }
-    void stop() override { system_.stop(); }
+    void start() override {
+        // The index refreshes on its own thread (local copy first, then the source), so a
+        // slow or failing source never holds up the queue: lookups see the last good index.
+        if (index_) index_->start();
+        system_.start();
+    }
+    void stop() override {
+        system_.stop();
+        if (index_) index_->stop();
+    }
     std::vector<std::pair<std::string, std::string>> demo_accounts() const override { return demo_; }
 
 private:
-    static delivery::MailSystemOptions options(const config::Config& c) {
+    // The provider index named by [index], or none (source = "none").
+    static std::unique_ptr<index::IndexService> open_index(const config::Config& c) {
+        auto settings = index::settings_from_config(c.index);
+        if (settings.source == index::SourceKind::none) return nullptr;
+        return std::make_unique<index::IndexService>(std::move(settings));
+    }
+
+    static delivery::MailSystemOptions options(const config::Config& c,
+                                               const index::IndexService* providers) {
         delivery::MailSystemOptions o;
         o.data_dir = c.data_dir;
         o.hostname = c.hostname;
-        o.database = {c.store.backend, c.store.path.string(), c.store.conninfo, c.store.password_file.string(),
-                      c.store.pool_size};
+        o.database = {c.store.backend, c.store.path.string(), c.store.conninfo,
+                      c.store.password_file.string(), c.store.pool_size};
         o.blob_dir = c.store.blob_dir;
         if (c.store.backend == "postgresql")  // the server only: the conninfo may hold a password
             spdlog::info("store: postgresql {}", store::describe_conninfo(c.store.conninfo));
         o.spool.min_free_bytes = c.limits.spool_min_free;  // below it, DATA gets a 4xx
-        delivery::apply_outbound_config(c, o);  // MX routing, outbound TLS, retries
+        delivery::apply_outbound_config(c, o);             // MX routing, outbound TLS, retries
+        // PEC domains of the index get at least `verify` on outbound TLS (pec.md 8).
+        if (providers) o.remote.providers = &providers->lookup();
         return o;
     }
 
@@ -103,6 +129,7 @@ private:
         }
     }
 
+    std::unique_ptr<index::IndexService> index_;  // before system_: the transport reads it
     delivery::MailSystem system_;
     store::MailStore& mail_;
     StoreDirectory directory_;

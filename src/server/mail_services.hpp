@@ -4,7 +4,8 @@
 // what the SMTP listeners need: the Directory (local domains, mailboxes, passwords) and
 // the MessageSink (durable queue). For the embedded default it also creates the demo
 // domain and two mailboxes with random passwords, written to DATA_DIR/demo-credentials.txt
-// (mode 0600) and never logged.
+// (mode 0600) and never logged. With an [index] source it runs the provider index service
+// (refreshed on its own thread) and gives its lookups to outbound delivery.
 #pragma once
 
 #include <memory>

@@ -21,6 +21,9 @@ command -v ninja >/dev/null 2>&1 && gen=(-G Ninja)
 # directory is left out of the hash so every directory shares one cache.
 if command -v ccache >/dev/null 2>&1; then
   export CCACHE_NOHASHDIR=true
+  # Paths below the checkout are hashed relative to it, so a fresh clone elsewhere
+  # reuses what an earlier build compiled.
+  export CCACHE_BASEDIR="$PWD"
   args+=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 fi
 cmake -S . -B "$dir" "${gen[@]}" "${args[@]}" >/dev/null

@@ -120,7 +120,9 @@ private:
             fs::write_file_durable(file, text, 0600);
         } else if (std::filesystem::exists(file)) {
             // Already set up on an earlier start: report the accounts from the file.
-            for (auto line : split(fs::read_file(file), '\n')) {
+            // The content outlives the loop: split() returns views into it.
+            const std::string content = fs::read_file(file);
+            for (auto line : split(content, '\n')) {
                 line = trim(line);
                 if (line.empty() || line.front() == '#') continue;
                 auto sp = line.find(' ');

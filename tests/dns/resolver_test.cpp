@@ -24,6 +24,7 @@
 #include <utility>  // before Asio: awaitable.hpp uses std::exchange without including it
 
 #include "core/error.hpp"
+#include "unbound_server.hpp"
 
 using namespace pecd;
 using namespace pecd::dns;
@@ -54,85 +55,11 @@ constexpr const char* kZones = R"(
   local-zone: "refused.test." refuse
 )";
 
-unsigned short free_udp_tcp_port() {
-    for (int attempt = 0; attempt < 20; ++attempt) {
-        int u = ::socket(AF_INET, SOCK_DGRAM, 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        ::bind(u, reinterpret_cast<sockaddr*>(&a), sizeof a);
-        socklen_t len = sizeof a;
-        ::getsockname(u, reinterpret_cast<sockaddr*>(&a), &len);
-        int t = ::socket(AF_INET, SOCK_STREAM, 0);
-        int ok = ::bind(t, reinterpret_cast<sockaddr*>(&a), sizeof a);
-        ::close(t);
-        ::close(u);
-        if (ok == 0) return ntohs(a.sin_port);
-    }
-    return 0;
-}
-
-class Unbound {
-public:
-    Unbound() {
-        dir_ = std::filesystem::temp_directory_path() / ("pecd-dns-" + std::to_string(::getpid()));
-        std::filesystem::create_directories(dir_);
-        port_ = free_udp_tcp_port();
-        std::ofstream(dir_ / "unbound.conf") << "server:\n  interface: 127.0.0.1\n  port: " << port_
-                                             << "\n  do-daemonize: no\n  username: \"\"\n  chroot: \"\"\n"
-                                             << "  directory: \"" << dir_.string() << "\"\n  pidfile: \"\"\n"
-                                             << "  use-syslog: no\n  logfile: \"\"\n  do-ip6: no\n"
-                                             << "  access-control: 127.0.0.0/8 allow\n"
-                                             << "  module-config: \"iterator\"\n"
-                                             << kZones;
-        pid_ = ::fork();
-        if (pid_ == 0) {
-            ::prctl(PR_SET_PDEATHSIG, SIGTERM);  // no orphan if the test crashes
-            auto log = (dir_ / "unbound.log").string();
-            FILE* f = std::fopen(log.c_str(), "w");
-            if (f) ::dup2(fileno(f), 2), ::dup2(fileno(f), 1);
-            auto conf = (dir_ / "unbound.conf").string();
-            ::execl("/usr/sbin/unbound", "unbound", "-d", "-c", conf.c_str(), static_cast<char*>(nullptr));
-            ::_exit(127);
-        }
-    }
-    ~Unbound() {
-        if (pid_ > 0) {
-            ::kill(pid_, SIGTERM);
-            ::waitpid(pid_, nullptr, 0);
-        }
-        std::error_code ec;
-        std::filesystem::remove_all(dir_, ec);
-    }
-    std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
-    // Bounded wait until the server answers.
-    bool ready() const {
-        ResolverSettings s;
-        s.servers = {address()};
-        s.timeout = std::chrono::milliseconds(200);
-        s.tries = 1;
-        Resolver r(s);
-        for (int i = 0; i < 50; ++i) {
-            try {
-                if (!r.a("mx1.example.test").empty()) return true;
-            } catch (const std::exception&) {
-            }
-            std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        }
-        return false;
-    }
-
-private:
-    std::filesystem::path dir_;
-    unsigned short port_ = 0;
-    pid_t pid_ = -1;
-};
-
 class ResolverTest : public ::testing::Test {
 protected:
     static void SetUpTestSuite() {
-        server_ = new Unbound();
-        ASSERT_TRUE(server_->ready()) << "unbound did not start";
+        server_ = new pecd::test::UnboundServer(kZones);
+        ASSERT_TRUE(server_->ready("mx1.example.test")) << "unbound did not start";
     }
     static void TearDownTestSuite() {
         delete server_;
@@ -145,9 +72,9 @@ protected:
         s.prefer_ipv6 = prefer_ipv6;
         return Resolver(s);
     }
-    static Unbound* server_;
+    static pecd::test::UnboundServer* server_;
 };
-Unbound* ResolverTest::server_ = nullptr;
+pecd::test::UnboundServer* ResolverTest::server_ = nullptr;
 
 TEST_F(ResolverTest, MxRecordsAndAddresses) {
     auto r = resolver();
@@ -230,7 +157,7 @@ TEST_F(ResolverTest, RefusedIsTemporary) {
 
 TEST_F(ResolverTest, UnreachableServerIsTemporaryAndBounded) {
     ResolverSettings s;
-    s.servers = {"127.0.0.1:" + std::to_string(free_udp_tcp_port())};
+    s.servers = {"127.0.0.1:" + std::to_string(pecd::test::free_udp_tcp_port())};
     s.timeout = std::chrono::milliseconds(200);
     s.tries = 1;
     auto start = std::chrono::steady_clock::now();

@@ -1,8 +1,9 @@
 // pecd - the certified mail server daemon
 //
-// pecd [--config FILE] [--data-dir DIR] [--any-port] [--check-config]
-// Without --config it runs the embedded default: everything on loopback under DIR
-// (default ./pecd-data). --check-config validates FILE and exits (0 = valid).
+// pecd [--config FILE] [--data-dir DIR] [--any-port] [--smtp-only] [--check-config]
+// Without --config it runs the embedded default: a PEC provider on loopback under DIR
+// (default ./pecd-data); --smtp-only runs it as a plain SMTP server instead (no PEC
+// processing). --check-config validates FILE and exits (0 = valid).
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
@@ -15,22 +16,28 @@
 int main(int argc, char** argv) {
     CLI::App app{"pecd: certified e-mail (PEC) server"};
     std::string config_file, data_dir;
-    bool any_port = false, check_only = false;
+    bool any_port = false, check_only = false, smtp_only = false;
+    std::string clock_offset_file;
     app.add_option("-c,--config", config_file, "TOML configuration file (default: the embedded default)");
     app.add_option("-d,--data-dir", data_dir, "data directory (overrides data_dir of the file)");
     app.add_flag("--any-port", any_port, "bind every listener to a free port; see DATA_DIR/listeners.json");
     app.add_flag("--check-config", check_only, "validate the configuration and exit");
+    app.add_flag("--smtp-only", smtp_only, "embedded default without PEC processing (a plain SMTP server)");
+    app.add_option("--clock-offset-file", clock_offset_file,
+                   "tests only: add the seconds in this file to the system time");
     CLI11_PARSE(app, argc, argv);
 
     pecd::config::Config cfg;
     pecd::server::RunOptions opts;
     opts.any_port = any_port;
+    opts.clock_offset_file = clock_offset_file;
     try {
         if (!config_file.empty()) {
             cfg = pecd::config::load_config(config_file);
             if (!data_dir.empty()) cfg.data_dir = data_dir;
         } else {
             cfg = pecd::config::embedded_default(data_dir.empty() ? "pecd-data" : data_dir);
+            cfg.pec.enabled = !smtp_only;
             opts.embedded_demo = true;
         }
     } catch (const pecd::Error& e) {

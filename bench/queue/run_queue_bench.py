@@ -91,7 +91,7 @@ def run_pecd(args, sink_port):
     subprocess.run([pecctl, "domain", "add", "bench.test", "--route", "smtp:127.0.0.1:%d" % sink_port,
                     "--data-dir", data], check=True, capture_output=True)
     log = open(os.path.join(data, "pecd.log"), "wb")
-    proc = subprocess.Popen([pecd, "--data-dir", data, "--any-port"], stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([pecd, "--data-dir", data, "--any-port", "--smtp-only"], stdout=log, stderr=subprocess.STDOUT)
     try:
         listeners = os.path.join(data, "listeners.json")
         end = time.monotonic() + 30

@@ -157,6 +157,23 @@ void read_outbound(const toml::table& t, Outbound& o) {
         }
     }
     s.known("tls_policies");
+    if (auto n = t.get("routes")) {
+        auto arr = n->as_array();
+        if (!arr || !arr->is_array_of_tables()) s.fail(*n, "routes", "expected [[outbound.routes]] tables");
+        for (std::size_t i = 0; i < arr->size(); ++i) {
+            const auto& rt = *arr->get(i)->as_table();
+            Table rs(rt, "outbound.routes[" + std::to_string(i + 1) + "]");
+            OutboundRoute r;
+            rs.get("domain", r.domain);
+            rs.get("route", r.route);
+            rs.no_unknown_keys();
+            if (r.domain.empty()) rs.fail(rt, "domain", "every route needs a domain");
+            if (!r.route.starts_with("smtp:") && !r.route.starts_with("lmtp:"))
+                rs.fail(rt.contains("route") ? *rt.get("route") : rt, "route", "expected smtp:HOST:PORT or lmtp:...");
+            o.routes.push_back(std::move(r));
+        }
+    }
+    s.known("routes");
     s.no_unknown_keys();
     if (t.contains("tls_policy")) s.one_of("tls_policy", o.tls_policy, kPolicies);
     if (o.client_certificate.empty() != o.client_key.empty())
@@ -275,6 +292,60 @@ void read_antivirus(const toml::table& t, Antivirus& a) {
                "infected messages must be kept at least 30 months (pec.md 7)");
 }
 
+void read_pec(const toml::table& t, Pec& p) {
+    Table s(t, "pec");
+    p.enabled = true;
+    s.get("enabled", p.enabled);
+    s.get("provider_name", p.provider_name);
+    s.get("domain", p.domain);
+    s.get("domains", p.domains);
+    s.get("service_mailbox", p.service_mailbox);
+    s.get("access_listeners", p.access_listeners);
+    s.get("node_id", p.node_id);
+    s.get("signing_certificate", p.signing_certificate);
+    s.get("signing_key", p.signing_key);
+    s.get("pkcs11_module", p.pkcs11_module);
+    s.get("pkcs11_token", p.pkcs11_token);
+    s.get("pkcs11_key_label", p.pkcs11_key_label);
+    s.get("pkcs11_pin_file", p.pkcs11_pin_file);
+    s.get("trust_anchors", p.trust_anchors);
+    s.get("crl_file", p.crl_file);
+    s.get("max_recipients", p.max_recipients);
+    s.get("max_volume", p.max_volume);
+    s.get("timer_interval", p.timer_interval);
+    s.get("notice24_after", p.notice24_after);
+    s.no_unknown_keys();
+    if (!p.enabled) return;
+    if (p.provider_name.empty()) s.fail(t, "provider_name", "required: the provider's name for daticert");
+    if (p.signing_certificate.empty()) s.fail(t, "signing_certificate", "required: the provider's signing certificate");
+    if (p.pkcs11_module.empty() == p.signing_key.empty())
+        s.fail(t, "signing_key", "set either signing_key (PEM) or pkcs11_module (HSM)");
+    if (!p.pkcs11_module.empty() && (p.pkcs11_token.empty() || p.pkcs11_key_label.empty()))
+        s.fail(t, "pkcs11_token", "an HSM key needs pkcs11_token and pkcs11_key_label");
+    if (p.trust_anchors.empty()) s.fail(t, "trust_anchors", "required: the roots of provider signing certificates");
+    if (p.max_recipients < 50) s.fail(*t.get("max_recipients"), "max_recipients", "must be at least 50 (pec.md 5.1)");
+    if (p.max_volume < (30ull << 20)) s.fail(*t.get("max_volume"), "max_volume", "must be at least 31457280 (30 MB, pec.md 5.1)");
+    if (p.notice24_after < std::chrono::hours(22) || p.notice24_after > std::chrono::hours(24))
+        s.fail(*t.get("notice24_after"), "notice24_after", "must lie between 79200 and 86400 seconds (pec.md 5.4)");
+}
+
+void read_log(const toml::table& t, LegalLog& l) {
+    Table s(t, "log");
+    s.get("enabled", l.enabled);
+    s.get("tsa_url", l.tsa_url);
+    s.get("tsa_anchors", l.tsa_anchors);
+    s.get("tsa_listen", l.tsa_listen);
+    s.get("segment_interval", l.segment_interval);
+    s.get("retention_months", l.retention_months);
+    s.no_unknown_keys();
+    if (!l.tsa_url.empty() && !l.tsa_url.starts_with("http://") && !l.tsa_url.starts_with("https://"))
+        s.fail(*t.get("tsa_url"), "tsa_url", "expected an http:// or https:// URL");
+    if (!l.tsa_listen.empty() && l.tsa_listen.rfind(':') == std::string::npos)
+        s.fail(*t.get("tsa_listen"), "tsa_listen", "expected address:port");
+    if (l.retention_months < 30)
+        s.fail(*t.get("retention_months"), "retention_months", "the legal log is kept at least 30 months (pec.md 7)");
+}
+
 void read_index(const toml::table& t, Index& x) {
     Table s(t, "index");
     s.get("source", x.source);
@@ -353,7 +424,8 @@ Config parse_config(std::string_view text, const std::string& source_name) {
         read_antivirus(*av->as_table(), c.antivirus);
         root.erase("antivirus");
     }
-    std::set<std::string> sections{"limits", "tls", "listener", "domains", "outbound", "dns", "store", "index"};
+    std::set<std::string> sections{"limits", "tls",   "listener", "domains", "outbound",
+                                   "dns",    "store", "index",    "pec",     "log"};
     for (auto& [k, node] : root) {
         std::string key(k.str());
         if (!sections.count(key)) continue;
@@ -372,6 +444,12 @@ Config parse_config(std::string_view text, const std::string& source_name) {
         } else if (key == "index") {
             if (!node.is_table()) top.fail(node, "index", "expected a table [index]");
             read_index(*node.as_table(), c.index);
+        } else if (key == "pec") {
+            if (!node.is_table()) top.fail(node, "pec", "expected a table [pec]");
+            read_pec(*node.as_table(), c.pec);
+        } else if (key == "log") {
+            if (!node.is_table()) top.fail(node, "log", "expected a table [log]");
+            read_log(*node.as_table(), c.log);
         } else if (key == "dns") {
             if (!node.is_table()) top.fail(node, "dns", "expected a table [dns]");
             read_dns(*node.as_table(), c.dns);
@@ -442,6 +520,8 @@ Config embedded_default(const std::filesystem::path& data_dir) {
     subs.port = 5465;
     subs.tls = "implicit";
     c.listeners = {mx, sub, subs};
+    // clamd of the embedded default: scripts/run-default.sh starts one there.
+    c.antivirus.socket = (std::filesystem::absolute(data_dir) / "clamav" / "clamd.sock").string();
     return c;
 }
 

@@ -79,10 +79,17 @@ struct OutboundPolicy {
     std::vector<std::string> names;  // secure: certificate names to accept (default: the domain)
 };
 
+// One entry of [[outbound.routes]]: a fixed next hop for a remote domain.
+struct OutboundRoute {
+    std::string domain;  // "pec.other.example"
+    std::string route;   // "smtp:HOST:PORT" (store/route.hpp forms)
+};
+
 // [outbound]: delivery to other mail servers (MX routing, TLS, limits, queue lifetimes).
 struct Outbound {
     std::string tls_policy = "may";  // default for destinations not in the map
     std::vector<OutboundPolicy> policies;
+    std::vector<OutboundRoute> routes;
     std::filesystem::path ca_file;  // trusted roots for verify/secure; empty: system store
     std::filesystem::path client_certificate;  // presented when a server asks
     std::filesystem::path client_key;
@@ -138,6 +145,42 @@ struct Index {
     std::chrono::seconds timeout{60};
 };
 
+// [pec]: this provider's PEC service (pec.md): who it is, how it signs, whom it trusts.
+// Present in a file = on (enabled = false turns it off); the embedded default has it on
+// unless pecd runs with --smtp-only.
+struct Pec {
+    bool enabled = false;
+    std::string provider_name;        // daticert gestore-emittente, e.g. "Esempio PEC S.p.A."
+    std::string domain;               // posta-certificata@<domain>; empty: the first PEC domain
+    std::vector<std::string> domains; // PEC domains served; empty: every entry of `domains`
+    std::string service_mailbox;      // mailReceipt; empty: posta-certificata@<domain>
+    std::vector<std::string> access_listeners;  // listeners of the access point; empty: those with auth
+    std::string node_id;              // PEC message ids of this node; empty: hostname
+    // The provider's signing identity: a PEM pair, or a PKCS#11 token (HSM).
+    std::filesystem::path signing_certificate;  // PEM, leaf first, then its chain
+    std::filesystem::path signing_key;          // PEM private key (file keys)
+    std::string pkcs11_module;
+    std::string pkcs11_token;
+    std::string pkcs11_key_label;
+    std::filesystem::path pkcs11_pin_file;      // the user PIN, read at start; never logged
+    std::filesystem::path trust_anchors;        // PEM roots of provider signing certificates
+    std::filesystem::path crl_file;             // optional CRLs (PEM or DER)
+    std::size_t max_recipients = 500;
+    std::uint64_t max_volume = 100ull << 20;    // bytes x recipients (floor 30 MB, pec.md 5.1)
+    std::chrono::seconds timer_interval{30};    // how often the 12 h / 24 h timers are checked
+    std::chrono::seconds notice24_after{23 * 3600};  // within [22 h, 24 h] (pec.md 5.4)
+};
+
+// [log]: the legal log (pec.md 7): sealed segments, time stamps, retention.
+struct LegalLog {
+    bool enabled = true;  // with [pec] on; off only for tests and benchmarks
+    std::string tsa_url;  // RFC 3161 over HTTP; empty: the built-in TSA
+    std::filesystem::path tsa_anchors;  // PEM roots of tsa_url's certificate
+    std::string tsa_listen;             // "127.0.0.1:3180": serve the built-in TSA there
+    std::chrono::seconds segment_interval{3600};
+    unsigned retention_months = 30;
+};
+
 struct Config {
     std::filesystem::path source;  // the file it came from, empty for the default
     std::string hostname = "localhost";
@@ -153,6 +196,8 @@ struct Config {
     Dns dns;
     Store store;
     Index index;
+    Pec pec;
+    LegalLog log;
 };
 
 Config load_config(const std::filesystem::path& path);

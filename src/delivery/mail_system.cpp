@@ -24,6 +24,7 @@ MailSystem::MailSystem(MailSystemOptions options, const Clock& clock) : options_
         mx_port = options_.mx_port;
     }
     router_ = std::make_unique<StoreRouter>(*store_, options_.default_route, mx_port);
+    router_->set_static_routes(options_.static_routes);
     local_ = std::make_unique<LocalTransport>(*store_);
     if (options_.remote.helo_name.empty() || options_.remote.helo_name == "localhost")
         options_.remote.helo_name = options_.hostname;

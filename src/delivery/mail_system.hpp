@@ -15,6 +15,7 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
 
@@ -36,6 +37,7 @@ struct MailSystemOptions {
     queue::RunnerOptions runner;                // hostname is set from `hostname`
     RemoteOptions remote;                       // helo_name is set from `hostname` when empty
     std::optional<store::Route> default_route;  // relay host for non-local domains
+    std::map<std::string, store::Route> static_routes;  // [[outbound.routes]]: domain -> next hop
     // MX routing for non-local domains without a default route: the resolver's settings
     // and the MX hosts' port. Unset: no MX routing.
     std::optional<dns::ResolverSettings> dns;

@@ -2,6 +2,7 @@
 #include "delivery/outbound_config.hpp"
 
 #include "core/error.hpp"
+#include "core/strings.hpp"
 
 namespace pecd::delivery {
 
@@ -21,6 +22,7 @@ void apply_outbound_config(const config::Config& c, MailSystemOptions& o) {
     o.dns = dns;
     o.mx_port = out.port;
 
+    for (const auto& r : out.routes) o.static_routes[to_lower(r.domain)] = store::parse_route(r.route);
     o.remote.policies = policy_map(out);
     o.remote.connections_per_destination = out.connections_per_destination;
     o.remote.connect_timeout = out.connect_timeout;

@@ -142,11 +142,17 @@ void Runner::process(const std::string& id) {
     std::map<std::string, std::pair<store::Route, std::vector<QueuedRecipient>>> groups;
     std::vector<RecipientResult> results;
     bool any = false;
+    const bool whole = processor_ && processor_->handles(*m);
+    std::vector<QueuedRecipient> whole_due;
     for (const auto& r : m->recipients) {
         if (r.state != RecipientState::pending || r.next_attempt > now) continue;
         any = true;
         if (expired(options_.retry, m->message_class, m->envelope.received_at, now)) {
             results.push_back({r.id, Outcome::deferred, "4.4.7", r.last_error, {}, false});
+            continue;
+        }
+        if (whole) {
+            whole_due.push_back(r);
             continue;
         }
         std::optional<store::Route> route;
@@ -171,8 +177,28 @@ void Runner::process(const std::string& id) {
         spool_.finish_if_done(id);
         return;
     }
+    if (!whole_due.empty()) process_whole(*m, std::move(whole_due), results);
     for (auto& [key, g] : groups) deliver_group(*m, g.first, std::move(g.second), results);
     record(*m, results);
+}
+
+void Runner::process_whole(const QueuedMessage& m, std::vector<QueuedRecipient> due,
+                           std::vector<RecipientResult>& results) {
+    std::vector<RecipientResult> got;
+    std::string error;
+    try {
+        got = processor_->process(m, due, spool_.data_path(m.id));
+    } catch (const std::exception& e) {
+        error = e.what();
+    }
+    for (const auto& r : due) {
+        auto it = std::find_if(got.begin(), got.end(),
+                               [&](const RecipientResult& x) { return x.recipient_id == r.id; });
+        if (it != got.end())
+            results.push_back(*it);
+        else
+            results.push_back({r.id, Outcome::deferred, "4.3.0", error.empty() ? "not processed" : error, {}, false});
+    }
 }
 
 void Runner::deliver_group(const QueuedMessage& m, const store::Route& route,

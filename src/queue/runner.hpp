@@ -65,6 +65,22 @@ public:
     virtual std::vector<RecipientResult> deliver(const DeliveryAttempt& attempt) = 0;
 };
 
+// Takes whole messages before routing: the PEC engine consumes what arrives at the access
+// and reception points (and what it queued for its delivery point) as one transaction
+// per message, and queues what it generates. handles() decides from the stored envelope
+// alone (listener, sender, recipients); process() gets the due pending recipients and
+// returns one result per recipient. A processor that marked its recipients in its own
+// transaction says so with `recorded`; one that throws defers them all (retried with
+// backoff like a transport failure).
+class Processor {
+public:
+    virtual ~Processor() = default;
+    virtual bool handles(const QueuedMessage& message) const = 0;
+    virtual std::vector<RecipientResult> process(const QueuedMessage& message,
+                                                 const std::vector<QueuedRecipient>& due,
+                                                 const std::filesystem::path& data) = 0;
+};
+
 class Router {
 public:
     virtual ~Router() = default;
@@ -88,6 +104,8 @@ public:
     Runner(const Runner&) = delete;
     Runner& operator=(const Runner&) = delete;
 
+    // Messages the processor handles go to it instead of the router (set before start()).
+    void set_processor(Processor* p) { processor_ = p; }
     // Starts the workers and the poller, and listens to the spool's commits.
     void start();
     void stop();
@@ -100,6 +118,8 @@ public:
 
 private:
     void process(const std::string& id);
+    void process_whole(const QueuedMessage& m, std::vector<QueuedRecipient> due,
+                       std::vector<RecipientResult>& results);
     void deliver_group(const QueuedMessage& m, const store::Route& route, std::vector<QueuedRecipient> rcpts,
                        std::vector<RecipientResult>& results);
     void record(const QueuedMessage& m, const std::vector<RecipientResult>& results);
@@ -115,6 +135,7 @@ private:
     Spool& spool_;
     Router& router_;
     Transport& transport_;
+    Processor* processor_ = nullptr;
     const Clock& clock_;
     RunnerOptions options_;
 

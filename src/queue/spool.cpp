@@ -327,6 +327,28 @@ std::string Spool::enqueue(const Envelope& envelope, std::string_view bytes, boo
     return id;
 }
 
+std::string Spool::write_generated(std::string_view bytes) {
+    auto id = new_id();
+    fs::write_file_durable(data_path(id), bytes, 0640);
+    return id;
+}
+
+void Spool::insert_generated(store::Tx& tx, const std::string& id, const Envelope& envelope, std::uint64_t size,
+                             bool is_dsn, MessageClass cls) {
+    if (envelope.recipients.empty()) throw Error("message without recipients");
+    insert_rows(tx, id, envelope, size, is_dsn, cls);
+}
+
+void Spool::notify(const std::vector<std::string>& ids) {
+    if (ids.empty()) return;
+    std::lock_guard lock(committed_mutex_);
+    if (on_committed_) on_committed_(ids);
+}
+
+void Spool::discard(const std::string& id) noexcept {
+    ::unlink(data_path(id).c_str());
+}
+
 void Spool::recover() {
     std::unordered_set<std::string> known;
     std::vector<std::string> done;

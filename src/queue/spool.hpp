@@ -101,6 +101,19 @@ public:
     std::string enqueue(const Envelope& envelope, std::string_view bytes, bool is_dsn,
                         const std::function<void(store::Tx&)>& also = {},
                         MessageClass cls = MessageClass::ordinary);
+    // Generated messages queued inside a caller's transaction (the PEC engine queues its
+    // receipts in the transaction that records the state change they report):
+    //   1. write_generated(bytes) stores the file durably (file and directory fsync) and
+    //      returns its queue id; nothing refers to it yet;
+    //   2. insert_generated(tx, id, ...) adds its rows inside the caller's transaction;
+    //   3. after that transaction commits, notify(ids) hands them to the runner; if it
+    //      rolled back, discard(id) removes the file (a crash in between leaves a file
+    //      without rows, which the next open deletes as never acknowledged).
+    std::string write_generated(std::string_view bytes);
+    static void insert_generated(store::Tx& tx, const std::string& id, const Envelope& envelope,
+                                 std::uint64_t size, bool is_dsn, MessageClass cls);
+    void notify(const std::vector<std::string>& ids);
+    void discard(const std::string& id) noexcept;
     // Sets the class of a queued message (the PEC engine marks its traffic `pec`, whose
     // lifetime is shorter); durable on return. Throws Error when the message is gone.
     void set_message_class(const std::string& id, MessageClass cls);

@@ -14,6 +14,8 @@
 
 #include "core/error.hpp"
 #include "core/fs.hpp"
+#include "core/offset_clock.hpp"
+#include "provider/demo.hpp"
 #include "server/listeners_file.hpp"
 #include "server/mail_services.hpp"
 #include "server/smtp_server.hpp"
@@ -155,10 +157,21 @@ int run_daemon(config::Config c, const RunOptions& options) {
     c.data_dir = std::filesystem::absolute(c.data_dir);
     fs::ensure_dir(c.data_dir, 0750);
 
-    auto services = open_mail_services(c, options.embedded_demo);
-    TlsContexts contexts(c);
+    std::unique_ptr<OffsetFileClock> test_clock;
+    const Clock* clock = &SystemClock::instance();
+    if (!options.clock_offset_file.empty()) {
+        test_clock = std::make_unique<OffsetFileClock>(options.clock_offset_file);
+        clock = test_clock.get();
+        spdlog::warn("pecd: running on a test clock (offset in {})", options.clock_offset_file);
+    }
+    // The embedded default is a working PEC provider: its own demo CA, signing
+    // certificate and provider index, made once under DATA_DIR/pec.
+    if (c.pec.enabled && options.embedded_demo) provider::ensure_demo_provider(c);
 
     boost::asio::io_context io;
+    auto services = open_mail_services(c, options.embedded_demo, io, *clock);
+    TlsContexts contexts(c);
+
     ServerLimits limits;
     limits.max_connections = c.limits.connections;
     limits.per_client = c.limits.connections_per_client;
@@ -166,7 +179,7 @@ int run_daemon(config::Config c, const RunOptions& options) {
     limits.tls_reload_interval = c.tls.reload_interval;
     smtp::AuthLimits auth{c.limits.auth_failures_per_address, c.limits.auth_failures_per_account,
                           c.limits.auth_failure_window};
-    SmtpServer server(io, services->directory(), services->sink(), SystemClock::instance(), limits, auth);
+    SmtpServer server(io, services->directory(), services->sink(), *clock, limits, auth);
     for (auto& l : c.listeners) {
         ListenerConfig lc;
         lc.policy = listener_policy(c, l);

@@ -9,6 +9,8 @@
 #include "delivery/mail_system.hpp"
 #include "delivery/outbound_config.hpp"
 #include "index/index_service.hpp"
+#include "log/log_service.hpp"
+#include "provider/engine.hpp"
 
 namespace pecd::server {
 namespace {
@@ -47,27 +49,143 @@ std::string random_password() {
     return p;
 }
 
+av::ClamdOptions clamd_options(const config::Antivirus& a) {
+    av::ClamdOptions o;
+    o.endpoint = av::ClamdEndpoint::parse(a.address.empty() ? "unix:" + a.socket : "tcp:" + a.address);
+    o.connect_timeout = a.connect_timeout;
+    o.scan_timeout = a.timeout;
+    return o;
+}
+
+std::string read_secret(const std::filesystem::path& file) {
+    auto s = fs::read_file(file);
+    while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+    return s;
+}
+
+// The PEC provider: signing identity, trust, scanner, quarantine, legal log, engine.
+class PecProvider {
+public:
+    PecProvider(const config::Config& c, delivery::MailSystem& system, const index::IndexService* providers,
+                boost::asio::io_context& io, const Clock& clock)
+        : identity_(load_signing(c.pec)),
+          trust_(crypto::TrustStore::from_pem_file(c.pec.trust_anchors)),
+          quarantine_(config::quarantine_dir(c), clock, static_cast<int>(c.antivirus.retention_months)) {
+        if (!c.pec.crl_file.empty()) trust_.add_crl_file(c.pec.crl_file);
+        if (c.antivirus.enabled)
+            scanner_ = std::make_unique<av::ClamdClient>(clamd_options(c.antivirus));
+        else
+            spdlog::warn("pec: antivirus is off ([antivirus] enabled = false): messages are not scanned");
+        if (c.log.enabled) {
+            log::LogServiceOptions lo;
+            lo.data_dir = c.data_dir;
+            lo.tsa_url = c.log.tsa_url;
+            lo.segment_interval = c.log.segment_interval;
+            lo.retention_months = static_cast<int>(c.log.retention_months);
+            if (!c.log.tsa_anchors.empty())
+                lo.tsa_anchors = crypto::TrustStore::from_pem_file(c.log.tsa_anchors).anchors;
+            if (!c.log.tsa_listen.empty()) {
+                auto colon = c.log.tsa_listen.rfind(':');
+                auto host = c.log.tsa_listen.substr(0, colon);
+                if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+                lo.tsa_listen = boost::asio::ip::tcp::endpoint(
+                    boost::asio::ip::make_address(host),
+                    static_cast<unsigned short>(std::stoul(c.log.tsa_listen.substr(colon + 1))));
+            }
+            log_ = std::make_unique<log::LogService>(system.database(), identity_, clock, io, lo);
+        }
+        provider::EngineSettings s;
+        s.provider_domain = to_lower(c.pec.domain);
+        s.provider_name = c.pec.provider_name;
+        for (const auto& d : c.pec.domains.empty() ? c.domains : c.pec.domains) s.pec_domains.insert(to_lower(d));
+        if (c.pec.access_listeners.empty()) {
+            for (const auto& l : c.listeners)
+                if (l.auth) s.access_listeners.insert(l.name);
+        } else {
+            s.access_listeners.insert(c.pec.access_listeners.begin(), c.pec.access_listeners.end());
+        }
+        s.hostname = c.hostname;
+        s.node_id = c.pec.node_id;
+        s.limits.max_recipients = c.pec.max_recipients;
+        s.limits.max_volume = c.pec.max_volume;
+        s.tracking.notice24_after = c.pec.notice24_after;
+        s.timer_interval = c.pec.timer_interval;
+        provider::EngineParts parts;
+        parts.spool = &system.spool();
+        parts.mail = &system.store();
+        parts.signer = &identity_;
+        parts.trust = &trust_;
+        parts.index = providers ? &providers->lookup() : nullptr;
+        parts.scanner = scanner_.get();
+        parts.quarantine = &quarantine_;
+        parts.legal_log = log_ ? &log_->log() : nullptr;
+        parts.clock = &clock;
+        engine_ = std::make_unique<provider::Engine>(std::move(s), parts);
+        system.runner().set_processor(engine_.get());
+        // The service mailbox (mailReceipt) receives presa in carico and virus notices.
+        auto service = c.pec.service_mailbox.empty() ? "posta-certificata@" + to_lower(c.pec.domain)
+                                                     : c.pec.service_mailbox;
+        if (!system.store().mailbox(service)) {
+            store::NewMailbox m;
+            m.address = service;
+            system.store().add_mailbox(m);
+        }
+        if (!providers) spdlog::warn("pec: no provider index ([index] source = none): every recipient is esterno");
+    }
+    void start() {
+        if (log_) log_->start();
+        engine_->start();
+    }
+    void stop() {
+        engine_->stop();
+        if (log_) log_->stop();
+    }
+
+private:
+    static crypto::SigningIdentity load_signing(const config::Pec& p) {
+        crypto::KeySource ks;
+        ks.certificate = p.signing_certificate;
+        ks.key = p.signing_key;
+        ks.pkcs11_module = p.pkcs11_module;
+        ks.pkcs11_token = p.pkcs11_token;
+        ks.pkcs11_key_label = p.pkcs11_key_label;
+        if (!p.pkcs11_pin_file.empty()) ks.pkcs11_pin = read_secret(p.pkcs11_pin_file);
+        return crypto::load_identity(ks);
+    }
+
+    crypto::SigningIdentity identity_;
+    crypto::TrustStore trust_;
+    av::Quarantine quarantine_;
+    std::unique_ptr<av::ClamdClient> scanner_;
+    std::unique_ptr<log::LogService> log_;
+    std::unique_ptr<provider::Engine> engine_;
+};
+
 class StoreMailServices final : public MailServices {
 public:
-    StoreMailServices(const config::Config& c, bool demo)
+    StoreMailServices(const config::Config& c, bool demo, boost::asio::io_context& io, const Clock& clock)
         : index_(open_index(c)),
-          system_(options(c, index_.get())),
+          system_(options(c, index_.get()), clock),
           mail_(system_.store()),
           directory_(mail_) {
         for (auto& d : c.domains)
             if (!mail_.is_local_domain(d)) mail_.add_domain(d);
         if (demo) create_demo(c);
+        if (c.pec.enabled) pec_ = std::make_unique<PecProvider>(c, system_, index_.get(), io, clock);
     }
+    ~StoreMailServices() override { system_.stop(); }  // no worker may reach the engine after it
     Directory& directory() override { return directory_; }
     queue::MessageSink& sink() override { return system_.sink(); }
     void start() override {
         // The index refreshes on its own thread (local copy first, then the source), so a
         // slow or failing source never holds up the queue: lookups see the last good index.
         if (index_) index_->start();
+        if (pec_) pec_->start();
         system_.start();
     }
     void stop() override {
         system_.stop();
+        if (pec_) pec_->stop();
         if (index_) index_->stop();
     }
     std::vector<std::pair<std::string, std::string>> demo_accounts() const override { return demo_; }
@@ -136,13 +254,15 @@ private:
     store::MailStore& mail_;
     StoreDirectory directory_;
     std::vector<std::pair<std::string, std::string>> demo_;
+    std::unique_ptr<PecProvider> pec_;  // after system_: stopped and destroyed first
 };
 
 }  // namespace
 
-std::unique_ptr<MailServices> open_mail_services(const config::Config& config, bool embedded_demo) {
+std::unique_ptr<MailServices> open_mail_services(const config::Config& config, bool embedded_demo,
+                                                 boost::asio::io_context& io, const Clock& clock) {
     if (sodium_init() < 0) throw Error("libsodium could not be initialised");
-    return std::make_unique<StoreMailServices>(config, embedded_demo);
+    return std::make_unique<StoreMailServices>(config, embedded_demo, io, clock);
 }
 
 }  // namespace pecd::server

@@ -5,14 +5,18 @@
 // the MessageSink (durable queue). For the embedded default it also creates the demo
 // domain and two mailboxes with random passwords, written to DATA_DIR/demo-credentials.txt
 // (mode 0600) and never logged. With an [index] source it runs the provider index service
-// (refreshed on its own thread) and gives its lookups to outbound delivery.
+// (refreshed on its own thread) and gives its lookups to outbound delivery. With [pec] on
+// it runs the PEC provider flow (provider/engine.hpp) over the queue, with the legal log
+// (log/log_service.hpp; its built-in TSA may listen on `io`) and clamd.
 #pragma once
 
+#include <boost/asio/io_context.hpp>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "config/config.hpp"
+#include "core/clock.hpp"
 #include "queue/sink.hpp"
 #include "server/smtp_server.hpp"
 
@@ -29,6 +33,8 @@ public:
     virtual std::vector<std::pair<std::string, std::string>> demo_accounts() const = 0;
 };
 
-std::unique_ptr<MailServices> open_mail_services(const config::Config& config, bool embedded_demo);
+std::unique_ptr<MailServices> open_mail_services(const config::Config& config, bool embedded_demo,
+                                                 boost::asio::io_context& io,
+                                                 const Clock& clock = SystemClock::instance());
 
 }  // namespace pecd::server

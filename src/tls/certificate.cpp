@@ -65,6 +65,15 @@ GeneralNamesPtr subject_alt_names(const CertificateSpec& spec) {
         GENERAL_NAME_set0_value(g, GEN_DNS, s);
         sk_GENERAL_NAME_push(names.get(), g);
     }
+    for (const auto& mail : spec.email_addresses) {
+        if (mail.find('@') == std::string::npos || mail.find_first_of(" ,\t\r\n") != std::string::npos)
+            throw Error("invalid e-mail address for certificate: '" + mail + "'");
+        GENERAL_NAME* g = GENERAL_NAME_new();
+        ASN1_IA5STRING* s = ASN1_IA5STRING_new();
+        ASN1_STRING_set(s, mail.data(), static_cast<int>(mail.size()));
+        GENERAL_NAME_set0_value(g, GEN_EMAIL, s);
+        sk_GENERAL_NAME_push(names.get(), g);
+    }
     for (const auto& ip : spec.ip_addresses) {
         ASN1_OCTET_STRING* octets = a2i_IPADDRESS(ip.c_str());
         if (!octets) throw Error("invalid IP address for certificate: '" + ip + "'");
@@ -84,6 +93,7 @@ void add_extension(X509* cert, X509V3_CTX* ctx, int nid, const char* value) {
 
 const char* key_usage_for(Usage usage, EVP_PKEY* key) {
     if (usage == Usage::ca) return "critical,keyCertSign,cRLSign";
+    if (usage == Usage::email_signing) return "critical,digitalSignature";
     // RSA key exchange needs keyEncipherment; EC keys only sign.
     return EVP_PKEY_get_base_id(key) == EVP_PKEY_RSA ? "critical,digitalSignature,keyEncipherment"
                                                      : "critical,digitalSignature";
@@ -97,6 +107,8 @@ const char* extended_key_usage_for(Usage usage) {
             return "clientAuth";
         case Usage::server_and_client:
             return "serverAuth,clientAuth";
+        case Usage::email_signing:
+            return "emailProtection";
         case Usage::ca:
             return nullptr;
     }
@@ -214,14 +226,15 @@ X509Ptr issue_certificate(const CertificateSpec& spec, EVP_PKEY* subject_key, X5
 
     X509V3_CTX ctx;
     X509V3_set_ctx(&ctx, issuer ? issuer : cert.get(), cert.get(), nullptr, nullptr, 0);
-    add_extension(cert.get(), &ctx, NID_basic_constraints,
-                  spec.usage == Usage::ca ? "critical,CA:TRUE" : "critical,CA:FALSE");
+    if (spec.usage != Usage::email_signing)  // the PEC profile forbids basic constraints there
+        add_extension(cert.get(), &ctx, NID_basic_constraints,
+                      spec.usage == Usage::ca ? "critical,CA:TRUE" : "critical,CA:FALSE");
     add_extension(cert.get(), &ctx, NID_key_usage, key_usage_for(spec.usage, subject_key));
     if (const char* eku = extended_key_usage_for(spec.usage))
         add_extension(cert.get(), &ctx, NID_ext_key_usage, eku);
     add_extension(cert.get(), &ctx, NID_subject_key_identifier, "hash");
     if (issuer) add_extension(cert.get(), &ctx, NID_authority_key_identifier, "keyid:always");
-    if (!spec.dns_names.empty() || !spec.ip_addresses.empty()) {
+    if (!spec.dns_names.empty() || !spec.ip_addresses.empty() || !spec.email_addresses.empty()) {
         auto san = subject_alt_names(spec);
         if (X509_add1_ext_i2d(cert.get(), NID_subject_alt_name, san.get(), 0, X509V3_ADD_REPLACE) != 1)
             throw Error(openssl_error("subjectAltName"));

@@ -43,12 +43,15 @@ KeyType parse_key_type(std::string_view s);
 
 KeyPtr generate_key(KeyType type);
 
-enum class Usage { server, client, server_and_client, ca };
+// email_signing: an S/MIME signing leaf as the PEC profile wants it (pec.md 6.4): key
+// usage digitalSignature only, emailProtection, no basic constraints.
+enum class Usage { server, client, server_and_client, ca, email_signing };
 
 struct CertificateSpec {
     std::string common_name;
     std::vector<std::string> dns_names;     // SAN dNSName entries
     std::vector<std::string> ip_addresses;  // SAN iPAddress entries, textual IPv4/IPv6
+    std::vector<std::string> email_addresses;  // SAN rfc822Name entries
     std::string organization;               // optional O=
     Usage usage = Usage::server;
     std::chrono::seconds not_before_offset{-3600};  // backdated against clock skew

@@ -20,7 +20,7 @@ PECCTL = os.path.join(BINARY_DIR, "app/pecctl/pecctl")
 
 
 class PecdInstance:
-    def __init__(self, data_dir=None, config=None, extra_args=(), start_timeout=30):
+    def __init__(self, data_dir=None, config=None, extra_args=(), start_timeout=30, pec=False):
         self._tmp = None
         if data_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="pecd-e2e-")
@@ -29,6 +29,9 @@ class PecdInstance:
         self.config = config
         self.extra_args = list(extra_args)
         self.start_timeout = start_timeout
+        # The embedded default is a PEC provider; the SMTP-level suites run it as a plain
+        # SMTP server (--smtp-only) so what they send is stored as sent.
+        self.pec = pec
         self.proc = None
         self.listeners = {}
 
@@ -41,6 +44,8 @@ class PecdInstance:
             args += ["--config", self.config]
         else:
             args += ["--any-port"]
+            if not self.pec:
+                args += ["--smtp-only"]
         args += self.extra_args
         self.log = open(os.path.join(self.data_dir, "pecd.log"), "ab")
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)

@@ -46,16 +46,16 @@ class ClamdInstance:
         raise RuntimeError("clamd did not answer: " + self.read_log())
 
     def ping(self):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             s.settimeout(2)
             s.connect(self.socket)
             s.sendall(b"zPING\0")
-            ok = s.recv(16).startswith(b"PONG")
-            s.close()
-            return ok
+            return s.recv(16).startswith(b"PONG")
         except OSError:
             return False
+        finally:
+            s.close()
 
     def read_log(self):
         text = ""

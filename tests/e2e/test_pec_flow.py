@@ -1,0 +1,242 @@
+"""PEC end to end: two real pecd providers on loopback, one shared index, a real clamd.
+
+Provider A (a.pec.test) and provider B (b.pec.test) each sign with their own certificate
+from one demo CA and route to each other's MX with verified TLS. Every message a test
+looks at is checked with `pecctl verify` (signature, chain, index, From domain,
+consistency) and with `openssl cms -verify`.
+"""
+import os
+import re
+import tempfile
+import time
+import unittest
+
+from clamd_harness import EICAR, ClamdInstance
+from pec_network import PecNetwork
+
+
+def infected_body():
+    """A multipart body whose base64 attachment is the EICAR test file."""
+    import base64
+    return ("--b1\r\nContent-Type: text/plain\r\n\r\nciao\r\n--b1\r\nContent-Type: application/octet-stream\r\n"
+            "Content-Disposition: attachment; filename=\"eicar.com\"\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+            + base64.b64encode(EICAR).decode() + "\r\n--b1--\r\n")
+
+
+def daticert(raw):
+    m = re.search(rb"<postacert[^>]*tipo=\"([^\"]+)\"[^>]*errore=\"([^\"]+)\"", decode_daticert(raw))
+    return (m.group(1).decode(), m.group(2).decode()) if m else (None, None)
+
+
+def decode_daticert(raw):
+    """The daticert.xml bytes of a PEC message (base64 part named daticert.xml)."""
+    import base64
+    import email
+    import email.policy
+    msg = email.message_from_bytes(raw, policy=email.policy.compat32)
+    for part in msg.walk():
+        if part.get_filename() == "daticert.xml" or part.get_param("name") == "daticert.xml":
+            return part.get_payload(decode=True)
+    raise AssertionError("no daticert.xml in the message")
+
+
+class PecTwoProviders(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix="pecd-pec-")
+        cls.clamd = ClamdInstance(os.path.join(cls.tmp.name, "clamd")).start()
+        cls.net = PecNetwork(cls.tmp.name, [("a.pec.test", "Gestore A S.p.A."), ("b.pec.test", "Gestore B S.p.A.")],
+                             cls.clamd)
+        cls.a, cls.b = cls.net.providers
+        cls.net.prepare()
+        cls.alice = cls.a.add_mailbox("alice")
+        cls.anna = cls.a.add_mailbox("anna")
+        cls.bob = cls.b.add_mailbox("bob")
+        cls.bea = cls.b.add_mailbox("bea")
+        cls.office = cls.b.add_mailbox("ufficio", None, "--kind", "receive-only", "--pec-only")
+        cls.net.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.net.stop()
+        cls.clamd.stop()
+        cls.tmp.cleanup()
+
+    def assertValidPec(self, provider, raw, kind):
+        status, report = provider.verify(raw)
+        self.assertEqual(status, 0, report)
+        self.assertEqual(report["type"], kind, report)
+        status, err = provider.openssl_verify(raw)
+        self.assertEqual(status, 0, err)
+
+    def by_subject(self, provider, address, subject, count, timeout=60):
+        deadline = time.monotonic() + timeout
+        found = []
+        while time.monotonic() < deadline:
+            found = [(r, m) for r, m in provider.parsed(address) if subject in (m["Subject"] or "")]
+            if len(found) >= count:
+                return found
+            time.sleep(0.3)
+        raise AssertionError("%s: %d of %d messages with %r; A log:\n%s\nB log:\n%s" % (
+            address, len(found), count, subject, self.a.read_log()[-4000:], self.b.read_log()[-4000:]))
+
+    def test_certified_exchange_between_providers(self):
+        subject = "Ordine 2026-0042"
+        self.a.submit(self.alice, [self.bob], subject=subject, headers={"X-TipoRicevuta": "completa"})
+        got = self.by_subject(self.a, self.alice, subject, 2)
+        kinds = sorted(m["X-Ricevuta"] for _, m in got)
+        self.assertEqual(kinds, ["accettazione", "avvenuta-consegna"])
+        for raw, m in got:
+            self.assertValidPec(self.a, raw, "accettazione" if m["X-Ricevuta"] == "accettazione" else "consegna-completa")
+            self.assertEqual(m["From"], "posta-certificata@a.pec.test" if m["X-Ricevuta"] == "accettazione"
+                             else "posta-certificata@b.pec.test")
+        (env_raw, env), = self.by_subject(self.b, self.bob, subject, 1)
+        self.assertEqual(env["X-Trasporto"], "posta-certificata")
+        self.assertEqual(env["Subject"], "POSTA CERTIFICATA: " + subject)
+        self.assertIn("Per conto di: alice@a.pec.test", env["From"])
+        self.assertValidPec(self.b, env_raw, "busta-trasporto")
+        # The sending provider's service mailbox holds B's presa in carico.
+        (pic_raw, pic), = self.by_subject(self.a, self.a.service_mailbox, subject, 1)
+        self.assertEqual(pic["X-Ricevuta"], "presa-in-carico")
+        self.assertValidPec(self.a, pic_raw, "presa-in-carico")
+        # The history of the message on both sides.
+        pec_id = env["Message-ID"].strip("<>")
+        kinds_a = [r["kind"] for r in self.a.history(pec_id)]
+        for k in ("acceptance", "transport-envelope", "receipt-received"):
+            self.assertIn(k, kinds_a)
+        kinds_b = [r["kind"] for r in self.b.history(pec_id)]
+        for k in ("take-in-charge", "delivery"):
+            self.assertIn(k, kinds_b)
+
+    def test_same_domain_gets_every_receipt(self):
+        subject = "Stesso dominio"
+        self.a.submit(self.alice, [self.anna], subject=subject)
+        got = self.by_subject(self.a, self.alice, subject, 2)
+        self.assertEqual(sorted(m["X-Ricevuta"] for _, m in got), ["accettazione", "avvenuta-consegna"])
+        (raw, env), = self.by_subject(self.a, self.anna, subject, 1)
+        self.assertValidPec(self.a, raw, "busta-trasporto")
+        (raw, pic), = self.by_subject(self.a, self.a.service_mailbox, subject, 1)
+        self.assertEqual(pic["X-Ricevuta"], "presa-in-carico")
+
+    def test_mixed_recipients_and_receipt_kinds(self):
+        subject = "Destinatari misti"
+        external = "mario@ordinaria.test"
+        # To: bob (certified, other provider) and anna (certified, local); Cc: bea, external.
+        self.a.submit(self.alice, [self.bob, self.anna, self.bea, external], subject=subject,
+                      to=[self.bob, self.anna], cc=[self.bea, external], headers={"X-TipoRicevuta": "breve"})
+        got = self.by_subject(self.a, self.alice, subject, 4)
+        acc = [r for r, m in got if m["X-Ricevuta"] == "accettazione"]
+        self.assertEqual(len(acc), 1)
+        xml = decode_daticert(acc[0]).decode()
+        self.assertIn('<destinatari tipo="certificato">bob@b.pec.test</destinatari>', xml)
+        self.assertIn('<destinatari tipo="certificato">anna@a.pec.test</destinatari>', xml)
+        self.assertIn('<destinatari tipo="esterno">mario@ordinaria.test</destinatari>', xml)
+        deliveries = {}
+        for raw, m in got:
+            if m["X-Ricevuta"] == "avvenuta-consegna":
+                status, report = self.a.verify(raw)
+                self.assertEqual(status, 0, report)
+                deliveries[report["daticert"]["consegna"]] = report["type"]
+        # breve for To: recipients, sintetica for the Cc: one (pec.md 3.8); none for esterno.
+        self.assertEqual(deliveries, {"bob@b.pec.test": "consegna-breve", "anna@a.pec.test": "consegna-breve",
+                                      "bea@b.pec.test": "consegna-sintetica"})
+
+    def test_formal_failures_are_not_accepted(self):
+        cases = [
+            ("Con Bcc", dict(headers={"Bcc": self.bea}), [self.bob, self.bea], "Bcc"),
+            ("Destinatari nascosti", {}, [self.bob, self.bea], "RCPT"),
+            ("Mittente diverso", dict(headers={"From": "altro@a.pec.test"}), [self.bob], "From"),
+        ]
+        for subject, kw, rcpts, _ in cases:
+            self.a.submit(self.alice, rcpts, subject=subject, to=[self.bob], **kw)
+        for subject, _, _, word in cases:
+            (raw, m), = self.by_subject(self.a, self.alice, subject, 1)
+            self.assertEqual(m["X-Ricevuta"], "non-accettazione")
+            self.assertEqual(m["Subject"], "AVVISO DI NON ACCETTAZIONE: " + subject)
+            self.assertValidPec(self.a, raw, "non-accettazione")
+            xml = decode_daticert(raw).decode()
+            self.assertIn('errore="altro"', xml)
+            self.assertIn("<errore-esteso>", xml)
+            # Nothing reached B for a refused message.
+            self.assertEqual([r for r, mm in self.b.parsed(self.bob) if subject in (mm["Subject"] or "")], [])
+
+    def test_virus_at_the_access_point(self):
+        subject = "Allegato infetto"
+        body = infected_body()
+        self.a.submit(self.alice, [self.bob], subject=subject, body=body,
+                      headers={"Content-Type": 'multipart/mixed; boundary="b1"'})
+        (raw, m), = self.by_subject(self.a, self.alice, subject, 1)
+        self.assertEqual(m["X-Ricevuta"], "non-accettazione")
+        self.assertEqual(m["X-VerificaSicurezza"], "errore")
+        self.assertEqual(m["Subject"], "AVVISO DI NON ACCETTAZIONE PER VIRUS: " + subject)
+        self.assertValidPec(self.a, raw, "non-accettazione-virus")
+        self.assertIn('errore="virus"', decode_daticert(raw).decode())
+        entries = self.a.pecctl("quarantine", "list").stdout
+        self.assertIn("Pecd.Test.EICAR", entries)
+
+    def test_receive_only_mailbox(self):
+        subject = "Notifica all'ufficio"
+        self.a.submit(self.alice, [self.office], subject=subject)
+        (raw, env), = self.by_subject(self.b, self.office, subject, 1)
+        self.assertEqual(env["X-Trasporto"], "posta-certificata")
+        got = self.by_subject(self.a, self.alice, subject, 2)
+        self.assertEqual(sorted(m["X-Ricevuta"] for _, m in got), ["accettazione", "avvenuta-consegna"])
+        # Ordinary mail for it is refused; the mailbox keeps only the certified message.
+        ordinary = "From: x@ordinaria.test\r\nTo: %s\r\nSubject: ordinaria\r\n\r\nciao\r\n" % self.office
+        self.b.send_mx("x@ordinaria.test", [self.office], ordinary)
+        time.sleep(2)
+        self.assertEqual(len(self.b.messages(self.office)), 1)
+
+    def test_ordinary_mail_becomes_an_anomaly_envelope(self):
+        subject = "Posta ordinaria per bob"
+        raw = "From: x@ordinaria.test\r\nTo: %s\r\nSubject: %s\r\nMessage-ID: <o1@ordinaria.test>\r\n\r\nciao\r\n" % (
+            self.bob, subject)
+        self.b.send_mx("x@ordinaria.test", [self.bob], raw)
+        (got, m), = self.by_subject(self.b, self.bob, subject, 1)
+        self.assertEqual(m["X-Trasporto"], "errore")
+        self.assertEqual(m["Subject"], "ANOMALIA MESSAGGIO: " + subject)
+        self.assertValidPec(self.b, got, "busta-anomalia")
+
+
+class PecVirusAtReception(unittest.TestCase):
+    """EICAR sent by a provider whose scanner is off: the recipient provider finds it."""
+
+    def test_virus_detected_at_reception(self):
+        with tempfile.TemporaryDirectory(prefix="pecd-pec-virus-") as tmp:
+            clamd = ClamdInstance(os.path.join(tmp, "clamd")).start()
+            net = PecNetwork(tmp, [("a.pec.test", "Gestore A"), ("b.pec.test", "Gestore B")], clamd)
+            a, b = net.providers
+            a.antivirus = False
+            net.prepare()
+            alice = a.add_mailbox("alice")
+            bob = b.add_mailbox("bob")
+            net.start()
+            try:
+                subject = "Virus non visto"
+                body = infected_body()
+                a.submit(alice, [bob], subject=subject, body=body,
+                         headers={"Content-Type": 'multipart/mixed; boundary="b1"'})
+                deadline = time.monotonic() + 60
+                kinds = []
+                while time.monotonic() < deadline:
+                    kinds = sorted(m["X-Ricevuta"] for _, m in a.parsed(alice) if subject in (m["Subject"] or ""))
+                    if len(kinds) >= 2:
+                        break
+                    time.sleep(0.3)
+                self.assertEqual(kinds, ["accettazione", "errore-consegna"], a.read_log()[-4000:])
+                notice = [r for r, m in a.parsed(alice) if m["X-Ricevuta"] == "errore-consegna"][0]
+                status, report = a.verify(notice)
+                self.assertEqual(status, 0, report)
+                self.assertEqual(report["type"], "mancata-consegna-virus")
+                service = [m for _, m in a.parsed(a.service_mailbox) if m["X-Ricevuta"] == "rilevazione-virus"]
+                self.assertEqual(len(service), 1)
+                self.assertEqual(service[0]["Subject"], "PROBLEMA DI SICUREZZA: " + subject)
+                self.assertEqual(b.messages(bob), [])
+                self.assertIn("Pecd.Test.EICAR", b.pecctl("quarantine", "list").stdout)
+            finally:
+                net.stop()
+                clamd.stop()
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -33,8 +33,8 @@ class ClamdInstance:
             f.write("LocalSocket %s\nForeground yes\nDatabaseDirectory %s\nLogFile %s\n"
                     "StreamMaxLength %s\nMaxThreads 4\n"
                     % (self.socket, self.dir, os.path.join(self.dir, "clamd.log"), self.stream_max))
-        out = open(os.path.join(self.dir, "clamd.out"), "ab")
-        self.proc = subprocess.Popen([CLAMD, "-c", conf], stdout=out, stderr=subprocess.STDOUT)
+        with open(os.path.join(self.dir, "clamd.out"), "ab") as out:
+            self.proc = subprocess.Popen([CLAMD, "-c", conf], stdout=out, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

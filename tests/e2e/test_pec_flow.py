@@ -238,5 +238,82 @@ class PecVirusAtReception(unittest.TestCase):
                 clamd.stop()
 
 
+class PecTimers(unittest.TestCase):
+    """The 12 h / 24 h notices (pec.md 5.4) in all four cases of the table, on a real
+    provider A whose clock a file moves ahead (--clock-offset-file)."""
+
+    def kinds_of(self, provider, address, subject):
+        out = []
+        for raw, m in provider.parsed(address):
+            if subject not in (m["Subject"] or "") or not m["X-Ricevuta"]:
+                continue
+            status, report = provider.verify(raw)
+            self.assertEqual(status, 0, report)
+            out.append(report["type"])
+        return sorted(out)
+
+    def wait_kinds(self, provider, address, subject, expected, timeout=60):
+        deadline = time.monotonic() + timeout
+        got = []
+        while time.monotonic() < deadline:
+            got = self.kinds_of(provider, address, subject)
+            if got == sorted(expected):
+                return
+            time.sleep(0.5)
+        self.fail("%s: %s, expected %s\nA log:\n%s" % (subject, got, sorted(expected), self.a.read_log()[-5000:]))
+
+    def set_offset(self, seconds):
+        with open(self.offset, "w") as f:
+            f.write(str(seconds))
+
+    def test_twelve_and_twenty_four_hour_notices(self):
+        with tempfile.TemporaryDirectory(prefix="pecd-pec-timers-") as tmp:
+            clamd = ClamdInstance(os.path.join(tmp, "clamd")).start()
+            net = PecNetwork(tmp, [("a.pec.test", "Gestore A"), ("b.pec.test", "Gestore B")], clamd)
+            self.a, b = net.providers
+            self.offset = os.path.join(tmp, "clock-offset")
+            self.set_offset(0)
+            self.a.extra_args = ["--clock-offset-file", self.offset]
+            net.prepare()
+            alice = self.a.add_mailbox("alice")
+            bob = b.add_mailbox("bob")
+            bea = b.add_mailbox("bea", "pw-bea", "--quota", "200")  # full: presa in carico, no delivery
+            net.start()
+            try:
+                a = self.a
+                # B up: one delivered normally, one taken in charge but never delivered.
+                a.submit(alice, [bob], subject="ok-subito")
+                a.submit(alice, [bea], subject="solo-presa")
+                self.wait_kinds(a, alice, "ok-subito", ["accettazione", "consegna-completa"])
+                deadline = time.monotonic() + 60
+                while time.monotonic() < deadline and not [
+                        m for _, m in a.parsed(a.service_mailbox) if "solo-presa" in (m["Subject"] or "")]:
+                    time.sleep(0.3)
+                # B down: neither receipt arrives in the first 12 hours.
+                b.stop()
+                a.submit(alice, ["fantasma@b.pec.test"], subject="mai")
+                a.submit(alice, [bob], subject="tardi")
+                self.wait_kinds(a, alice, "tardi", ["accettazione"])
+                self.set_offset(12 * 3600 + 60)
+                self.wait_kinds(a, alice, "mai", ["accettazione", "mancata-consegna-12h"])
+                self.wait_kinds(a, alice, "tardi", ["accettazione", "mancata-consegna-12h"])
+                self.assertEqual(self.kinds_of(a, alice, "solo-presa"), ["accettazione"])
+                # B back between 12 h and 24 h: "tardi" is delivered, "mai" is refused (no such mailbox).
+                b.start()
+                self.wait_kinds(a, alice, "tardi", ["accettazione", "mancata-consegna-12h", "consegna-completa"])
+                self.set_offset(23 * 3600 + 120)
+                self.wait_kinds(a, alice, "mai", ["accettazione", "mancata-consegna-12h", "mancata-consegna-24h"])
+                self.wait_kinds(a, alice, "solo-presa", ["accettazione", "mancata-consegna-24h"])
+                time.sleep(3)  # a few more timer passes: nothing else may come
+                self.assertEqual(self.kinds_of(a, alice, "ok-subito"), ["accettazione", "consegna-completa"])
+                self.assertEqual(self.kinds_of(a, alice, "tardi"),
+                                 ["accettazione", "consegna-completa", "mancata-consegna-12h"])
+                self.assertEqual(self.kinds_of(a, alice, "mai"),
+                                 ["accettazione", "mancata-consegna-12h", "mancata-consegna-24h"])
+            finally:
+                net.stop()
+                clamd.stop()
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -96,6 +96,12 @@ Engine::Engine(EngineSettings settings, EngineParts parts)
     if (!parts_.spool || !parts_.mail || !parts_.signer || !parts_.quarantine)
         throw Error("PEC engine: spool, mailbox store, signing identity and quarantine are required");
     tracker_ = std::make_unique<pec::tracking::Tracker>(parts_.spool->database(), settings_.tracking);
+    // PEC messages already taken in, per recipient: SMTP delivers at least once (a peer
+    // killed between our 250 and its own commit sends again), PEC wants each envelope and
+    // receipt once, and a PEC message's Message-ID is unique (pec.md 2.5).
+    parts_.spool->database().migrate(
+        "pec_reception", {{1, "CREATE TABLE pec_received (message_id TEXT NOT NULL, recipient TEXT NOT NULL,"
+                              " received_us BIGINT NOT NULL, PRIMARY KEY (message_id, recipient))"}});
 }
 
 Engine::~Engine() {
@@ -281,13 +287,36 @@ std::vector<RecipientResult> Engine::reception(const QueuedMessage& m, const std
     // message as it is, through ordinary routing.
     std::vector<QueuedRecipient> pec_rcpts, plain_rcpts;
     for (const auto& r : due) (is_pec_domain(domain_of(r.address)) ? pec_rcpts : plain_rcpts).push_back(r);
-    auto env = with_recipients(m.envelope, addresses(pec_rcpts));
     const auto time = parts_.clock->now();
 
     pec::VerifyOptions vo;
     vo.trust = parts_.trust;
     vo.index = parts_.index;
     auto v = pec::verify_message(raw, vo);
+    // A valid PEC message seen before for a recipient is a duplicate SMTP delivery.
+    std::string seen_key;
+    std::vector<RecipientResult> duplicates;
+    if (v.valid() && v.classification.kind) {
+        seen_key = pec::read_original(raw).message_id;
+        if (!seen_key.empty()) {
+            std::vector<QueuedRecipient> fresh;
+            parts_.spool->database().read([&](store::Tx& tx) {
+                for (const auto& r : pec_rcpts) {
+                    if (tx.query_one("SELECT 1 FROM pec_received WHERE message_id = ? AND recipient = ?",
+                                     {seen_key, to_lower(r.address)}))
+                        duplicates.push_back(
+                            {r.id, Outcome::delivered, "2.0.0", "duplicate of " + seen_key, {}, false});
+                    else
+                        fresh.push_back(r);
+                }
+            });
+            if (!duplicates.empty())
+                spdlog::info("pec: reception point: {}: {} already received, duplicate ignored", m.id, seen_key);
+            pec_rcpts = std::move(fresh);
+            if (pec_rcpts.empty() && plain_rcpts.empty()) return duplicates;
+        }
+    }
+    auto env = with_recipients(m.envelope, addresses(pec_rcpts));
     pec::ReceptionContext ctx;
     ctx.provider_domain = settings_.provider_domain;
     ctx.provider_name = settings_.provider_name;
@@ -399,6 +428,11 @@ std::vector<RecipientResult> Engine::reception(const QueuedMessage& m, const std
     std::vector<queue::RecipientUpdate> updates;
     std::vector<RecipientResult> results;
     for (const auto& r : due) {
+        if (std::any_of(duplicates.begin(), duplicates.end(), [&](const RecipientResult& x) { return x.recipient_id == r.id; })) {
+            updates.push_back({r.id, queue::RecipientState::delivered, r.attempts + 1, time, "duplicate"});
+            results.push_back(done(r, "duplicate of " + seen_key));
+            continue;
+        }
         auto rej = std::find_if(d.rejected.begin(), d.rejected.end(),
                                 [&](const pec::RejectedRecipient& x) { return iequals(x.address, r.address); });
         if (rej != d.rejected.end()) {
@@ -413,6 +447,10 @@ std::vector<RecipientResult> Engine::reception(const QueuedMessage& m, const std
     }
     const bool log_it = !pec_rcpts.empty();
     commit(out, [&](store::Tx& tx) {
+        if (!seen_key.empty())
+            for (const auto& r : pec_rcpts)
+                tx.exec("INSERT INTO pec_received (message_id, recipient, received_us) VALUES (?, ?, ?)",
+                        {seen_key, to_lower(r.address), log::to_micros(time)});
         if (log_it) log(tx, e);
         for (const auto& f : d.tracking) {
             auto applied = tracker_->record_event(tx, f.pec_msgid, f.recipient, f.event, time);

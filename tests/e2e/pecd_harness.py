@@ -95,6 +95,8 @@ class PecdInstance:
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(timeout=10)
+        if getattr(self, "log", None):
+            self.log.close()
 
     def stop(self):
         if self.proc and self.proc.poll() is None:

@@ -315,5 +315,80 @@ class PecTimers(unittest.TestCase):
                 clamd.stop()
 
 
+class PecKillNine(unittest.TestCase):
+    """kill -9 of either provider during a burst: after restart every accepted message
+    reaches its end state, and each receipt exists exactly once."""
+
+    def test_kill_nine_during_a_burst(self):
+        import threading
+        with tempfile.TemporaryDirectory(prefix="pecd-pec-kill-") as tmp:
+            clamd = ClamdInstance(os.path.join(tmp, "clamd")).start()
+            net = PecNetwork(tmp, [("a.pec.test", "Gestore A"), ("b.pec.test", "Gestore B")], clamd)
+            a, b = net.providers
+            net.prepare()
+            alice = a.add_mailbox("alice")
+            anna = a.add_mailbox("anna")
+            bob = b.add_mailbox("bob")
+            net.start()
+            acked, lock = set(), threading.Lock()
+            stop_at = time.monotonic() + 20
+
+            def sender(n):
+                for i in range(12):  # bounded: 4 senders x 12 messages
+                    if time.monotonic() > stop_at:
+                        return
+                    subject = "raffica-%d-%d" % (n, i)
+                    try:
+                        a.submit(alice, [bob, anna], subject=subject, to=[bob, anna])
+                        with lock:
+                            acked.add(subject)
+                    except Exception:
+                        time.sleep(0.3)  # the server was being killed: this one is not acknowledged
+
+            try:
+                threads = [threading.Thread(target=sender, args=(n,)) for n in range(4)]
+                for t in threads:
+                    t.start()
+                time.sleep(1.5)
+                a.kill()
+                a.start()
+                time.sleep(1.5)
+                b.kill()
+                b.start()
+                for t in threads:
+                    t.join(60)
+                self.assertGreater(len(acked), 10)
+                deadline = time.monotonic() + 120
+                while True:
+                    alice_kinds = {}
+                    for _, m in a.parsed(alice):
+                        subj = (m["Subject"] or "").split(": ", 1)[-1]
+                        alice_kinds.setdefault(subj, []).append(m["X-Ricevuta"])
+                    complete = all(sorted(alice_kinds.get(s, [])) ==
+                                   ["accettazione", "avvenuta-consegna", "avvenuta-consegna"] for s in acked)
+                    if complete or time.monotonic() > deadline:
+                        break
+                    time.sleep(1)
+                envelopes = {}
+                for _, m in b.parsed(bob):
+                    subj = m["Subject"].split(": ", 1)[-1]
+                    envelopes[subj] = envelopes.get(subj, 0) + 1
+                local = {}
+                for _, m in a.parsed(anna):
+                    subj = m["Subject"].split(": ", 1)[-1]
+                    local[subj] = local.get(subj, 0) + 1
+                for subj in acked:
+                    self.assertEqual(sorted(alice_kinds.get(subj, [])),
+                                     ["accettazione", "avvenuta-consegna", "avvenuta-consegna"], subj)
+                    self.assertEqual(envelopes.get(subj), 1, subj)
+                    self.assertEqual(local.get(subj), 1, subj)
+                # Messages without a 250 are either wholly absent or wholly processed once.
+                for subj, kinds in alice_kinds.items():
+                    self.assertIn(sorted(kinds), (["accettazione", "avvenuta-consegna", "avvenuta-consegna"],), subj)
+            finally:
+                net.stop()
+                clamd.stop()
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -43,6 +43,7 @@ std::string recipients_text(const pecd::log::Event& e) {
 }
 
 void run_history(const HistoryArgs& a) {
+    if (a.message_id.empty()) throw pecd::Error("give a PEC message id or a client Message-ID");
     auto path = std::filesystem::path(a.data_dir) / "pecd.db";
     if (!std::filesystem::exists(path)) throw pecd::Error("no pecd database at " + path.string());
     auto db = pecd::store::open_sqlite(path.string());

@@ -1,0 +1,95 @@
+"""What an operator relies on at the edges of the SMTP server, through the real daemon:
+a bad configuration refused at start with the key and the reason, listeners.json as
+documented, the header-size limit, a TLS 1.3-only setting, and the listener certificate
+expiry warned about in the log."""
+import json
+import os
+import socket
+import subprocess
+import tempfile
+import unittest
+
+from pecd_harness import PECD, PecdInstance, configured_instance, raw_dialog
+
+
+class OperatorChecks(unittest.TestCase):
+    def test_bad_configuration_is_refused_with_key_and_reason(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "pecd.toml")
+            with open(path, "w") as f:
+                f.write('data_dir = "%s"\n[[listener]]\nname = "mx"\nport = 2525\ntls = "sometimes"\n' % tmp)
+            p = subprocess.run([PECD, "--config", path], capture_output=True, text=True, timeout=30)
+            self.assertEqual(p.returncode, 2)
+            self.assertIn("listener[1].tls", p.stderr)
+            self.assertIn("must be one of", p.stderr)
+            self.assertFalse(os.path.exists(os.path.join(tmp, "listeners.json")))
+
+    def test_listeners_file_describes_every_listener(self):
+        inst = PecdInstance().start()
+        try:
+            with open(os.path.join(inst.data_dir, "listeners.json")) as f:
+                doc = json.load(f)
+            self.assertEqual(doc["pid"], inst.proc.pid)
+            modes = {l["name"]: l["tls"] for l in doc["listeners"]}
+            self.assertEqual(modes, {"mx": "starttls", "submission": "starttls-required", "submissions": "implicit"})
+            for l in doc["listeners"]:
+                self.assertEqual(l["address"], "127.0.0.1")
+                self.assertGreater(l["port"], 0)
+                socket.create_connection(("127.0.0.1", l["port"]), timeout=3).close()  # it listens
+            banner = raw_dialog(inst.port("mx"), [b"QUIT\r\n"])
+            self.assertTrue(banner.startswith("220 "), banner)
+        finally:
+            inst.cleanup()
+        self.assertFalse(os.path.exists(os.path.join(inst.data_dir, "listeners.json")))
+
+    def test_header_block_over_the_limit_is_refused(self):
+        inst = configured_instance("[limits]\nheader_size = 4096\n",
+                                   listeners='[[listener]]\nname = "mx"\nport = 0\ntls = "none"\n',
+                                   mailboxes={"alice@pec.localhost": "pw-alice-1"})
+        inst.start()
+        try:
+            big = b"".join(b"X-Filler-%d: %s\r\n" % (i, b"a" * 80) for i in range(80))
+            out = raw_dialog(inst.port("mx"), [b"EHLO c\r\n", b"MAIL FROM:<x@ext.test>\r\n",
+                                               b"RCPT TO:<alice@pec.localhost>\r\n", b"DATA\r\n",
+                                               b"Subject: big\r\n" + big + b"\r\nbody\r\n.\r\n", b"QUIT\r\n"])
+            self.assertIn("552 5.3.4 Error: message header too large", out)
+            small = raw_dialog(inst.port("mx"), [b"EHLO c\r\n", b"MAIL FROM:<x@ext.test>\r\n",
+                                                 b"RCPT TO:<alice@pec.localhost>\r\n", b"DATA\r\n",
+                                                 b"Subject: small\r\n\r\nbody\r\n.\r\n", b"QUIT\r\n"])
+            self.assertIn("250 2.0.0", small)
+        finally:
+            inst.cleanup()
+
+    def test_tls13_only_refuses_tls12(self):
+        inst = configured_instance('[tls]\nmin_version = "1.3"\n')
+        inst.start()
+        try:
+            def handshake(flag):
+                p = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % inst.port("mx"),
+                                    "-starttls", "smtp", flag], input="QUIT\n", capture_output=True, text=True,
+                                   timeout=30)
+                return p.returncode, p.stdout + p.stderr
+            rc13, out13 = handshake("-tls1_3")
+            self.assertEqual(rc13, 0, out13)
+            self.assertIn("TLSv1.3", out13)
+            rc12, out12 = handshake("-tls1_2")
+            self.assertNotEqual(rc12, 0, out12)
+        finally:
+            inst.cleanup()
+
+    def test_listener_certificate_expiry_is_logged(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            key, cert = os.path.join(tmp, "k.pem"), os.path.join(tmp, "c.pem")
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+                            "-days", "5", "-subj", "/CN=localhost"], check=True, capture_output=True, timeout=60)
+            inst = configured_instance('[tls]\ncertificate = "%s"\nkey = "%s"\n' % (cert, key))
+            inst.start()
+            try:
+                log = inst.read_log()
+                self.assertRegex(log, r"warn.*listener certificate .*c\.pem expires in [45] days")
+            finally:
+                inst.cleanup()
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -107,6 +107,24 @@ class PecTwoProviders(unittest.TestCase):
         kinds_b = [r["kind"] for r in self.b.history(pec_id)]
         for k in ("take-in-charge", "delivery"):
             self.assertIn(k, kinds_b)
+        # The legal log's records carry the facts of pec.md 7.
+        acceptance = [r for r in self.a.history(pec_id) if r["kind"] == "acceptance"][0]
+        self.assertEqual(acceptance["pec_msgid"], pec_id)
+        self.assertEqual(acceptance["sender"], self.alice)
+        self.assertEqual(acceptance["subject"], subject)
+        self.assertEqual(acceptance["recipients"], [{"address": self.bob, "type": "certified"}])
+        self.assertIn(pec_id, acceptance["generated_ids"])
+        self.assertEqual(acceptance["tls"]["protocol"][:5], "TLSv1")
+        self.assertTrue(acceptance["client_msgid"].startswith("<Ordine"))
+        delivery = [r for r in self.b.history(pec_id) if r["kind"] == "delivery"][0]
+        self.assertEqual(delivery["details"]["consegna"], self.bob)
+        self.assertEqual(len(delivery["generated_ids"]), 1)
+        # One time reference: the acceptance and the transport envelope records share it.
+        envelope_rec = [r for r in self.a.history(pec_id) if r["kind"] == "transport-envelope"][0]
+        self.assertEqual(envelope_rec["time"], acceptance["time"])
+        for p in (self.a, self.b):
+            v = p.pecctl("log", "verify", check=False)
+            self.assertEqual(v.returncode, 0, v.stdout + v.stderr)
 
     def test_same_domain_gets_every_receipt(self):
         subject = "Stesso dominio"

@@ -122,6 +122,10 @@ class PecTwoProviders(unittest.TestCase):
         # One time reference: the acceptance and the transport envelope records share it.
         envelope_rec = [r for r in self.a.history(pec_id) if r["kind"] == "transport-envelope"][0]
         self.assertEqual(envelope_rec["time"], acceptance["time"])
+        # Between providers TLS is verified although the default policy is `may`: the
+        # index makes b.pec.test a PEC domain (pec.md 8); every delivery logs its outcome.
+        self.assertRegex(self.a.read_log(), r"b\.pec\.test.*tls_policy=verify tls=TLSv1\.[23] cipher=\S+"
+                                            r".*chain=trusted name=\S*localhost")
         for p in (self.a, self.b):
             v = p.pecctl("log", "verify", check=False)
             self.assertEqual(v.returncode, 0, v.stdout + v.stderr)

@@ -153,10 +153,7 @@ def main():
     ap.add_argument("--messages", type=int, default=600)
     ap.add_argument("--sessions", type=int, default=8)
     args = ap.parse_args()
-    os.environ["PECD_BINARY_DIR"] = os.path.abspath(args.build)
-    import importlib
-    import pecd_harness
-    importlib.reload(pecd_harness)
+    os.environ["PECD_BINARY_DIR"] = os.path.abspath(args.build)  # read when pecd_harness is imported
     with_log = run_once(args.messages, args.sessions, True)
     without_log = run_once(args.messages, args.sessions, False)
     rsa = rsa_sign_rate()

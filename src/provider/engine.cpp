@@ -75,8 +75,9 @@ struct Engine::Output {
         std::uint64_t size = 0;
         bool is_dsn = true;
     };
+    explicit Output(queue::Spool* s) : spool(s) {}
     std::vector<Item> items;
-    queue::Spool* spool = nullptr;
+    queue::Spool* spool;
     bool committed = false;
     ~Output() {
         if (committed || !spool) return;
@@ -228,8 +229,7 @@ std::vector<RecipientResult> Engine::access(const QueuedMessage& m, const std::v
     ctx.scan = scan(raw, "access point");
     auto d = pec::accept_submission(env, env.session.auth_user, raw, ctx);
 
-    Output out;
-    out.spool = parts_.spool;
+    Output out(parts_.spool);
     add_generated(out, d.receipt, false);
     if (d.transport) add_generated(out, *d.transport, false);
     std::string quarantined;
@@ -295,7 +295,7 @@ std::vector<RecipientResult> Engine::reception(const QueuedMessage& m, const std
     auto v = pec::verify_message(raw, vo);
     // A valid PEC message seen before for a recipient is a duplicate SMTP delivery.
     std::string seen_key;
-    std::vector<RecipientResult> duplicates;
+    std::set<std::int64_t> duplicates;  // queue recipient ids already received
     if (v.valid() && v.classification.kind) {
         seen_key = pec::read_original(raw).message_id;
         if (!seen_key.empty()) {
@@ -304,8 +304,7 @@ std::vector<RecipientResult> Engine::reception(const QueuedMessage& m, const std
                 for (const auto& r : pec_rcpts) {
                     if (tx.query_one("SELECT 1 FROM pec_received WHERE message_id = ? AND recipient = ?",
                                      {seen_key, to_lower(r.address)}))
-                        duplicates.push_back(
-                            {r.id, Outcome::delivered, "2.0.0", "duplicate of " + seen_key, {}, false});
+                        duplicates.insert(r.id);
                     else
                         fresh.push_back(r);
                 }
@@ -313,7 +312,6 @@ std::vector<RecipientResult> Engine::reception(const QueuedMessage& m, const std
             if (!duplicates.empty())
                 spdlog::info("pec: reception point: {}: {} already received, duplicate ignored", m.id, seen_key);
             pec_rcpts = std::move(fresh);
-            if (pec_rcpts.empty() && plain_rcpts.empty()) return duplicates;
         }
     }
     auto env = with_recipients(m.envelope, addresses(pec_rcpts));
@@ -329,8 +327,7 @@ std::vector<RecipientResult> Engine::reception(const QueuedMessage& m, const std
         return !box || (box->accepts_ordinary_mail && box->kind != store::MailboxKind::receive_only);
     };
 
-    Output out;
-    out.spool = parts_.spool;
+    Output out(parts_.spool);
     pec::ReceptionDecision d;
     if (!pec_rcpts.empty()) d = pec::receive_message(raw, env, v, ctx);
     for (const auto& n : d.notices) add_generated(out, n, false);
@@ -428,7 +425,7 @@ std::vector<RecipientResult> Engine::reception(const QueuedMessage& m, const std
     std::vector<queue::RecipientUpdate> updates;
     std::vector<RecipientResult> results;
     for (const auto& r : due) {
-        if (std::any_of(duplicates.begin(), duplicates.end(), [&](const RecipientResult& x) { return x.recipient_id == r.id; })) {
+        if (duplicates.count(r.id)) {
             updates.push_back({r.id, queue::RecipientState::delivered, r.attempts + 1, time, "duplicate"});
             results.push_back(done(r, "duplicate of " + seen_key));
             continue;
@@ -452,10 +449,7 @@ std::vector<RecipientResult> Engine::reception(const QueuedMessage& m, const std
                 tx.exec("INSERT INTO pec_received (message_id, recipient, received_us) VALUES (?, ?, ?)",
                         {seen_key, to_lower(r.address), log::to_micros(time)});
         if (log_it) log(tx, e);
-        for (const auto& f : d.tracking) {
-            auto applied = tracker_->record_event(tx, f.pec_msgid, f.recipient, f.event, time);
-            (void)applied;
-        }
+        for (const auto& f : d.tracking) tracker_->record_event(tx, f.pec_msgid, f.recipient, f.event, time);
         for (const auto& n : virus_notices) {
             log::Event ve = e;
             ve.kind = log::EventKind::non_delivery_virus;
@@ -502,8 +496,7 @@ std::vector<RecipientResult> Engine::delivery(const QueuedMessage& m, const std:
         }
         if (acceptance == store::Acceptance::accept) {
             auto notice = pec::delivery_notice(raw, v, r.address, pec::StoreOutcome::ok(), ctx);
-            Output out;
-            out.spool = parts_.spool;
+            Output out(parts_.spool);
             if (notice) add_generated(out, notice->message, false);
             queue::RecipientUpdate upd{r.id, queue::RecipientState::delivered, r.attempts + 1, ctx.time, "stored"};
             e.kind = log::EventKind::delivery;
@@ -549,8 +542,7 @@ std::vector<RecipientResult> Engine::delivery(const QueuedMessage& m, const std:
         so.text = so.unknown_mailbox ? "casella inesistente (no such mailbox)"
                                      : "casella non attiva (mailbox not active)";
         auto notice = pec::delivery_notice(raw, v, r.address, so, ctx);
-        Output out;
-        out.spool = parts_.spool;
+        Output out(parts_.spool);
         if (notice) add_generated(out, notice->message, false);
         e.kind = log::EventKind::non_delivery;
         e.outcome = so.enhanced_status + " " + so.text;
@@ -587,8 +579,7 @@ std::size_t Engine::run_timers_once() {
         orig.recipients.push_back({notice.recipient, {}, {}});
         auto built = pec::build_message(kind, synthetic_original(notice.sender, notice.subject, notice.client_msgid),
                                         orig, ctx, *parts_.signer);
-        Output out;
-        out.spool = parts_.spool;
+        Output out(parts_.spool);
         add_generated(out, built, false);
         for (const auto& i : out.items)
             queue::Spool::insert_generated(tx, i.id, i.envelope, i.size, i.is_dsn, queue::MessageClass::pec);

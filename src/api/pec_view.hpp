@@ -14,10 +14,20 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "api/mime_view.hpp"
 
 namespace pecd::api {
+
+// One legal-log event that names a message: what the provider did with it.
+struct PecEventInfo {
+    std::string kind;  // log/event.hpp kind name, e.g. "delivery", "take_in_charge"
+    std::string time;  // RFC 3339 UTC
+    std::string outcome;
+    std::vector<std::string> recipients;
+    std::vector<std::string> generated_ids;  // ids of the receipts / notices it produced
+};
 
 struct Verdict {
     std::string verdict;  // valid | invalid | not-pec | unavailable
@@ -30,6 +40,9 @@ public:
     virtual ~PecView() = default;
     virtual std::string status(const MessageHeaders& h) const = 0;
     virtual Verdict verify(std::string_view raw, const MessageHeaders& h) const = 0;
+    // The provider's events for the PEC message a stored message belongs to (its
+    // X-Riferimento-Message-ID), oldest first: the receipts and notices issued for it.
+    virtual std::vector<PecEventInfo> history(const MessageHeaders&) const { return {}; }
     // Names the source of these answers in responses ("store" or "pec-engine").
     virtual std::string source() const = 0;
 };

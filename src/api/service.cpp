@@ -450,6 +450,14 @@ void MailboxApi::message_routes(Context& c, const MailboxInfo& m, const std::vec
                                 {"message_id", r.headers.message_id},
                                 {"received_at", format_time(r.received_at)}});
         j["pec"]["linked_receipts"] = receipts;
+        json events = json::array();
+        for (auto& e : pec_.history(entry->headers))
+            events.push_back({{"kind", e.kind},
+                              {"time", e.time},
+                              {"outcome", e.outcome},
+                              {"recipients", e.recipients},
+                              {"generated_ids", e.generated_ids}});
+        j["pec"]["events"] = events;
         c.plan.response = json_response(200, j);
         return;
     }

@@ -1,8 +1,10 @@
 #include "config/config.hpp"
 
-#include <cctype>
-#include <set>
 #include <toml++/toml.h>
+
+#include <cctype>
+#include <optional>
+#include <set>
 
 #include "core/error.hpp"
 #include "core/fs.hpp"
@@ -49,7 +51,8 @@ public:
         } else {
             auto v = node->value<std::int64_t>();
             if (!v || *v < 0) fail(*node, key, "expected a non-negative integer");
-            if (static_cast<std::uint64_t>(*v) > std::numeric_limits<T>::max()) fail(*node, key, "value too large");
+            if (static_cast<std::uint64_t>(*v) > std::numeric_limits<T>::max())
+                fail(*node, key, "value too large");
             out = static_cast<T>(*v);
         }
     }
@@ -67,8 +70,7 @@ public:
     }
     void no_unknown_keys() const {
         for (auto& [k, node] : t_)
-            if (!used_.count(std::string(k.str())))
-                fail(node, std::string(k.str()).c_str(), "unknown key");
+            if (!used_.count(std::string(k.str()))) fail(node, std::string(k.str()).c_str(), "unknown key");
     }
     std::string key_path(const char* key) const { return path_.empty() ? key : path_ + "." + key; }
     [[noreturn]] void fail(const toml::node& node, const char* key, const std::string& why) const {
@@ -169,7 +171,8 @@ void read_outbound(const toml::table& t, Outbound& o) {
             rs.no_unknown_keys();
             if (r.domain.empty()) rs.fail(rt, "domain", "every route needs a domain");
             if (!r.route.starts_with("smtp:") && !r.route.starts_with("lmtp:"))
-                rs.fail(rt.contains("route") ? *rt.get("route") : rt, "route", "expected smtp:HOST:PORT or lmtp:...");
+                rs.fail(rt.contains("route") ? *rt.get("route") : rt, "route",
+                        "expected smtp:HOST:PORT or lmtp:...");
             o.routes.push_back(std::move(r));
         }
     }
@@ -256,8 +259,7 @@ void read_store(const toml::table& t, Store& st) {
         s.fail(t, "conninfo",
                "backend = \"postgresql\" needs a conninfo (e.g. \"host=db1 dbname=pecd user=pecd\")");
     if (st.backend == "sqlite" && (t.contains("conninfo") || t.contains("password_file")))
-        s.fail(t, t.contains("conninfo") ? "conninfo" : "password_file",
-               "only for backend = \"postgresql\"");
+        s.fail(t, t.contains("conninfo") ? "conninfo" : "password_file", "only for backend = \"postgresql\"");
     if (st.backend == "postgresql" && t.contains("path"))
         s.fail(*t.get("path"), "path", "only for backend = \"sqlite\"");
     if (t.contains("pool_size") && (st.pool_size == 0 || st.pool_size > 256))
@@ -317,16 +319,21 @@ void read_pec(const toml::table& t, Pec& p) {
     s.no_unknown_keys();
     if (!p.enabled) return;
     if (p.provider_name.empty()) s.fail(t, "provider_name", "required: the provider's name for daticert");
-    if (p.signing_certificate.empty()) s.fail(t, "signing_certificate", "required: the provider's signing certificate");
+    if (p.signing_certificate.empty())
+        s.fail(t, "signing_certificate", "required: the provider's signing certificate");
     if (p.pkcs11_module.empty() == p.signing_key.empty())
         s.fail(t, "signing_key", "set either signing_key (PEM) or pkcs11_module (HSM)");
     if (!p.pkcs11_module.empty() && (p.pkcs11_token.empty() || p.pkcs11_key_label.empty()))
         s.fail(t, "pkcs11_token", "an HSM key needs pkcs11_token and pkcs11_key_label");
-    if (p.trust_anchors.empty()) s.fail(t, "trust_anchors", "required: the roots of provider signing certificates");
-    if (p.max_recipients < 50) s.fail(*t.get("max_recipients"), "max_recipients", "must be at least 50 (pec.md 5.1)");
-    if (p.max_volume < (30ull << 20)) s.fail(*t.get("max_volume"), "max_volume", "must be at least 31457280 (30 MB, pec.md 5.1)");
+    if (p.trust_anchors.empty())
+        s.fail(t, "trust_anchors", "required: the roots of provider signing certificates");
+    if (p.max_recipients < 50)
+        s.fail(*t.get("max_recipients"), "max_recipients", "must be at least 50 (pec.md 5.1)");
+    if (p.max_volume < (30ull << 20))
+        s.fail(*t.get("max_volume"), "max_volume", "must be at least 31457280 (30 MB, pec.md 5.1)");
     if (p.notice24_after < std::chrono::hours(22) || p.notice24_after > std::chrono::hours(24))
-        s.fail(*t.get("notice24_after"), "notice24_after", "must lie between 79200 and 86400 seconds (pec.md 5.4)");
+        s.fail(*t.get("notice24_after"), "notice24_after",
+               "must lie between 79200 and 86400 seconds (pec.md 5.4)");
 }
 
 void read_log(const toml::table& t, LegalLog& l) {
@@ -343,7 +350,64 @@ void read_log(const toml::table& t, LegalLog& l) {
     if (!l.tsa_listen.empty() && l.tsa_listen.rfind(':') == std::string::npos)
         s.fail(*t.get("tsa_listen"), "tsa_listen", "expected address:port");
     if (l.retention_months < 30)
-        s.fail(*t.get("retention_months"), "retention_months", "the legal log is kept at least 30 months (pec.md 7)");
+        s.fail(*t.get("retention_months"), "retention_months",
+               "the legal log is kept at least 30 months (pec.md 7)");
+}
+
+// "host:port", "[v6]:port" -> (host, port); nullopt when it is neither.
+std::optional<std::pair<std::string, unsigned>> split_host_port(const std::string& v) {
+    auto colon = v.rfind(':');
+    if (colon == std::string::npos || colon == 0) return std::nullopt;
+    auto host = v.substr(0, colon);
+    auto port = v.substr(colon + 1);
+    if (host.front() == '[') {
+        if (host.size() < 3 || host.back() != ']') return std::nullopt;
+        host = host.substr(1, host.size() - 2);
+    }
+    if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos)
+        return std::nullopt;
+    auto n = std::stoul(port);
+    if (n > 65535) return std::nullopt;
+    return std::make_pair(host, static_cast<unsigned>(n));
+}
+
+void read_api(const toml::table& t, Api& a) {
+    Table s(t, "api");
+    a.enabled = true;
+    s.get("enabled", a.enabled);
+    s.get("listen", a.listen);
+    s.get("certificate", a.certificate);
+    s.get("key", a.key);
+    s.get("client_ca", a.client_ca);
+    s.get("allow", a.allow);
+    s.get("issuer", a.issuer);
+    s.get("audience", a.audience);
+    s.get("jwks_file", a.jwks_file);
+    s.get("jwks_url", a.jwks_url);
+    s.get("jwks_ca", a.jwks_ca);
+    s.get("jwks_refresh", a.jwks_refresh);
+    s.get("leeway", a.leeway);
+    s.get("max_body", a.max_body);
+    s.get("max_connections", a.max_connections);
+    s.get("idle_timeout", a.idle_timeout);
+    s.get("closure_sweep_interval", a.closure_sweep_interval);
+    s.no_unknown_keys();
+    if (!a.enabled) return;
+    if (!split_host_port(a.listen))
+        s.fail(t.contains("listen") ? *t.get("listen") : t, "listen", "expected address:port");
+    if (a.client_ca.empty())
+        s.fail(t, "client_ca", "required: the API accepts only clients with a certificate from this CA");
+    if (a.certificate.empty() != a.key.empty())
+        s.fail(t, a.certificate.empty() ? "certificate" : "key", "certificate and key go together");
+    if (a.issuer.empty()) s.fail(t, "issuer", "required: the token issuer (iss) to accept");
+    if (a.audience.empty()) s.fail(t, "audience", "required: the token audience (aud) to accept");
+    if (a.jwks_file.empty() == a.jwks_url.empty())
+        s.fail(t, "jwks_file", "set exactly one of jwks_file and jwks_url (the token signing keys)");
+    if (!a.jwks_url.empty() && !a.jwks_url.starts_with("https://"))
+        s.fail(*t.get("jwks_url"), "jwks_url", "expected an https:// URL");
+    if (a.allow.empty()) s.fail(*t.get("allow"), "allow", "an empty allow-list would refuse every client");
+    if (t.contains("max_body")) s.positive("max_body", a.max_body);
+    if (t.contains("max_connections")) s.positive("max_connections", a.max_connections);
 }
 
 void read_index(const toml::table& t, Index& x) {
@@ -369,7 +433,8 @@ void read_index(const toml::table& t, Index& x) {
     // An index downloaded over the Internet is only trusted when signed (pec.md 6.2).
     if (x.source == "https" && x.trust_anchor.empty())
         s.fail(t, "trust_anchor", "source = \"https\" needs a trust_anchor to verify the signed LDIF");
-    if (x.source == "ldap" && x.ldap_uri.empty()) s.fail(t, "ldap_uri", "source = \"ldap\" needs an ldap_uri");
+    if (x.source == "ldap" && x.ldap_uri.empty())
+        s.fail(t, "ldap_uri", "source = \"ldap\" needs an ldap_uri");
 }
 
 Listener read_listener(const toml::table& t, std::size_t i) {
@@ -424,8 +489,8 @@ Config parse_config(std::string_view text, const std::string& source_name) {
         read_antivirus(*av->as_table(), c.antivirus);
         root.erase("antivirus");
     }
-    std::set<std::string> sections{"limits", "tls",   "listener", "domains", "outbound",
-                                   "dns",    "store", "index",    "pec",     "log"};
+    std::set<std::string> sections{"limits", "tls",   "listener", "domains", "outbound", "dns",
+                                   "store",  "index", "pec",      "log",     "api"};
     for (auto& [k, node] : root) {
         std::string key(k.str());
         if (!sections.count(key)) continue;
@@ -450,12 +515,16 @@ Config parse_config(std::string_view text, const std::string& source_name) {
         } else if (key == "log") {
             if (!node.is_table()) top.fail(node, "log", "expected a table [log]");
             read_log(*node.as_table(), c.log);
+        } else if (key == "api") {
+            if (!node.is_table()) top.fail(node, "api", "expected a table [api]");
+            read_api(*node.as_table(), c.api);
         } else if (key == "dns") {
             if (!node.is_table()) top.fail(node, "dns", "expected a table [dns]");
             read_dns(*node.as_table(), c.dns);
         } else if (key == "listener") {
             auto arr = node.as_array();
-            if (!arr || !arr->is_array_of_tables()) top.fail(node, "listener", "expected [[listener]] tables");
+            if (!arr || !arr->is_array_of_tables())
+                top.fail(node, "listener", "expected [[listener]] tables");
             for (std::size_t i = 0; i < arr->size(); ++i)
                 c.listeners.push_back(read_listener(*arr->get(i)->as_table(), i));
         } else if (key == "domains") {
@@ -487,6 +556,10 @@ Config parse_config(std::string_view text, const std::string& source_name) {
     if (c.log_level != "trace" && c.log_level != "debug" && c.log_level != "info" && c.log_level != "warn" &&
         c.log_level != "error")
         throw ParseError("must be one of: trace, debug, info, warn, error", 0, "log_level");
+    // Every API request is audited in the legal log, which the PEC service keeps.
+    if (c.api.enabled && (!c.pec.enabled || !c.log.enabled))
+        throw ParseError("the API's audit trail is the legal log: it needs [pec] and [log] on", 0,
+                         "api.enabled");
     return c;
 }
 

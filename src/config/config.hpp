@@ -90,7 +90,7 @@ struct Outbound {
     std::string tls_policy = "may";  // default for destinations not in the map
     std::vector<OutboundPolicy> policies;
     std::vector<OutboundRoute> routes;
-    std::filesystem::path ca_file;  // trusted roots for verify/secure; empty: system store
+    std::filesystem::path ca_file;             // trusted roots for verify/secure; empty: system store
     std::filesystem::path client_certificate;  // presented when a server asks
     std::filesystem::path client_key;
     std::uint16_t port = 25;  // of the MX hosts (tests use another)
@@ -135,11 +135,11 @@ struct Index {
     std::string url;              // source = https: the signed LDIF's URL
     std::string ldap_uri;         // source = ldap: ldap:// or ldaps://
     std::string ldap_base = "o=postacert";
-    std::string ldap_bind_dn;            // empty: anonymous
+    std::string ldap_bind_dn;                  // empty: anonymous
     std::filesystem::path ldap_password_file;  // the bind password, read at start; never logged
-    std::filesystem::path trust_anchor;  // PEM; documents must be signed by a chain to it
-    std::filesystem::path ca_file;       // roots for the HTTPS / LDAPS server; empty: system
-    std::filesystem::path cache_file;    // local copy of the last good download
+    std::filesystem::path trust_anchor;        // PEM; documents must be signed by a chain to it
+    std::filesystem::path ca_file;             // roots for the HTTPS / LDAPS server; empty: system
+    std::filesystem::path cache_file;          // local copy of the last good download
     std::chrono::seconds refresh_interval{86400};
     std::chrono::seconds retry_interval{300};
     std::chrono::seconds timeout{60};
@@ -150,35 +150,58 @@ struct Index {
 // unless pecd runs with --smtp-only.
 struct Pec {
     bool enabled = false;
-    std::string provider_name;        // daticert gestore-emittente, e.g. "Esempio PEC S.p.A."
-    std::string domain;               // posta-certificata@<domain>; empty: the first PEC domain
-    std::vector<std::string> domains; // PEC domains served; empty: every entry of `domains`
-    std::string service_mailbox;      // mailReceipt; empty: posta-certificata@<domain>
+    std::string provider_name;                  // daticert gestore-emittente, e.g. "Esempio PEC S.p.A."
+    std::string domain;                         // posta-certificata@<domain>; empty: the first PEC domain
+    std::vector<std::string> domains;           // PEC domains served; empty: every entry of `domains`
+    std::string service_mailbox;                // mailReceipt; empty: posta-certificata@<domain>
     std::vector<std::string> access_listeners;  // listeners of the access point; empty: those with auth
-    std::string node_id;              // PEC message ids of this node; empty: hostname
+    std::string node_id;                        // PEC message ids of this node; empty: hostname
     // The provider's signing identity: a PEM pair, or a PKCS#11 token (HSM).
     std::filesystem::path signing_certificate;  // PEM, leaf first, then its chain
     std::filesystem::path signing_key;          // PEM private key (file keys)
     std::string pkcs11_module;
     std::string pkcs11_token;
     std::string pkcs11_key_label;
-    std::filesystem::path pkcs11_pin_file;      // the user PIN, read at start; never logged
-    std::filesystem::path trust_anchors;        // PEM roots of provider signing certificates
-    std::filesystem::path crl_file;             // optional CRLs (PEM or DER)
+    std::filesystem::path pkcs11_pin_file;  // the user PIN, read at start; never logged
+    std::filesystem::path trust_anchors;    // PEM roots of provider signing certificates
+    std::filesystem::path crl_file;         // optional CRLs (PEM or DER)
     std::size_t max_recipients = 500;
-    std::uint64_t max_volume = 100ull << 20;    // bytes x recipients (floor 30 MB, pec.md 5.1)
-    std::chrono::seconds timer_interval{30};    // how often the 12 h / 24 h timers are checked
+    std::uint64_t max_volume = 100ull << 20;         // bytes x recipients (floor 30 MB, pec.md 5.1)
+    std::chrono::seconds timer_interval{30};         // how often the 12 h / 24 h timers are checked
     std::chrono::seconds notice24_after{23 * 3600};  // within [22 h, 24 h] (pec.md 5.4)
 };
 
 // [log]: the legal log (pec.md 7): sealed segments, time stamps, retention.
 struct LegalLog {
-    bool enabled = true;  // with [pec] on; off only for tests and benchmarks
-    std::string tsa_url;  // RFC 3161 over HTTP; empty: the built-in TSA
+    bool enabled = true;                // with [pec] on; off only for tests and benchmarks
+    std::string tsa_url;                // RFC 3161 over HTTP; empty: the built-in TSA
     std::filesystem::path tsa_anchors;  // PEM roots of tsa_url's certificate
     std::string tsa_listen;             // "127.0.0.1:3180": serve the built-in TSA there
     std::chrono::seconds segment_interval{3600};
     unsigned retention_months = 30;
+};
+
+// [api]: the mailbox API (provisioning and read access over HTTPS, mutual TLS, OAuth2
+// bearer tokens, an IP allow-list; every request audited in the legal log). Present in a
+// file = on; it needs [log] on (the audit trail is legal-log records).
+struct Api {
+    bool enabled = false;
+    std::string listen = "127.0.0.1:8443";  // address:port; port 0 = any (tests)
+    std::filesystem::path certificate;      // server pair; empty: the [tls] default pair
+    std::filesystem::path key;
+    std::filesystem::path client_ca;                            // required: CA(s) of the client certificates
+    std::vector<std::string> allow{"127.0.0.1/32", "::1/128"};  // client networks (CIDR)
+    std::string issuer;                                         // required: the tokens' "iss"
+    std::string audience;                                       // required: the tokens' "aud"
+    std::filesystem::path jwks_file;                            // one of jwks_file and jwks_url
+    std::string jwks_url;
+    std::filesystem::path jwks_ca;  // trust for an https jwks_url; empty: the system's store
+    std::chrono::seconds jwks_refresh{3600};
+    std::chrono::seconds leeway{60};  // clock skew allowed on exp / nbf
+    std::uint64_t max_body = 1 << 20;
+    std::uint64_t max_connections = 1000;
+    std::chrono::seconds idle_timeout{60};
+    std::chrono::seconds closure_sweep_interval{3600};  // receive-only mailboxes past 180 days
 };
 
 struct Config {
@@ -198,6 +221,7 @@ struct Config {
     Index index;
     Pec pec;
     LegalLog log;
+    Api api;
 };
 
 Config load_config(const std::filesystem::path& path);

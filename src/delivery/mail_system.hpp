@@ -64,6 +64,7 @@ public:
 
     store::Database& database() { return *db_; }
     store::MailStore& store() { return *store_; }
+    store::BlobStore& blobs() { return *blobs_; }
     queue::Spool& spool() { return *spool_; }
     queue::MessageSink& sink() { return *spool_; }
     queue::Runner& runner() { return *runner_; }

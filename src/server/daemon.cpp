@@ -2,7 +2,6 @@
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
-
 #include <sys/resource.h>
 
 #include <boost/asio/io_context.hpp>
@@ -53,7 +52,8 @@ public:
         }
     }
     std::shared_ptr<tls::ServerTls> for_listener(const config::Listener& l) {
-        tls::CertificatePair pair = l.certificate.empty() ? default_pair_ : tls::CertificatePair{l.certificate, l.key};
+        tls::CertificatePair pair =
+            l.certificate.empty() ? default_pair_ : tls::CertificatePair{l.certificate, l.key};
         // Listeners with the same default pair and the same SNI pairs share one context.
         auto key = pair.certificate.string() + "\n" + pair.key.string();
         std::map<std::string, tls::CertificatePair> sni;
@@ -129,7 +129,8 @@ void print_banner(const config::Config& c, const std::vector<BoundListener>& bou
         std::cout << "  " << l.name << ": " << l.address << " port " << l.port << " (" << tls_mode_name(l.tls)
                   << ")\n";
     if (!demo.empty()) {
-        std::cout << "Demo mailboxes (passwords in " << (c.data_dir / "demo-credentials.txt").string() << "):\n";
+        std::cout << "Demo mailboxes (passwords in " << (c.data_dir / "demo-credentials.txt").string()
+                  << "):\n";
         for (auto& [addr, pw] : demo) std::cout << "  " << addr << "\n";
         const BoundListener* sub = nullptr;
         for (auto& l : bound)
@@ -206,6 +207,7 @@ int run_daemon(config::Config c, const RunOptions& options) {
             if (ec) return;
             spdlog::info("pecd: SIGHUP, re-reading certificates");
             contexts.reload_all();
+            services->reload_certificates();
             wait_hup();
         });
     };
@@ -223,8 +225,10 @@ int run_daemon(config::Config c, const RunOptions& options) {
 
     services->start();
     server.start();
-    write_listeners_file(c.data_dir / "listeners.json", c.hostname, server.listeners());
-    print_banner(c, server.listeners(), services->demo_accounts());
+    auto bound = server.listeners();
+    for (auto& l : services->other_listeners()) bound.push_back(l);
+    write_listeners_file(c.data_dir / "listeners.json", c.hostname, bound);
+    print_banner(c, bound, services->demo_accounts());
     spdlog::info("pecd: serving with {} threads", c.threads);
 
     std::vector<std::thread> threads;

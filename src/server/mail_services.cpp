@@ -11,6 +11,7 @@
 #include "index/index_service.hpp"
 #include "log/log_service.hpp"
 #include "provider/engine.hpp"
+#include "server/api_service.hpp"
 
 namespace pecd::server {
 namespace {
@@ -97,7 +98,8 @@ public:
         provider::EngineSettings s;
         s.provider_domain = to_lower(c.pec.domain);
         s.provider_name = c.pec.provider_name;
-        for (const auto& d : c.pec.domains.empty() ? c.domains : c.pec.domains) s.pec_domains.insert(to_lower(d));
+        for (const auto& d : c.pec.domains.empty() ? c.domains : c.pec.domains)
+            s.pec_domains.insert(to_lower(d));
         if (c.pec.access_listeners.empty()) {
             for (const auto& l : c.listeners)
                 if (l.auth) s.access_listeners.insert(l.name);
@@ -130,7 +132,8 @@ public:
             m.address = service;
             system.store().add_mailbox(m);
         }
-        if (!providers) spdlog::warn("pec: no provider index ([index] source = none): every recipient is esterno");
+        if (!providers)
+            spdlog::warn("pec: no provider index ([index] source = none): every recipient is esterno");
     }
     void start() {
         if (log_) log_->start();
@@ -140,6 +143,8 @@ public:
         engine_->stop();
         if (log_) log_->stop();
     }
+    log::LegalLog* legal_log() { return log_ ? &log_->log() : nullptr; }
+    const crypto::TrustStore& trust() const { return trust_; }
 
 private:
     static crypto::SigningIdentity load_signing(const config::Pec& p) {
@@ -172,6 +177,17 @@ public:
             if (!mail_.is_local_domain(d)) mail_.add_domain(d);
         if (demo) create_demo(c);
         if (c.pec.enabled) pec_ = std::make_unique<PecProvider>(c, system_, index_.get(), io, clock);
+        if (c.api.enabled) {
+            ApiParts parts;
+            parts.db = &system_.database();
+            parts.mail = &mail_;
+            parts.blobs = &system_.blobs();
+            parts.log = pec_ ? pec_->legal_log() : nullptr;
+            parts.trust = pec_ ? &pec_->trust() : nullptr;
+            parts.index = index_ ? &index_->lookup() : nullptr;
+            if (!parts.log) throw Error("api: the audit trail needs the legal log ([pec] and [log] on)");
+            api_ = std::make_unique<ApiService>(c, parts, io, clock);
+        }
     }
     ~StoreMailServices() override { system_.stop(); }  // no worker may reach the engine after it
     Directory& directory() override { return directory_; }
@@ -182,13 +198,22 @@ public:
         if (index_) index_->start();
         if (pec_) pec_->start();
         system_.start();
+        if (api_) api_->start();
     }
     void stop() override {
+        if (api_) api_->stop();
         system_.stop();
         if (pec_) pec_->stop();
         if (index_) index_->stop();
     }
     std::vector<std::pair<std::string, std::string>> demo_accounts() const override { return demo_; }
+    std::vector<BoundListener> other_listeners() const override {
+        if (!api_) return {};
+        return {api_->listener()};
+    }
+    void reload_certificates() override {
+        if (api_) api_->reload_certificates();
+    }
 
 private:
     // The provider index named by [index], or none (source = "none").
@@ -255,6 +280,7 @@ private:
     StoreDirectory directory_;
     std::vector<std::pair<std::string, std::string>> demo_;
     std::unique_ptr<PecProvider> pec_;  // after system_: stopped and destroyed first
+    std::unique_ptr<ApiService> api_;   // reads the store and writes the legal log of pec_
 };
 
 }  // namespace

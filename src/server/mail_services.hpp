@@ -7,7 +7,8 @@
 // (mode 0600) and never logged. With an [index] source it runs the provider index service
 // (refreshed on its own thread) and gives its lookups to outbound delivery. With [pec] on
 // it runs the PEC provider flow (provider/engine.hpp) over the queue, with the legal log
-// (log/log_service.hpp; its built-in TSA may listen on `io`) and clamd.
+// (log/log_service.hpp; its built-in TSA may listen on `io`) and clamd. With [api] on it
+// serves the mailbox API on `io` (server/api_service.hpp).
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -31,6 +32,10 @@ public:
     virtual void stop() = 0;
     // Demo accounts created on this start (address, password); empty otherwise.
     virtual std::vector<std::pair<std::string, std::string>> demo_accounts() const = 0;
+    // Listeners besides SMTP (the mailbox API), once started.
+    virtual std::vector<BoundListener> other_listeners() const = 0;
+    // SIGHUP: re-read the certificates of those listeners.
+    virtual void reload_certificates() = 0;
 };
 
 std::unique_ptr<MailServices> open_mail_services(const config::Config& config, bool embedded_demo,

@@ -16,7 +16,7 @@ BUILD_PKGS=(
 PEER_PKGS=(
   softhsm2 opensc p11-kit swaks postfix clamav-daemon clamav
   slapd ldap-utils dovecot-lmtpd dovecot-core postgresql unbound dnsmasq
-  testssl.sh curl python3 procps iproute2 psmisc libnet-ssleay-perl libio-socket-ssl-perl
+  nginx-light testssl.sh curl python3 procps iproute2 psmisc libnet-ssleay-perl libio-socket-ssl-perl
 )
 
 want=()
@@ -39,7 +39,7 @@ $SUDO apt-get install -y --no-install-recommends "${want[@]}"
 
 # Daemons installed by packages must not run as system services here: tests start
 # their own instances on loopback in temporary directories.
-for svc in postfix clamav-daemon clamav-freshclam slapd dovecot postgresql unbound dnsmasq; do
+for svc in postfix clamav-daemon clamav-freshclam slapd dovecot postgresql unbound dnsmasq nginx; do
   if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl stop "$svc" >/dev/null 2>&1 || true; fi
   if [ -x "/etc/init.d/$svc" ]; then $SUDO "/etc/init.d/$svc" stop >/dev/null 2>&1 || true; fi
 done

@@ -134,7 +134,14 @@ std::int64_t LegalLog::append(store::Tx& tx, const Event& event) {
     std::string chain = chain_link(head->text(1), digest);
     tx.exec("INSERT INTO log_records (seq, at_us, record, digest, chain) VALUES (?, ?, ?, ?, ?)",
             {seq, to_micros(event.time), record, digest, chain});
-    tx.exec("UPDATE log_head SET chain = ? WHERE id = 1", {chain});
+    for (const auto& key : keys_of(event))
+        tx.exec("INSERT INTO log_keys (key, seq) VALUES (?, ?)", {key, seq});
+    // indexed_seq moves with the head while no older record waits for its keys (a log
+    // written before keys were added on append); index_pending() catches those up.
+    tx.exec(
+        "UPDATE log_head SET chain = ?, indexed_seq = CASE WHEN indexed_seq = ? THEN ? ELSE indexed_seq END "
+        "WHERE id = 1",
+        {chain, seq - 1, seq});
     return seq;
 }
 
@@ -149,7 +156,8 @@ std::int64_t LegalLog::index_pending(std::int64_t max_records) {
         for (const auto& r : rows) {
             try {
                 for (const auto& key : keys_of(parse_record(r.text(1)).event))
-                    tx.exec("INSERT INTO log_keys (key, seq) VALUES (?, ?)", {key, r.integer(0)});
+                    tx.exec("INSERT INTO log_keys (key, seq) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                            {key, r.integer(0)});
             } catch (const ParseError&) {
                 // An unreadable record has no keys; verify_log() reports it.
             }

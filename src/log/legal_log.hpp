@@ -7,9 +7,12 @@
 //   the state change it describes commit (or roll back) together. Appenders serialize
 //   on the single log_head row (updated first, so concurrent PostgreSQL transactions
 //   queue on its row lock). Returns the record's sequence number (1, 2, ...).
-//   An append touches two B-trees only (log_records, whose key grows, and log_head), so
-//   its share of a durable commit stays small; the search keys (message ids, addresses)
-//   are added later by index_pending(), off the hot path (the sealer calls it).
+//   An append also writes the record's search keys (message ids, addresses) into
+//   log_keys, so a search never has to scan recent records: the mailbox API looks up a
+//   message's history on every read while thousands of audit records a second are
+//   appended, and a scanned tail would grow with them.
+// - index_pending() adds the keys of records appended without them (logs written before
+//   keys were added on append); the sealer calls it.
 // - search() finds records by keys where indexed and by scanning the not yet indexed
 //   tail, so a record is searchable as soon as it is committed.
 // - close_segment(now) closes the records appended since the last segment into a new

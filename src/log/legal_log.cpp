@@ -288,10 +288,17 @@ std::vector<StoredRecord> LegalLog::search(const SearchQuery& q) const {
         if (!q.message_id.empty() || !q.address.empty()) {
             // One key narrows the indexed part; matches() applies the rest.
             std::string key = !q.message_id.empty() ? "m:" + q.message_id : "a:" + to_lower(q.address);
+            // With that key as the only filter, the index answers alone: no record is
+            // parsed (a caller that wants the events parses each one once).
+            const bool key_only = (q.message_id.empty() || q.address.empty()) && !q.from && !q.to;
             for (const auto& row : tx.query(select + "WHERE seq IN (SELECT seq FROM log_keys WHERE key = ?) "
                                                      "AND seq <= ? ORDER BY seq",
-                                            {key, indexed}))
-                keep(row);
+                                            {key, indexed})) {
+                if (key_only)
+                    out.push_back(record_from(row));
+                else
+                    keep(row);
+            }
         } else {
             std::string sql = select + "WHERE seq <= ?";
             std::vector<Value> params{Value(std::in_place_type<std::int64_t>, indexed)};

@@ -252,8 +252,15 @@ void read_store(const toml::table& t, Store& st) {
     s.get("password_file", st.password_file);
     s.get("pool_size", st.pool_size);
     s.get("blob_dir", st.blob_dir);
+    s.get("spool_dir", st.spool_dir);
+    s.get("node", st.node);
+    s.get("claim_lease", st.claim_lease);
     s.no_unknown_keys();
     s.one_of("backend", st.backend, {"sqlite", "postgresql"});
+    // SQLite is one process's database: there is nothing to claim from other nodes.
+    if (st.backend == "sqlite" && (t.contains("node") || t.contains("claim_lease")))
+        s.fail(t, t.contains("node") ? "node" : "claim_lease",
+               "only for backend = \"postgresql\" (several nodes)");
     // The conninfo may hold a password: messages name the key, never echo the value.
     if (st.backend == "postgresql" && st.conninfo.empty())
         s.fail(t, "conninfo",

@@ -121,6 +121,11 @@ struct Store {
     std::filesystem::path password_file;  // postgresql: file holding the password (optional)
     unsigned pool_size = 8;               // postgresql: connections per node
     std::filesystem::path blob_dir;       // message bodies; empty: data_dir/mailboxes (shared by nodes)
+    // Several nodes on one PostgreSQL database: the queue's message files must be on
+    // storage every node reads (like blob_dir), and each node claims work by name.
+    std::filesystem::path spool_dir;        // queue files; empty: data_dir/spool
+    std::string node;                       // this node's name; empty: hostname + data_dir
+    std::chrono::seconds claim_lease{600};  // a dead node's work is taken over after this
 };
 
 struct Mailbox {

@@ -14,9 +14,11 @@ MailSystem::MailSystem(MailSystemOptions options, const Clock& clock) : options_
         database.path = (options_.data_dir / "pecd.db").string();
     db_ = store::open_database(database);
     blobs_ = std::make_unique<store::BlobStore>(options_.blob_dir.empty() ? options_.data_dir / "mailboxes"
-                                                                           : options_.blob_dir);
+                                                                          : options_.blob_dir);
     store_ = std::make_unique<store::MailStore>(*db_, *blobs_, clock);
-    spool_ = std::make_unique<queue::Spool>(*db_, options_.data_dir / "spool", clock, options_.spool);
+    spool_ = std::make_unique<queue::Spool>(
+        *db_, options_.spool_dir.empty() ? options_.data_dir / "spool" : options_.spool_dir, clock,
+        options_.spool);
     std::optional<std::uint16_t> mx_port;
     if (options_.dns) {
         if (!options_.remote.resolver)

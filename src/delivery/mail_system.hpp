@@ -32,11 +32,12 @@ struct MailSystemOptions {
     std::filesystem::path data_dir;
     store::DatabaseSettings database;  // [store]; an empty SQLite path means data_dir/pecd.db
     std::filesystem::path blob_dir;    // message bodies; empty: data_dir/mailboxes
+    std::filesystem::path spool_dir;   // queue files; empty: data_dir/spool
     std::string hostname = "localhost";
     queue::SpoolOptions spool;
-    queue::RunnerOptions runner;                // hostname is set from `hostname`
-    RemoteOptions remote;                       // helo_name is set from `hostname` when empty
-    std::optional<store::Route> default_route;  // relay host for non-local domains
+    queue::RunnerOptions runner;                        // hostname is set from `hostname`
+    RemoteOptions remote;                               // helo_name is set from `hostname` when empty
+    std::optional<store::Route> default_route;          // relay host for non-local domains
     std::map<std::string, store::Route> static_routes;  // [[outbound.routes]]: domain -> next hop
     // MX routing for non-local domains without a default route: the resolver's settings
     // and the MX hosts' port. Unset: no MX routing.

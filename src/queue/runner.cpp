@@ -136,6 +136,8 @@ double Runner::random01() {
 }
 
 void Runner::process(const std::string& id) {
+    // With several nodes, only the holder of the message's lease works on it.
+    if (!spool_.claim(id)) return;
     auto m = spool_.load(id);
     if (!m) return;
     auto now = clock_.now();
@@ -197,7 +199,8 @@ void Runner::process_whole(const QueuedMessage& m, std::vector<QueuedRecipient> 
         if (it != got.end())
             results.push_back(*it);
         else
-            results.push_back({r.id, Outcome::deferred, "4.3.0", error.empty() ? "not processed" : error, {}, false});
+            results.push_back(
+                {r.id, Outcome::deferred, "4.3.0", error.empty() ? "not processed" : error, {}, false});
     }
 }
 
@@ -298,7 +301,11 @@ void Runner::record(const QueuedMessage& m, const std::vector<RecipientResult>& 
             bounced.push_back({r.address, r.orcpt, "failed", status, diagnostic, res.remote_mta});
     }
     if (bounced.empty() && delayed.empty()) {
-        spool_.update(m.id, updates);
+        try {
+            spool_.update(m.id, updates);
+        } catch (const StaleQueueUpdate& e) {
+            spdlog::info("{}", e.what());
+        }
         return;
     }
     // The recipient updates go in the transaction of the first notification queued, so a

@@ -37,6 +37,9 @@ const std::vector<store::Migration> kMigrations = {
     {2,
      "ALTER TABLE queue_messages ADD COLUMN message_class TEXT NOT NULL DEFAULT 'ordinary';"
      "ALTER TABLE queue_messages ADD COLUMN delay_warned INTEGER NOT NULL DEFAULT 0"},
+    {3,
+     "ALTER TABLE queue_messages ADD COLUMN claim_owner TEXT NOT NULL DEFAULT '';"
+     "ALTER TABLE queue_messages ADD COLUMN claim_until BIGINT NOT NULL DEFAULT 0"},
 };
 
 constexpr std::size_t write_buffer_size = 64 * 1024;
@@ -333,8 +336,8 @@ std::string Spool::write_generated(std::string_view bytes) {
     return id;
 }
 
-void Spool::insert_generated(store::Tx& tx, const std::string& id, const Envelope& envelope, std::uint64_t size,
-                             bool is_dsn, MessageClass cls) {
+void Spool::insert_generated(store::Tx& tx, const std::string& id, const Envelope& envelope,
+                             std::uint64_t size, bool is_dsn, MessageClass cls) {
     if (envelope.recipients.empty()) throw Error("message without recipients");
     insert_rows(tx, id, envelope, size, is_dsn, cls);
 }
@@ -359,9 +362,12 @@ void Spool::recover() {
             done.push_back(r.text(0));
     });
     bool removed = false;
+    const auto oldest_kept = std::filesystem::file_time_type::clock::now() - options_.orphan_age;
     for (auto& entry : std::filesystem::directory_iterator(msg_dir_)) {
         auto name = entry.path().filename().string();
         if (known.count(name)) continue;
+        std::error_code tec;
+        if (options_.orphan_age.count() > 0 && entry.last_write_time(tec) > oldest_kept) continue;
         // Never acknowledged: the rows were not committed (or a temporary file of enqueue()).
         std::error_code ec;
         std::filesystem::remove(entry.path(), ec);
@@ -419,6 +425,18 @@ std::optional<QueuedMessage> Spool::load(const std::string& id) {
 std::vector<std::string> Spool::due(TimePoint now, std::size_t limit) {
     std::vector<std::string> out;
     db_.read([&](store::Tx& tx) {
+        if (!options_.node.empty()) {
+            // Not the messages another node holds a live lease on: asking for them would
+            // only cost a failed claim each.
+            for (auto& r :
+                 tx.query("SELECT r.queue_id FROM queue_recipients r JOIN queue_messages m"
+                          " ON m.id = r.queue_id WHERE r.state = 'pending' AND r.next_attempt <= ?"
+                          " AND (m.claim_owner = ? OR m.claim_until < ?)"
+                          " GROUP BY r.queue_id ORDER BY MIN(r.next_attempt) LIMIT ?",
+                          {to_ms(now), options_.node, to_ms(now), static_cast<std::int64_t>(limit)}))
+                out.push_back(r.text(0));
+            return;
+        }
         for (auto& r :
              tx.query("SELECT queue_id FROM queue_recipients WHERE state = 'pending' AND next_attempt <= ?"
                       " GROUP BY queue_id ORDER BY MIN(next_attempt) LIMIT ?",
@@ -451,12 +469,29 @@ std::vector<QueuedMessage> Spool::list(std::size_t limit) {
 }
 
 void Spool::apply_updates(store::Tx& tx, const std::string& id, const std::vector<RecipientUpdate>& updates) {
+    // Only a pending recipient changes: an outcome is recorded once, whoever (worker,
+    // node, replayed attempt) gets there second finds 0 rows and rolls back.
     for (const auto& u : updates)
-        tx.exec(
-            "UPDATE queue_recipients SET state = ?, attempts = ?, next_attempt = ?, last_error = ?"
-            " WHERE id = ? AND queue_id = ?",
-            {std::string(state_name(u.state)), std::int64_t{u.attempts}, to_ms(u.next_attempt), u.last_error,
-             u.id, id});
+        if (tx.exec("UPDATE queue_recipients SET state = ?, attempts = ?, next_attempt = ?, last_error = ?"
+                    " WHERE id = ? AND queue_id = ? AND state = 'pending'",
+                    {std::string(state_name(u.state)), std::int64_t{u.attempts}, to_ms(u.next_attempt),
+                     u.last_error, u.id, id}) == 0)
+            throw StaleQueueUpdate("queue: " + id + ": recipient " + std::to_string(u.id) +
+                                   " is no longer pending (recorded elsewhere)");
+}
+
+bool Spool::claim(const std::string& id) {
+    if (options_.node.empty()) return true;
+    const auto now = to_ms(clock_.now());
+    const auto until = now + std::chrono::duration_cast<std::chrono::milliseconds>(options_.lease).count();
+    bool got = false;
+    db_.transact([&](store::Tx& tx) {
+        got = tx.exec(
+                  "UPDATE queue_messages SET claim_owner = ?, claim_until = ?"
+                  " WHERE id = ? AND (claim_owner = ? OR claim_until < ?)",
+                  {options_.node, until, id, options_.node, now}) > 0;
+    });
+    return got;
 }
 
 void Spool::set_message_class(const std::string& id, MessageClass cls) {

@@ -21,6 +21,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -35,6 +36,7 @@
 
 #include "core/clock.hpp"
 #include "core/envelope.hpp"
+#include "core/error.hpp"
 #include "queue/group_commit.hpp"
 #include "queue/retry.hpp"
 #include "queue/sink.hpp"
@@ -80,6 +82,22 @@ struct SpoolOptions {
     unsigned sync_threads = 4;
     // Crash recovery at open; false for a second process beside the daemon (pecctl).
     bool recover = true;
+    // Several nodes on one database (and one shared spool directory): this node's name.
+    // Non-empty turns claims on: a node works on a message only while it holds the
+    // message's lease (claim()), so two nodes never deliver the same message at once,
+    // and the work of a node that died is taken over when its lease expires.
+    std::string node;
+    std::chrono::seconds lease{600};  // longer than the longest delivery attempt
+    // Files of the spool that no queue row names are removed at open only when older
+    // than this (zero: all of them). Another node may be writing one right now.
+    std::chrono::seconds orphan_age{0};
+};
+
+// A queue update that found its recipient no longer pending: another worker or node
+// recorded it first. The transaction it was part of is rolled back.
+class StaleQueueUpdate : public Error {
+public:
+    using Error::Error;
 };
 
 class Spool final : public MessageSink {
@@ -129,8 +147,15 @@ public:
     std::vector<QueuedMessage> list(std::size_t limit = 1000);
     std::filesystem::path data_path(const std::string& id) const;
 
+    // Takes (or renews) this node's lease on the message; false when another node holds
+    // a lease that has not expired. Always true without SpoolOptions::node.
+    bool claim(const std::string& id);
+    bool clustered() const { return !options_.node.empty(); }
+
     // Applies recipient updates inside tx (used by local delivery to mark a recipient in
-    // the same transaction that stores the message).
+    // the same transaction that stores the message). Each update applies only to a
+    // recipient still pending; otherwise StaleQueueUpdate (the outcome was recorded by
+    // someone else: the whole transaction, with whatever it generated, must not commit).
     static void apply_updates(store::Tx& tx, const std::string& id,
                               const std::vector<RecipientUpdate>& updates);
     // Applies updates durably through the group committer; then, when no recipient is

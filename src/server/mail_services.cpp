@@ -231,6 +231,14 @@ private:
         o.database = {c.store.backend, c.store.path.string(), c.store.conninfo,
                       c.store.password_file.string(), c.store.pool_size};
         o.blob_dir = c.store.blob_dir;
+        o.spool_dir = c.store.spool_dir;
+        if (c.store.backend == "postgresql") {
+            // Any node may hold any message: claims by node name, leases, and a spool
+            // shared with the other nodes whose fresh files are theirs to finish.
+            o.spool.node = c.store.node.empty() ? c.hostname + ":" + c.data_dir.string() : c.store.node;
+            o.spool.lease = c.store.claim_lease;
+            o.spool.orphan_age = std::chrono::hours(1);
+        }
         if (c.store.backend == "postgresql")  // the server only: the conninfo may hold a password
             spdlog::info("store: postgresql {}", store::describe_conninfo(c.store.conninfo));
         o.spool.min_free_bytes = c.limits.spool_min_free;  // below it, DATA gets a 4xx

@@ -15,7 +15,8 @@
 //          messages; with ID: the message's bytes, unmodified, on stdout
 //   pecctl queue list --data-dir DIR [--json]
 //   pecctl queue show ID --data-dir DIR [--json]
-// The database is DIR/pecd.db; these commands may run beside a running pecd (they never
+// The database is DIR/pecd.db, or with --config FILE the [store] of pecd's configuration
+// (PostgreSQL, shared blob and spool directories); these commands may run beside a running pecd (they never
 // run the queue's crash recovery). Errors exit with status 2 and a precise message.
 #include <termios.h>
 #include <unistd.h>
@@ -26,6 +27,7 @@
 
 #include "cli/registry.hpp"
 #include "core/error.hpp"
+#include "config/config.hpp"
 #include "delivery/mail_system.hpp"
 #include "queue/dsn.hpp"
 
@@ -34,11 +36,19 @@ namespace {
 
 using nlohmann::json;
 
-std::unique_ptr<delivery::MailSystem> open_system(const std::string& data_dir) {
+// The store of a data directory: DIR/pecd.db, or, with --config, the database, blob and
+// spool directories of the configuration's [store] (PostgreSQL for several nodes).
+std::unique_ptr<delivery::MailSystem> open_system(const std::string& data_dir, const std::string& config_file) {
     if (data_dir.empty()) throw Error("--data-dir is required");
     if (!std::filesystem::is_directory(data_dir)) throw Error("no data directory " + data_dir);
     delivery::MailSystemOptions o;
     o.data_dir = data_dir;
+    if (!config_file.empty()) {
+        auto c = config::load_config(config_file);
+        o.database = {c.store.backend, c.store.path.string(), c.store.conninfo, c.store.password_file.string(), 2};
+        o.blob_dir = c.store.blob_dir;
+        o.spool_dir = c.store.spool_dir;
+    }
     o.spool.recover = false;
     o.spool.sync_threads = 1;
     o.runner.workers = 1;
@@ -114,7 +124,7 @@ json queue_json(const queue::QueuedMessage& m) {
 }
 
 struct Args {
-    std::string data_dir;
+    std::string data_dir, config;
     std::string name, route = "local", address, kind = "standard", state, domain, id;
     std::uint64_t quota = 1ull << 30;
     std::int64_t message_id = -1;
@@ -123,6 +133,7 @@ struct Args {
 
 void add_data_dir(CLI::App* c, Args& a) {
     c->add_option("--data-dir", a.data_dir, "pecd's data directory (holds pecd.db)")->required();
+    c->add_option("--config", a.config, "pecd's configuration file: use its [store] (e.g. PostgreSQL)");
 }
 
 void register_domain(CLI::App& app, std::shared_ptr<Args> a) {
@@ -134,7 +145,7 @@ void register_domain(CLI::App& app, std::shared_ptr<Args> a) {
     add_data_dir(add, *a);
     add->callback([a] {
         auto route = store::parse_route(a->route);
-        open_system(a->data_dir)->store().add_domain(a->name, route);
+        open_system(a->data_dir, a->config)->store().add_domain(a->name, route);
         std::cout << "domain " << a->name << " added (" << store::to_string(route) << ")\n";
     });
     auto* route = domain->add_subcommand("route", "change where a domain's mail goes");
@@ -144,14 +155,14 @@ void register_domain(CLI::App& app, std::shared_ptr<Args> a) {
     add_data_dir(route, *a);
     route->callback([a] {
         auto r = store::parse_route(a->route);
-        open_system(a->data_dir)->store().set_route(a->name, r);
+        open_system(a->data_dir, a->config)->store().set_route(a->name, r);
         std::cout << "domain " << a->name << " now routed to " << store::to_string(r) << "\n";
     });
     auto* list = domain->add_subcommand("list", "list local domains");
     add_data_dir(list, *a);
     list->add_flag("--json", a->json_output, "JSON output");
     list->callback([a] {
-        auto domains = open_system(a->data_dir)->store().domains();
+        auto domains = open_system(a->data_dir, a->config)->store().domains();
         if (a->json_output) {
             json j = json::array();
             for (auto& d : domains) j.push_back({{"name", d.name}, {"route", store::to_string(d.route)}});
@@ -174,7 +185,7 @@ void register_mailbox(CLI::App& app, std::shared_ptr<Args> a) {
     add->add_flag("--password-stdin", a->password_stdin, "set the password read from stdin");
     add_data_dir(add, *a);
     add->callback([a] {
-        auto sys = open_system(a->data_dir);
+        auto sys = open_system(a->data_dir, a->config);
         store::NewMailbox m{a->address, a->quota, store::parse_mailbox_kind(a->kind), !a->pec_only};
         std::string pw = a->password_stdin ? read_password("Password: ") : std::string();
         sys->store().add_mailbox(m);
@@ -186,7 +197,7 @@ void register_mailbox(CLI::App& app, std::shared_ptr<Args> a) {
     passwd->add_option("address", a->address, "mailbox address")->required();
     add_data_dir(passwd, *a);
     passwd->callback([a] {
-        auto sys = open_system(a->data_dir);
+        auto sys = open_system(a->data_dir, a->config);
         if (!sys->store().mailbox(a->address)) throw Error("no mailbox " + a->address);
         sys->store().set_password(a->address, read_password("New password: "));
         std::cout << "password of " << store::normalize_address(a->address) << " changed\n";
@@ -197,7 +208,7 @@ void register_mailbox(CLI::App& app, std::shared_ptr<Args> a) {
     list->add_flag("--json", a->json_output, "JSON output");
     add_data_dir(list, *a);
     list->callback([a] {
-        auto boxes = open_system(a->data_dir)->store().mailboxes(a->domain);
+        auto boxes = open_system(a->data_dir, a->config)->store().mailboxes(a->domain);
         if (a->json_output) {
             json j = json::array();
             for (auto& m : boxes) j.push_back(mailbox_json(m));
@@ -215,7 +226,7 @@ void register_mailbox(CLI::App& app, std::shared_ptr<Args> a) {
     show->add_flag("--json", a->json_output, "JSON output");
     add_data_dir(show, *a);
     show->callback([a] {
-        auto m = open_system(a->data_dir)->store().mailbox(a->address);
+        auto m = open_system(a->data_dir, a->config)->store().mailbox(a->address);
         if (!m) throw Error("no mailbox " + a->address);
         auto j = mailbox_json(*m);
         if (a->json_output) {
@@ -231,7 +242,7 @@ void register_mailbox(CLI::App& app, std::shared_ptr<Args> a) {
     state->add_option("state", a->state, "active | deactivated | closed")->required();
     add_data_dir(state, *a);
     state->callback([a] {
-        open_system(a->data_dir)->store().set_state(a->address, store::parse_mailbox_state(a->state));
+        open_system(a->data_dir, a->config)->store().set_state(a->address, store::parse_mailbox_state(a->state));
         std::cout << "mailbox " << store::normalize_address(a->address) << " is " << a->state << "\n";
     });
 
@@ -241,7 +252,7 @@ void register_mailbox(CLI::App& app, std::shared_ptr<Args> a) {
     read->add_flag("--json", a->json_output, "JSON output (list)");
     add_data_dir(read, *a);
     read->callback([a] {
-        auto sys = open_system(a->data_dir);
+        auto sys = open_system(a->data_dir, a->config);
         if (a->message_id >= 0) {
             auto bytes = sys->store().read_message(a->address, a->message_id);
             std::cout.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
@@ -272,7 +283,7 @@ void register_queue(CLI::App& app, std::shared_ptr<Args> a) {
     list->add_flag("--json", a->json_output, "JSON output");
     add_data_dir(list, *a);
     list->callback([a] {
-        auto msgs = open_system(a->data_dir)->spool().list(100000);
+        auto msgs = open_system(a->data_dir, a->config)->spool().list(100000);
         if (a->json_output) {
             json j = json::array();
             for (auto& m : msgs) j.push_back(queue_json(m));
@@ -293,7 +304,7 @@ void register_queue(CLI::App& app, std::shared_ptr<Args> a) {
     show->add_flag("--json", a->json_output, "JSON output");
     add_data_dir(show, *a);
     show->callback([a] {
-        auto m = open_system(a->data_dir)->spool().load(a->id);
+        auto m = open_system(a->data_dir, a->config)->spool().load(a->id);
         if (!m) throw Error("no queued message " + a->id);
         std::cout << queue_json(*m).dump(2) << "\n";
     });

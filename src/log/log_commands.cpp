@@ -19,6 +19,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "config/config.hpp"
 #include "core/error.hpp"
 #include "crypto/timestamp.hpp"
 #include "log/bundle.hpp"
@@ -32,6 +33,7 @@ namespace {
 struct LogArgs {
     std::string db;
     std::string data_dir;
+    std::string config;
     std::string message_id, address, from, to;
     std::string out;
     std::string signer_ca, tsa_ca;
@@ -44,6 +46,16 @@ std::string database_path(const LogArgs& a) {
 }
 
 std::unique_ptr<store::Database> open_database(const LogArgs& a) {
+    if (!a.config.empty()) {
+        // The database of pecd's [store] (SQLite or the PostgreSQL of several nodes).
+        auto c = config::load_config(a.config);
+        if (c.store.backend == "postgresql")
+            return store::open_database(
+                {c.store.backend, {}, c.store.conninfo, c.store.password_file.string(), 2});
+        auto path = c.store.path.empty() ? c.data_dir / "pecd.db" : c.store.path;
+        if (!std::filesystem::exists(path)) throw Error("no database at " + path.string());
+        return store::open_sqlite(path.string());
+    }
     std::string path = database_path(a);
     // Never create an empty database while looking for a log.
     if (!std::filesystem::exists(path)) throw Error("no database at " + path);
@@ -177,6 +189,7 @@ void run_export(const LogArgs& a) {
 void add_common(CLI::App* cmd, LogArgs& a) {
     cmd->add_option("--db", a.db, "SQLite database file of pecd");
     cmd->add_option("--data-dir", a.data_dir, "pecd data directory (database <dir>/pecd.db)");
+    cmd->add_option("--config", a.config, "pecd's configuration file: the database of its [store]");
 }
 
 void add_filters(CLI::App* cmd, LogArgs& a) {

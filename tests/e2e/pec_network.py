@@ -56,17 +56,20 @@ def make_tls_ca(directory):
 
 
 class Provider(PecdInstance):
-    def __init__(self, network, domain, name):
+    def __init__(self, network, domain, name, root=None):
+        """root: the data directory (default NETWORK_DIR/DOMAIN); a second node of the
+        same provider gets its own, and shares the first node's signing identity."""
         self.network = network
         self.domain = domain
         self.name = name
         self.mx_port = free_port()
         self.submission_port = free_port()
-        root = os.path.join(network.dir, domain)
+        root = root or os.path.join(network.dir, domain)
         os.makedirs(root, exist_ok=True)
         super().__init__(data_dir=root, pec=True)
         self.passwords = {}
         self.extra_toml = ""
+        self.store_toml = ""  # a [store] section (PostgreSQL nodes); pecctl then reads it too
         self.antivirus = True
 
     @property
@@ -76,7 +79,7 @@ class Provider(PecdInstance):
     def write_config(self):
         n = self.network
         routes = "".join('[[outbound.routes]]\ndomain = "%s"\nroute = "smtp:localhost:%d"\n' % (p.domain, p.mx_port)
-                         for p in n.providers if p is not self)
+                         for p in n.providers if p.domain != self.domain)
         av = ('enabled = true\nsocket = "%s"\n' % n.clamd.socket) if self.antivirus else "enabled = false\n"
         text = """data_dir = "{dir}"
 hostname = "localhost"
@@ -110,14 +113,23 @@ file = "{index}"
 ca_file = "{tls_ca}"
 retry_first = 1
 retry_max = 2
-{routes}{extra}
+{routes}{store}{extra}
 """.format(dir=self.data_dir, domain=self.domain, tls_cert=n.tls_cert, tls_key=n.tls_key, mx=self.mx_port,
            sub=self.submission_port, name=self.name, sign_cert=self.signing["certificate"],
            sign_key=self.signing["key"], ca=n.pec_ca, index=n.index_file, av=av, tls_ca=n.tls_ca,
-           routes=routes, extra=self.extra_toml)
+           routes=routes, store=self.store_toml, extra=self.extra_toml)
         self.config = os.path.join(self.data_dir, "pecd.toml")
         with open(self.config, "w") as f:
             f.write(text)
+
+    def pecctl(self, *args, input=None, check=True, raw=False):
+        extra = ["--config", self.config] if self.store_toml and args and args[0] in ("mailbox", "domain", "queue",
+                                                                                      "log") else []
+        return subprocess.run([PECCTL, *args, "--data-dir", self.data_dir, *extra], input=input,
+                              capture_output=True, text=not raw, check=check, timeout=60)
+
+    def read(self, address, message_id):
+        return self.pecctl("mailbox", "read", address, str(message_id), raw=True).stdout
 
     def add_mailbox(self, local, password="secret-" + "pw", *flags):
         address = local + "@" + self.domain
@@ -156,9 +168,6 @@ retry_max = 2
         out = self.pecctl("mailbox", "read", address, "--json").stdout
         return json.loads(out)
 
-    def read(self, address, message_id):
-        return subprocess.run([PECCTL, "mailbox", "read", address, str(message_id), "--data-dir", self.data_dir],
-                              capture_output=True, check=True, timeout=60).stdout
 
     def parsed(self, address):
         """Every message of a mailbox as (raw bytes, email.message.Message)."""

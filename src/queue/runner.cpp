@@ -76,6 +76,8 @@ std::size_t Runner::busy() const {
 std::size_t Runner::run_once() {
     auto ids = spool_.due(clock_.now(), options_.batch);
     for (auto& id : ids) process(id);
+    // Callers look at the queue afterwards: the removals of finished messages are done.
+    spool_.flush();
     return ids.size();
 }
 

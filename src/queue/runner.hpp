@@ -111,7 +111,8 @@ public:
     void stop();
     // Makes the poller look for due work now (after a clock change in tests, or pecctl).
     void wake();
-    // Without threads: works on every message due now, once; returns how many.
+    // Without threads: works on every message due now, once, and waits until finished
+    // messages are removed; returns how many.
     std::size_t run_once();
     // Messages currently queued for or held by a worker.
     std::size_t busy() const;

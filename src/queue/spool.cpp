@@ -312,7 +312,7 @@ std::string Spool::enqueue(const Envelope& envelope, std::string_view bytes, boo
     auto id = new_id();
     Envelope e = envelope;
     if (e.received_at == TimePoint{}) e.received_at = clock_.now();
-    fs::write_file_durable(data_path(id), bytes, 0640);
+    write_spool_file(id, bytes);
     try {
         committer_->run([&](store::Tx& tx) {
             insert_rows(tx, id, e, bytes.size(), is_dsn, cls);
@@ -329,8 +329,39 @@ std::string Spool::enqueue(const Envelope& envelope, std::string_view bytes, boo
 
 std::string Spool::write_generated(std::string_view bytes) {
     auto id = new_id();
-    fs::write_file_durable(data_path(id), bytes, 0640);
+    write_spool_file(id, bytes);
     return id;
+}
+
+void Spool::sync_generated() {
+    // Unconditional: dir_dirty_ belongs to the committer, and a round that cleared it may
+    // still be inside its own directory fsync.
+    fs::fsync_dir(msg_dir_);
+}
+
+void Spool::write_spool_file(const std::string& id, std::string_view bytes) {
+    // Written in place, without a temporary name and rename: until its rows commit the
+    // file is unreferenced, and recover() deletes such files. Its directory entry is made
+    // durable by the committer's round (dir_dirty_) that inserts the rows.
+    auto path = data_path(id);
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+    if (fd < 0) throw TemporaryError(errno_text("create", path));
+    dir_dirty_ = true;
+    std::string error;
+    for (std::string_view rest = bytes; !rest.empty() && error.empty();) {
+        ssize_t n = ::write(fd, rest.data(), rest.size());
+        if (n < 0) {
+            if (errno != EINTR) error = errno_text("write", path);
+            continue;
+        }
+        rest.remove_prefix(static_cast<std::size_t>(n));
+    }
+    if (error.empty() && ::fdatasync(fd) != 0) error = errno_text("fsync", path);
+    ::close(fd);
+    if (!error.empty()) {
+        ::unlink(path.c_str());
+        throw TemporaryError(error);
+    }
 }
 
 void Spool::insert_generated(store::Tx& tx, const std::string& id, const Envelope& envelope, std::uint64_t size,
@@ -472,6 +503,18 @@ void Spool::mark_delay_warned(store::Tx& tx, const std::string& id) {
 
 void Spool::update(const std::string& id, const std::vector<RecipientUpdate>& updates,
                    const std::function<void(store::Tx&)>& also) {
+    if (updates.empty() && !also) {
+        // Nothing to record (the transport or processor committed its own outcome): only
+        // the removal of a finished message is left, and nobody waits for it. A crash
+        // before it commits leaves a message with no pending recipient, which recover()
+        // finishes at the next open.
+        auto finished = std::make_shared<bool>(false);
+        committer_->submit([id, finished](store::Tx& tx) { *finished = delete_if_done(tx, id); },
+                           [this, id, finished](std::exception_ptr e) {
+                               if (!e && *finished) ::unlink(data_path(id).c_str());
+                           });
+        return;
+    }
     bool finished = false;
     committer_->run([&](store::Tx& tx) {
         apply_updates(tx, id, updates);
@@ -480,6 +523,11 @@ void Spool::update(const std::string& id, const std::vector<RecipientUpdate>& up
     });
     // Losing this unlink to a crash only leaves a file that the next start removes.
     if (finished) ::unlink(data_path(id).c_str());
+}
+
+void Spool::flush() {
+    // Rounds take changes in submission order, so this one lands after all earlier ones.
+    committer_->run([](store::Tx&) {});
 }
 
 bool Spool::finish_if_done(const std::string& id) {

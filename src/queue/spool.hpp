@@ -103,13 +103,17 @@ public:
                         MessageClass cls = MessageClass::ordinary);
     // Generated messages queued inside a caller's transaction (the PEC engine queues its
     // receipts in the transaction that records the state change they report):
-    //   1. write_generated(bytes) stores the file durably (file and directory fsync) and
-    //      returns its queue id; nothing refers to it yet;
-    //   2. insert_generated(tx, id, ...) adds its rows inside the caller's transaction;
+    //   1. write_generated(bytes) writes and fsyncs the file and returns its queue id;
+    //      nothing refers to it yet, and its directory entry is not yet durable;
+    //   2. insert_generated(tx, id, ...) adds its rows inside the caller's transaction,
+    //      which must run on committer() (each round fsyncs msg/ before it commits) or,
+    //      for another transaction, call sync_generated() before it commits;
     //   3. after that transaction commits, notify(ids) hands them to the runner; if it
     //      rolled back, discard(id) removes the file (a crash in between leaves a file
     //      without rows, which the next open deletes as never acknowledged).
     std::string write_generated(std::string_view bytes);
+    // fsync of msg/: makes the entries of files written so far durable.
+    void sync_generated();
     static void insert_generated(store::Tx& tx, const std::string& id, const Envelope& envelope,
                                  std::uint64_t size, bool is_dsn, MessageClass cls);
     void notify(const std::vector<std::string>& ids);
@@ -134,9 +138,13 @@ public:
     static void apply_updates(store::Tx& tx, const std::string& id,
                               const std::vector<RecipientUpdate>& updates);
     // Applies updates durably through the group committer; then, when no recipient is
-    // pending any more, removes the message (rows and file).
+    // pending any more, removes the message (rows and file). Without updates and `also`
+    // it only queues that removal and returns at once.
     void update(const std::string& id, const std::vector<RecipientUpdate>& updates,
                 const std::function<void(store::Tx&)>& also = {});
+    // Returns once every change submitted before it (such as those queued removals) has
+    // been applied.
+    void flush();
     // Removes the message when none of its recipients is pending; true if removed.
     bool finish_if_done(const std::string& id);
 
@@ -152,6 +160,7 @@ private:
     void sync_loop();
     std::string new_id();
     void check_free_space(std::uint64_t declared) const;
+    void write_spool_file(const std::string& id, std::string_view bytes);
 
     store::Database& db_;
     std::filesystem::path dir_;

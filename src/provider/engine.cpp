@@ -99,8 +99,9 @@ Engine::Engine(EngineSettings settings, EngineParts parts)
     tracker_ = std::make_unique<pec::tracking::Tracker>(parts_.spool->database(), settings_.tracking);
     // The delivery stage queues its receipt inside MailStore::deliver's transaction; the
     // receipt file's directory entry is made durable by the committer round that commits it.
-    parts_.mail->set_writer(
-        [spool = parts_.spool](const std::function<void(store::Tx&)>& work) { spool->committer().run(work); });
+    parts_.mail->set_writer([spool = parts_.spool](const std::function<void(store::Tx&)>& work) {
+        spool->committer().run(work);
+    });
     // PEC messages already taken in, per recipient: SMTP delivers at least once (a peer
     // killed between our 250 and its own commit sends again), PEC wants each envelope and
     // receipt once, and a PEC message's Message-ID is unique (pec.md 2.5).

@@ -217,7 +217,7 @@ std::filesystem::path Spool::data_path(const std::string& id) const {
     return msg_dir_ / id;
 }
 
-void Spool::on_committed(std::function<void(const std::vector<std::string>&)> fn) {
+void Spool::on_committed(CommittedFn fn) {
     std::lock_guard lock(committed_mutex_);
     on_committed_ = std::move(fn);
 }
@@ -301,7 +301,7 @@ void Spool::sync_loop() {
                                }
                                c->done({true, c->id, {}});
                                std::lock_guard lock(committed_mutex_);
-                               if (on_committed_) on_committed_({c->id});
+                               if (on_committed_) on_committed_({c->id}, Origin::received);
                            });
     }
 }
@@ -323,7 +323,7 @@ std::string Spool::enqueue(const Envelope& envelope, std::string_view bytes, boo
         throw;
     }
     std::lock_guard lock(committed_mutex_);
-    if (on_committed_) on_committed_({id});
+    if (on_committed_) on_committed_({id}, Origin::generated);
     return id;
 }
 
@@ -373,7 +373,7 @@ void Spool::insert_generated(store::Tx& tx, const std::string& id, const Envelop
 void Spool::notify(const std::vector<std::string>& ids) {
     if (ids.empty()) return;
     std::lock_guard lock(committed_mutex_);
-    if (on_committed_) on_committed_(ids);
+    if (on_committed_) on_committed_(ids, Origin::generated);
 }
 
 void Spool::discard(const std::string& id) noexcept {

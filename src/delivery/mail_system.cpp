@@ -19,6 +19,10 @@ MailSystem::MailSystem(MailSystemOptions options, const Clock& clock) : options_
     spool_ = std::make_unique<queue::Spool>(
         *db_, options_.spool_dir.empty() ? options_.data_dir / "spool" : options_.spool_dir, clock,
         options_.spool);
+    // Mailbox deliveries commit with the queue's other changes: one fsync per round
+    // instead of one per message, and no second writer queueing on the database.
+    store_->set_writer(
+        [this](const std::function<void(store::Tx&)>& work) { spool_->committer().run(work); });
     std::optional<std::uint16_t> mx_port;
     if (options_.dns) {
         if (!options_.remote.resolver)

@@ -97,6 +97,11 @@ Engine::Engine(EngineSettings settings, EngineParts parts)
     if (!parts_.spool || !parts_.mail || !parts_.signer || !parts_.quarantine)
         throw Error("PEC engine: spool, mailbox store, signing identity and quarantine are required");
     tracker_ = std::make_unique<pec::tracking::Tracker>(parts_.spool->database(), settings_.tracking);
+    // The delivery stage queues its receipt inside MailStore::deliver's transaction; the
+    // receipt file's directory entry is made durable by the committer round that commits it.
+    parts_.mail->set_writer([spool = parts_.spool](const std::function<void(store::Tx&)>& work) {
+        spool->committer().run(work);
+    });
     // PEC messages already taken in, per recipient: SMTP delivers at least once (a peer
     // killed between our 250 and its own commit sends again), PEC wants each envelope and
     // receipt once, and a PEC message's Message-ID is unique (pec.md 2.5).
@@ -581,6 +586,8 @@ std::size_t Engine::run_timers_once() {
                                         orig, ctx, *parts_.signer);
         Output out(parts_.spool);
         add_generated(out, built, false);
+        // This transaction is the tracker's, not a group-commit round: it syncs msg/ itself.
+        parts_.spool->sync_generated();
         for (const auto& i : out.items)
             queue::Spool::insert_generated(tx, i.id, i.envelope, i.size, i.is_dsn, queue::MessageClass::pec);
         log::Event e;

@@ -17,10 +17,11 @@
 //              mailboxes (listener "pec-delivery")
 //
 // Every stage works the same way, which is what makes it crash-safe: read, scan, decide
-// and build/sign every generated message first (no state touched); write each generated
-// message's file durably (Spool::write_generated); then ONE transaction inserts their
-// queue rows, the tracking changes, the legal-log records and marks the handled
-// recipients done. A kill -9 before that commit leaves the input message pending and
+// and build/sign every generated message first (no state touched); write and fsync each
+// generated message's file (Spool::write_generated); then ONE transaction, on the spool's
+// group committer (whose round fsyncs the spool directory first), inserts their queue
+// rows, the tracking changes, the legal-log records and marks the handled recipients
+// done. A kill -9 before that commit leaves the input message pending and
 // the files orphaned (deleted at the next open), so the stage simply runs again; after
 // it, everything is there exactly once. The delivery stage stores into the mailbox and
 // queues its receipt in the mailbox store's transaction (MailStore::deliver `also`).

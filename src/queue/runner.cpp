@@ -40,7 +40,9 @@ void Runner::start() {
         if (!threads_.empty()) return;
         stopping_ = false;
     }
-    spool_.on_committed([this](const std::vector<std::string>& ids) { enqueue_ids(ids); });
+    spool_.on_committed([this](const std::vector<std::string>& ids, Spool::Origin origin) {
+        enqueue_ids(ids, origin == Spool::Origin::generated);
+    });
     for (unsigned i = 0; i < std::max(1u, options_.workers); ++i) threads_.emplace_back([this] { worker(); });
     threads_.emplace_back([this] { poller(); });
 }
@@ -56,6 +58,7 @@ void Runner::stop() {
     for (auto& t : threads_) t.join();
     threads_.clear();
     std::lock_guard lock(mutex_);
+    urgent_.clear();
     ready_.clear();
     known_.clear();
 }
@@ -76,17 +79,20 @@ std::size_t Runner::busy() const {
 std::size_t Runner::run_once() {
     auto ids = spool_.due(clock_.now(), options_.batch);
     for (auto& id : ids) process(id);
+    // Callers look at the queue afterwards: the removals of finished messages are done.
+    spool_.flush();
     return ids.size();
 }
 
-void Runner::enqueue_ids(const std::vector<std::string>& ids) {
+void Runner::enqueue_ids(const std::vector<std::string>& ids, bool urgent) {
     std::size_t added = 0;
     {
         std::lock_guard lock(mutex_);
         if (stopping_) return;
+        auto& lane = urgent ? urgent_ : ready_;
         for (const auto& id : ids)
             if (known_.insert(id).second) {
-                ready_.push_back(id);
+                lane.push_back(id);
                 ++added;
             }
     }
@@ -115,10 +121,11 @@ void Runner::worker() {
         std::string id;
         {
             std::unique_lock lock(mutex_);
-            work_cv_.wait(lock, [&] { return stopping_ || !ready_.empty(); });
+            work_cv_.wait(lock, [&] { return stopping_ || !urgent_.empty() || !ready_.empty(); });
             if (stopping_) return;
-            id = std::move(ready_.front());
-            ready_.pop_front();
+            auto& lane = urgent_.empty() ? ready_ : urgent_;
+            id = std::move(lane.front());
+            lane.pop_front();
         }
         try {
             process(id);

@@ -220,7 +220,7 @@ std::filesystem::path Spool::data_path(const std::string& id) const {
     return msg_dir_ / id;
 }
 
-void Spool::on_committed(std::function<void(const std::vector<std::string>&)> fn) {
+void Spool::on_committed(CommittedFn fn) {
     std::lock_guard lock(committed_mutex_);
     on_committed_ = std::move(fn);
 }
@@ -304,7 +304,7 @@ void Spool::sync_loop() {
                                }
                                c->done({true, c->id, {}});
                                std::lock_guard lock(committed_mutex_);
-                               if (on_committed_) on_committed_({c->id});
+                               if (on_committed_) on_committed_({c->id}, Origin::received);
                            });
     }
 }
@@ -315,7 +315,7 @@ std::string Spool::enqueue(const Envelope& envelope, std::string_view bytes, boo
     auto id = new_id();
     Envelope e = envelope;
     if (e.received_at == TimePoint{}) e.received_at = clock_.now();
-    fs::write_file_durable(data_path(id), bytes, 0640);
+    write_spool_file(id, bytes);
     try {
         committer_->run([&](store::Tx& tx) {
             insert_rows(tx, id, e, bytes.size(), is_dsn, cls);
@@ -326,18 +326,49 @@ std::string Spool::enqueue(const Envelope& envelope, std::string_view bytes, boo
         throw;
     }
     std::lock_guard lock(committed_mutex_);
-    if (on_committed_) on_committed_({id});
+    if (on_committed_) on_committed_({id}, Origin::generated);
     return id;
 }
 
 std::string Spool::write_generated(std::string_view bytes) {
     auto id = new_id();
-    fs::write_file_durable(data_path(id), bytes, 0640);
+    write_spool_file(id, bytes);
     return id;
 }
 
-void Spool::insert_generated(store::Tx& tx, const std::string& id, const Envelope& envelope,
-                             std::uint64_t size, bool is_dsn, MessageClass cls) {
+void Spool::sync_generated() {
+    // Unconditional: dir_dirty_ belongs to the committer, and a round that cleared it may
+    // still be inside its own directory fsync.
+    fs::fsync_dir(msg_dir_);
+}
+
+void Spool::write_spool_file(const std::string& id, std::string_view bytes) {
+    // Written in place, without a temporary name and rename: until its rows commit the
+    // file is unreferenced, and recover() deletes such files. Its directory entry is made
+    // durable by the committer's round (dir_dirty_) that inserts the rows.
+    auto path = data_path(id);
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+    if (fd < 0) throw TemporaryError(errno_text("create", path));
+    dir_dirty_ = true;
+    std::string error;
+    for (std::string_view rest = bytes; !rest.empty() && error.empty();) {
+        ssize_t n = ::write(fd, rest.data(), rest.size());
+        if (n < 0) {
+            if (errno != EINTR) error = errno_text("write", path);
+            continue;
+        }
+        rest.remove_prefix(static_cast<std::size_t>(n));
+    }
+    if (error.empty() && ::fdatasync(fd) != 0) error = errno_text("fsync", path);
+    ::close(fd);
+    if (!error.empty()) {
+        ::unlink(path.c_str());
+        throw TemporaryError(error);
+    }
+}
+
+void Spool::insert_generated(store::Tx& tx, const std::string& id, const Envelope& envelope, std::uint64_t size,
+                             bool is_dsn, MessageClass cls) {
     if (envelope.recipients.empty()) throw Error("message without recipients");
     insert_rows(tx, id, envelope, size, is_dsn, cls);
 }
@@ -345,7 +376,7 @@ void Spool::insert_generated(store::Tx& tx, const std::string& id, const Envelop
 void Spool::notify(const std::vector<std::string>& ids) {
     if (ids.empty()) return;
     std::lock_guard lock(committed_mutex_);
-    if (on_committed_) on_committed_(ids);
+    if (on_committed_) on_committed_(ids, Origin::generated);
 }
 
 void Spool::discard(const std::string& id) noexcept {
@@ -507,6 +538,18 @@ void Spool::mark_delay_warned(store::Tx& tx, const std::string& id) {
 
 void Spool::update(const std::string& id, const std::vector<RecipientUpdate>& updates,
                    const std::function<void(store::Tx&)>& also) {
+    if (updates.empty() && !also) {
+        // Nothing to record (the transport or processor committed its own outcome): only
+        // the removal of a finished message is left, and nobody waits for it. A crash
+        // before it commits leaves a message with no pending recipient, which recover()
+        // finishes at the next open.
+        auto finished = std::make_shared<bool>(false);
+        committer_->submit([id, finished](store::Tx& tx) { *finished = delete_if_done(tx, id); },
+                           [this, id, finished](std::exception_ptr e) {
+                               if (!e && *finished) ::unlink(data_path(id).c_str());
+                           });
+        return;
+    }
     bool finished = false;
     committer_->run([&](store::Tx& tx) {
         apply_updates(tx, id, updates);
@@ -515,6 +558,11 @@ void Spool::update(const std::string& id, const std::vector<RecipientUpdate>& up
     });
     // Losing this unlink to a crash only leaves a file that the next start removes.
     if (finished) ::unlink(data_path(id).c_str());
+}
+
+void Spool::flush() {
+    // Rounds take changes in submission order, so this one lands after all earlier ones.
+    committer_->run([](store::Tx&) {});
 }
 
 bool Spool::finish_if_done(const std::string& id) {

@@ -312,7 +312,7 @@ DeliveryOutcome MailStore::deliver(std::string_view address, std::string_view de
     if (m->state != MailboxState::active) return DeliveryOutcome::not_active;
     blobs_.link_from(blob_key, source);
     DeliveryOutcome outcome = DeliveryOutcome::stored;
-    db_.transact([&](Tx& tx) {
+    auto work = [&](Tx& tx) {
         outcome = DeliveryOutcome::stored;
         auto r = tx.query_one("SELECT state, quota_bytes, used_bytes FROM mailboxes WHERE id = ?", {m->id});
         if (tx.query_one("SELECT 1 FROM mailbox_messages WHERE mailbox_id = ? AND delivery_key = ?",
@@ -338,7 +338,11 @@ DeliveryOutcome MailStore::deliver(std::string_view address, std::string_view de
                 {static_cast<std::int64_t>(size), m->id});
         }
         if (also) also(tx);
-    });
+    };
+    if (writer_)
+        writer_(work);
+    else
+        db_.transact(work);
     if (outcome == DeliveryOutcome::not_active || outcome == DeliveryOutcome::over_quota)
         blobs_.remove(blob_key);
     return outcome;

@@ -123,10 +123,18 @@ public:
     Database& database() { return db_; }
     BlobStore& blobs() { return blobs_; }
 
+    // Runs deliver()'s transaction: durable on return, rolled back and rethrown on error,
+    // and it may run the function more than once (a group commit retries a change alone
+    // when its batch failed). Default: Database::transact. The daemon hands deliveries to
+    // the queue's group committer, so many of them share one commit and one fsync.
+    using Writer = std::function<void(const std::function<void(Tx&)>&)>;
+    void set_writer(Writer w) { writer_ = std::move(w); }
+
 private:
     Database& db_;
     BlobStore& blobs_;
     const Clock& clock_;
+    Writer writer_;
 };
 
 // Lower-cased address; Error unless it has one '@' with a non-empty local part and domain.

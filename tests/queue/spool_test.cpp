@@ -64,9 +64,11 @@ TEST_F(SpoolTest, CommittedMessageIsStoredWithItsEnvelope) {
     for (std::size_t i = 0; i < body.size(); i += 777) m->write(std::string_view(body).substr(i, 777));
     std::mutex notified_mutex;  // on_committed runs on the committer thread
     std::vector<std::string> notified;
-    spool->on_committed([&](const std::vector<std::string>& ids) {
+    std::vector<Spool::Origin> origins;
+    spool->on_committed([&](const std::vector<std::string>& ids, Spool::Origin origin) {
         std::lock_guard lock(notified_mutex);
         notified.insert(notified.end(), ids.begin(), ids.end());
+        origins.push_back(origin);
     });
     auto r = commit_and_wait(*m);
     ASSERT_TRUE(r.ok) << r.error;
@@ -94,6 +96,7 @@ TEST_F(SpoolTest, CommittedMessageIsStoredWithItsEnvelope) {
     }
     std::lock_guard lock(notified_mutex);
     EXPECT_EQ(notified, std::vector<std::string>{r.queue_id});
+    EXPECT_EQ(origins, std::vector<Spool::Origin>{Spool::Origin::received});
 }
 
 TEST_F(SpoolTest, AbortAndUncommittedLeaveNothing) {

@@ -367,8 +367,8 @@ void Spool::write_spool_file(const std::string& id, std::string_view bytes) {
     }
 }
 
-void Spool::insert_generated(store::Tx& tx, const std::string& id, const Envelope& envelope, std::uint64_t size,
-                             bool is_dsn, MessageClass cls) {
+void Spool::insert_generated(store::Tx& tx, const std::string& id, const Envelope& envelope,
+                             std::uint64_t size, bool is_dsn, MessageClass cls) {
     if (envelope.recipients.empty()) throw Error("message without recipients");
     insert_rows(tx, id, envelope, size, is_dsn, cls);
 }
@@ -516,7 +516,9 @@ bool Spool::claim(const std::string& id) {
     const auto now = to_ms(clock_.now());
     const auto until = now + std::chrono::duration_cast<std::chrono::milliseconds>(options_.lease).count();
     bool got = false;
-    db_.transact([&](store::Tx& tx) {
+    // Volatile: a claim lost in a database crash only makes the message claimable again,
+    // and outcomes are fenced by apply_updates(), not by the claim.
+    db_.transact_volatile([&](store::Tx& tx) {
         got = tx.exec(
                   "UPDATE queue_messages SET claim_owner = ?, claim_until = ?"
                   " WHERE id = ? AND (claim_owner = ? OR claim_until < ?)",

@@ -72,6 +72,10 @@ public:
     virtual void transact(const std::function<void(Tx&)>& fn) = 0;
     // Runs fn in a read-only snapshot.
     virtual void read(const std::function<void(Tx&)>& fn) = 0;
+    // A small write whose loss in a crash of the database harms nothing (a work lease:
+    // fencing lives elsewhere): on PostgreSQL it neither waits for the WAL flush nor takes
+    // turns with the other writers. It must touch one row only, so it cannot deadlock.
+    virtual void transact_volatile(const std::function<void(Tx&)>& fn) { transact(fn); }
     virtual std::string backend() const = 0;  // "sqlite" or "postgresql"
 };
 

@@ -6,7 +6,10 @@
 // and deadlocks (40P01) roll back and run fn again from the start, like SQLite's busy
 // retry: the modules were written against SQLite's one-writer-at-a-time semantics, and
 // SERIALIZABLE is the level that keeps their read-check-write steps correct without
-// auditing each one. read() runs in a REPEATABLE READ READ ONLY snapshot. A transact()
+// auditing each one. Writing transactions also take turns cluster-wide (a session
+// advisory lock taken before BEGIN, see writer_lock_key): several nodes' batches would
+// otherwise deadlock on rows they touch in different orders. read() runs in a
+// REPEATABLE READ READ ONLY snapshot, concurrently with everything. A transact()
 // or read() called inside a transact() on the same thread joins it.
 //
 // SQL is the portable subset: '?' placeholders become $n (postgres_sql.hpp); migrations
@@ -47,6 +50,7 @@
 #include <cstring>
 #include <limits>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <thread>
 #include <unordered_map>
@@ -68,6 +72,13 @@ constexpr std::size_t statement_cache_limit = 256;
 constexpr auto pool_wait_limit = std::chrono::seconds(30);
 // pg_advisory_xact_lock key serialising migrations across nodes ("pecd" in ASCII).
 constexpr std::int64_t migration_lock_key = 0x70656364;
+// Held (session level, taken before BEGIN so the snapshot comes after it) around every
+// writing transaction. Group-committed batches of several nodes touch their rows in
+// whatever order their work came in, so without it two nodes deadlock and PostgreSQL
+// only notices after deadlock_timeout (1 s by default): the whole cluster stalls for a
+// second many times a minute. One writer at a time is also what the modules assume
+// (SQLite's semantics), and each writer commits a whole batch.
+constexpr std::int64_t writer_lock_key = 0x70656365;
 
 // fn must run again from the start (serialization failure, deadlock, stale plan).
 class RetryError : public TemporaryError {
@@ -295,6 +306,11 @@ public:
     Connection& operator=(const Connection&) = delete;
 
     bool healthy() const { return conn_ && PQstatus(conn_) == CONNECTION_OK; }
+    // Closes the connection (the pool then drops it): the server releases its locks.
+    void discard() {
+        if (conn_) PQfinish(conn_);
+        conn_ = nullptr;
+    }
     bool in_transaction() const { return conn_ && PQtransactionStatus(conn_) != PQTRANS_IDLE; }
 
     // Statements without parameters, possibly several separated by ';' (migrations).
@@ -488,6 +504,14 @@ public:
         run("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", false, fn);
     }
 
+    void transact_volatile(const std::function<void(Tx&)>& fn) override {
+        if (current_.db == this && current_.writing) {
+            transact(fn);
+            return;
+        }
+        run("BEGIN ISOLATION LEVEL SERIALIZABLE; SET LOCAL synchronous_commit = off", false, fn, true);
+    }
+
     std::string backend() const override { return "postgresql"; }
 
 private:
@@ -498,10 +522,12 @@ private:
     };
 
     // Runs fn in one transaction, replaying it on serialization failures and deadlocks.
-    void run(const char* begin, bool writing, const std::function<void(Tx&)>& fn) {
+    // volatile_write: a write that takes no turn with the other writers (transact_volatile).
+    void run(const char* begin, bool writing, const std::function<void(Tx&)>& fn,
+             bool volatile_write = false) {
         for (int attempt = 0;; ++attempt) {
             try {
-                run_once(begin, writing, fn);
+                run_once(begin, writing, fn, volatile_write);
                 return;
             } catch (const RetryError&) {
                 if (attempt >= transaction_retries) throw;
@@ -510,10 +536,12 @@ private:
         }
     }
 
-    void run_once(const char* begin, bool writing, const std::function<void(Tx&)>& fn) {
+    void run_once(const char* begin, bool writing, const std::function<void(Tx&)>& fn, bool volatile_write) {
         auto conn = take();
         Lease lease{this, conn};
+        std::optional<WriterLock> writer;
         try {
+            writer.emplace(*conn, writing);
             conn->simple(begin);
         } catch (const TemporaryError& e) {
             // A pooled connection the server dropped meanwhile (restart, idle timeout):
@@ -522,7 +550,7 @@ private:
             throw;
         }
         Current saved = current_;
-        current_ = {this, conn.get(), writing};
+        current_ = {this, conn.get(), writing || volatile_write};
         try {
             PgTx tx(*conn);
             fn(tx);
@@ -578,6 +606,28 @@ private:
         for (auto& c : idle_) c->forget_statements();
         conn->forget_statements();
     }
+
+    // The cluster-wide writer lock for the life of one writing transaction.
+    class WriterLock {
+    public:
+        WriterLock(Connection& c, bool writing) : c_(writing ? &c : nullptr) {
+            if (c_) c_->simple("SELECT pg_advisory_lock(" + std::to_string(writer_lock_key) + ")");
+        }
+        ~WriterLock() {
+            if (!c_ || !c_->healthy()) return;  // a dropped connection released it
+            try {
+                if (c_->in_transaction()) throw Error("still in a transaction");
+                c_->simple("SELECT pg_advisory_unlock(" + std::to_string(writer_lock_key) + ")");
+            } catch (...) {
+                c_->discard();  // never back to the pool holding the lock
+            }
+        }
+        WriterLock(const WriterLock&) = delete;
+        WriterLock& operator=(const WriterLock&) = delete;
+
+    private:
+        Connection* c_;
+    };
 
     static void rollback(Connection& c) {
         if (!c.healthy() || !c.in_transaction()) return;

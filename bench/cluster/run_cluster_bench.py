@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+"""run_cluster_bench.py - the PEC flow with provider A on one SQLite node, one PostgreSQL
+node, and two PostgreSQL nodes, in the same run
+
+Provider A sends MESSAGES certified messages (SESSIONS submission sessions, STARTTLS +
+AUTH, about 5 KB each) from alice@a.pec.test to bob@b.pec.test; provider B is one SQLite
+node in every case (tests/e2e/pec_network.py, verified TLS between them, one real clamd).
+An exchange is complete when both receipts (accettazione, avvenuta consegna) are in
+alice's mailbox. Topologies of provider A:
+
+  sqlite-1  the embedded default store, one node
+  pg-1      one node on PostgreSQL (tests/e2e/pg_harness.py, fsync on: durable like SQLite)
+  pg-2      two nodes on that PostgreSQL sharing spool and mailbox directories; the
+            submission sessions are split over both nodes
+
+Reported per topology: complete exchanges/s, and the CPU seconds each process used
+during the run (A's nodes, B, PostgreSQL, clamd), which shows where the time goes.
+
+    python3 bench/cluster/run_cluster_bench.py [--build build] [--messages 300] [--sessions 8]
+"""
+import argparse
+import glob
+import json
+import os
+import smtplib
+import ssl
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "../../tests/e2e"))
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def postgres_pids():
+    out = []
+    for stat in glob.glob("/proc/[0-9]*/comm"):
+        try:
+            with open(stat) as f:
+                if f.read().strip() == "postgres":
+                    out.append(int(stat.split("/")[2]))
+        except OSError:
+            pass
+    return out
+
+
+def cpu_of(pids):
+    total = 0.0
+    for p in pids:
+        try:
+            total += cpu_seconds(p)
+        except OSError:
+            pass
+    return total
+
+
+def run_topology(kind, messages, sessions):
+    from clamd_harness import ClamdInstance
+    from pec_network import PecNetwork, Provider
+    from pg_harness import PostgresInstance
+
+    tmp = tempfile.TemporaryDirectory(prefix="pecd-bench-cluster-")
+    pg = PostgresInstance(durable=True).start() if kind != "sqlite-1" else None
+    clamd = ClamdInstance(os.path.join(tmp.name, "clamd")).start()
+    net = PecNetwork(tmp.name, [("a.pec.test", "Gestore A"), ("b.pec.test", "Gestore B")], clamd)
+    a1, b = net.providers
+    nodes = [a1]
+    if kind == "pg-2":
+        a2 = Provider(net, "a.pec.test", "Gestore A", root=os.path.join(tmp.name, "a-node2"))
+        a2.signing = a1.signing
+        nodes.append(a2)
+    if pg:
+        shared = os.path.join(tmp.name, "a-shared")
+        for i, node in enumerate(nodes):
+            node.store_toml = ('[store]\nbackend = "postgresql"\nconninfo = "%s"\npassword_file = "%s"\n'
+                               'blob_dir = "%s/mailboxes"\nspool_dir = "%s/spool"\nnode = "a%d"\n'
+                               % (pg.conninfo(), pg.password_file, shared, shared, i + 1))
+    net.prepare()
+    for n in nodes[1:]:
+        n.write_config()
+    alice = a1.add_mailbox("alice", "pw-alice", "--quota", str(8 << 30))
+    b.add_mailbox("bob", "pw-bob", "--quota", str(8 << 30))
+    bob = "bob@b.pec.test"
+    net.start()
+    for n in nodes[1:]:
+        n.start()
+    ctx = ssl.create_default_context(cafile=net.tls_ca)
+    body = ("Testo del messaggio di prova.\r\n" * 160)[:5000]
+    errors = []
+
+    def submitter(node, k, count):
+        try:
+            with smtplib.SMTP("127.0.0.1", node.submission_port, timeout=120) as s:
+                s.starttls(context=ctx)
+                s.login(alice, "pw-alice")
+                for i in range(count):
+                    subject = "carico-%d-%d" % (k, i)
+                    s.sendmail(alice, [bob], ("Date: %s\r\nFrom: %s\r\nTo: %s\r\nSubject: %s\r\nMessage-ID: "
+                                              "<%s@client.test>\r\n\r\n%s" % (
+                                                  time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime()),
+                                                  alice, bob, subject, subject, body)).encode())
+        except Exception as e:  # reported, never hidden
+            errors.append(repr(e))
+
+    procs = {"a-node%d" % (i + 1): n.proc.pid for i, n in enumerate(nodes)}
+    procs["b"] = b.proc.pid
+    procs["clamd"] = clamd.proc.pid
+    before = {k: cpu_of([p]) for k, p in procs.items()}
+    pg_before = cpu_of(postgres_pids()) if pg else 0.0
+    per = [messages // sessions + (1 if k < messages % sessions else 0) for k in range(sessions)]
+    start = time.time()
+    threads = [threading.Thread(target=submitter, args=(nodes[k % len(nodes)], k, per[k])) for k in range(sessions)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    deadline = time.time() + 900
+    got = 0
+    while time.time() < deadline:
+        got = len(a1.messages(alice))
+        if got >= 2 * messages:
+            break
+        time.sleep(0.25)
+    finished = time.time()
+    cpu = {k: round(cpu_of([p]) - before[k], 1) for k, p in procs.items()}
+    if pg:
+        cpu["postgresql"] = round(cpu_of(postgres_pids()) - pg_before, 1)
+    for n in nodes[1:]:
+        n.stop()
+    net.stop()
+    clamd.stop()
+    if pg:
+        pg.stop()
+    if os.environ.get("PECD_BENCH_KEEP"):
+        print("kept", tmp.name, file=sys.stderr)
+        tmp._finalizer.detach()
+    else:
+        tmp.cleanup()
+    elapsed = finished - start
+    return {"topology": kind, "messages": messages, "receipts": got, "complete": got >= 2 * messages,
+            "errors": errors[:3], "seconds": round(elapsed, 2), "exchanges_per_s": round(messages / elapsed, 1),
+            "cpu_seconds": cpu, "wall_seconds": round(elapsed, 1)}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default=os.path.join(HERE, "../../build"))
+    ap.add_argument("--messages", type=int, default=300)
+    ap.add_argument("--sessions", type=int, default=8)
+    ap.add_argument("--only", choices=("sqlite-1", "pg-1", "pg-2"), help="run one topology")
+    args = ap.parse_args()
+    os.environ["PECD_BINARY_DIR"] = os.path.abspath(args.build)
+    results = [run_topology(k, args.messages, args.sessions) for k in ([args.only] if args.only else ("sqlite-1", "pg-1", "pg-2"))]
+    print(json.dumps({"cores": os.cpu_count(), "results": results}, indent=2))
+    base = results[0]["exchanges_per_s"]
+    for r in results:
+        print("%-9s %6.1f exchanges/s (x%.2f of sqlite-1)  complete=%s  cpu s: %s"
+              % (r["topology"], r["exchanges_per_s"], r["exchanges_per_s"] / base, r["complete"],
+                 ", ".join("%s %.1f" % kv for kv in sorted(r["cpu_seconds"].items()))))
+
+
+if __name__ == "__main__":
+    main()

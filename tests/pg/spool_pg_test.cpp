@@ -182,5 +182,76 @@ TEST_F(PgSpoolTest, StoreErrorAtCommitIsReportedAndLeavesNoFile) {
     EXPECT_FALSE(commit(envelope({"a@x.test"}), "fine\r\n").empty());
 }
 
+// Two nodes on one database and one spool directory: claims keep them off each other's
+// messages until a lease runs out, and an outcome recorded twice rolls back.
+TEST_F(PgSpoolTest, NodesClaimMessagesAndAnOutcomeIsRecordedOnce) {
+    ManualClock clock(SystemClock::instance().now());
+    auto node = [&](const std::string& name) {
+        SpoolOptions o;
+        o.min_free_bytes = 1 << 20;
+        o.node = name;
+        o.lease = std::chrono::seconds(30);
+        o.orphan_age = std::chrono::hours(1);
+        return std::make_unique<Spool>(*db, target.dir() / "queue", clock, o);
+    };
+    auto db2 = target.open();
+    auto one = node("node1");
+    SpoolOptions o2;
+    o2.min_free_bytes = 1 << 20;
+    o2.node = "node2";
+    o2.lease = std::chrono::seconds(30);
+    o2.orphan_age = std::chrono::hours(1);
+    auto two = std::make_unique<Spool>(*db2, target.dir() / "queue", clock, o2);
+
+    auto m = one->begin(envelope({"a@x.test"}));
+    m->write("x\r\n");
+    auto r = commit_and_wait(*m);
+    ASSERT_TRUE(r.ok) << r.error;
+    const auto id = r.queue_id;
+    EXPECT_EQ(two->due(clock.now(), 10), std::vector<std::string>{id}) << "unclaimed: any node may take it";
+    ASSERT_TRUE(one->claim(id));
+    EXPECT_TRUE(one->claim(id)) << "the holder renews its lease";
+    EXPECT_FALSE(two->claim(id));
+    EXPECT_TRUE(two->due(clock.now(), 10).empty()) << "another node's live claim is not offered";
+    clock.advance(std::chrono::seconds(31));
+    EXPECT_EQ(two->due(clock.now(), 10), std::vector<std::string>{id});
+    ASSERT_TRUE(two->claim(id)) << "an expired lease is taken over";
+    EXPECT_FALSE(one->claim(id));
+
+    // Both nodes finish the same recipient: the second recording changes nothing, and
+    // what its transaction would have generated is rolled back with it.
+    auto q = *two->load(id);
+    const auto rid = q.recipients[0].id;
+    two->committer().run([&](store::Tx& tx) {
+        Spool::apply_updates(tx, id, {{rid, RecipientState::delivered, 1, {}, "ok"}});
+    });
+    EXPECT_THROW(one->committer().run([&](store::Tx& tx) {
+        tx.exec("CREATE TABLE IF NOT EXISTS side_effect (id BIGINT)");
+        tx.exec("INSERT INTO side_effect (id) VALUES (1)");
+        Spool::apply_updates(tx, id, {{rid, RecipientState::failed, 1, {}, "late"}});
+    }),
+                 StaleQueueUpdate);
+    EXPECT_EQ(two->load(id)->recipients[0].state, RecipientState::delivered);
+    db->read([](store::Tx& tx) {
+        // DDL is transactional on PostgreSQL: the rolled-back table does not exist.
+        auto t =
+            tx.query_one("SELECT count(*) FROM information_schema.tables WHERE table_name = 'side_effect'");
+        EXPECT_EQ(t->integer(0), 0);
+    });
+
+    // A young file no row names (another node is still writing it) survives a node's
+    // restart; an old one is removed.
+    auto young = target.dir() / "queue" / "msg" / "0000000000000000000young";
+    fs::write_file_durable(young, "partial", 0640);
+    two.reset();
+    two = std::make_unique<Spool>(*db2, target.dir() / "queue", clock, o2);
+    EXPECT_TRUE(std::filesystem::exists(young));
+    std::filesystem::last_write_time(young,
+                                     std::filesystem::file_time_type::clock::now() - std::chrono::hours(2));
+    two.reset();
+    two = std::make_unique<Spool>(*db2, target.dir() / "queue", clock, o2);
+    EXPECT_FALSE(std::filesystem::exists(young));
+}
+
 }  // namespace
 }  // namespace pecd::queue

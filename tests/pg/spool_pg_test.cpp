@@ -186,22 +186,17 @@ TEST_F(PgSpoolTest, StoreErrorAtCommitIsReportedAndLeavesNoFile) {
 // messages until a lease runs out, and an outcome recorded twice rolls back.
 TEST_F(PgSpoolTest, NodesClaimMessagesAndAnOutcomeIsRecordedOnce) {
     ManualClock clock(SystemClock::instance().now());
-    auto node = [&](const std::string& name) {
+    auto options = [](const std::string& name) {
         SpoolOptions o;
         o.min_free_bytes = 1 << 20;
         o.node = name;
         o.lease = std::chrono::seconds(30);
         o.orphan_age = std::chrono::hours(1);
-        return std::make_unique<Spool>(*db, target.dir() / "queue", clock, o);
+        return o;
     };
     auto db2 = target.open();
-    auto one = node("node1");
-    SpoolOptions o2;
-    o2.min_free_bytes = 1 << 20;
-    o2.node = "node2";
-    o2.lease = std::chrono::seconds(30);
-    o2.orphan_age = std::chrono::hours(1);
-    auto two = std::make_unique<Spool>(*db2, target.dir() / "queue", clock, o2);
+    auto one = std::make_unique<Spool>(*db, target.dir() / "queue", clock, options("node1"));
+    auto two = std::make_unique<Spool>(*db2, target.dir() / "queue", clock, options("node2"));
 
     auto m = one->begin(envelope({"a@x.test"}));
     m->write("x\r\n");
@@ -244,12 +239,12 @@ TEST_F(PgSpoolTest, NodesClaimMessagesAndAnOutcomeIsRecordedOnce) {
     auto young = target.dir() / "queue" / "msg" / "0000000000000000000young";
     fs::write_file_durable(young, "partial", 0640);
     two.reset();
-    two = std::make_unique<Spool>(*db2, target.dir() / "queue", clock, o2);
+    two = std::make_unique<Spool>(*db2, target.dir() / "queue", clock, options("node2"));
     EXPECT_TRUE(std::filesystem::exists(young));
     std::filesystem::last_write_time(young,
                                      std::filesystem::file_time_type::clock::now() - std::chrono::hours(2));
     two.reset();
-    two = std::make_unique<Spool>(*db2, target.dir() / "queue", clock, o2);
+    two = std::make_unique<Spool>(*db2, target.dir() / "queue", clock, options("node2"));
     EXPECT_FALSE(std::filesystem::exists(young));
 }
 

@@ -393,6 +393,7 @@ void read_api(const toml::table& t, Api& a) {
     s.get("jwks_url", a.jwks_url);
     s.get("jwks_ca", a.jwks_ca);
     s.get("jwks_refresh", a.jwks_refresh);
+    s.get("jwks_min_refresh", a.jwks_min_refresh);
     s.get("leeway", a.leeway);
     s.get("max_body", a.max_body);
     s.get("max_connections", a.max_connections);

@@ -202,6 +202,7 @@ struct Api {
     std::string jwks_url;
     std::filesystem::path jwks_ca;  // trust for an https jwks_url; empty: the system's store
     std::chrono::seconds jwks_refresh{3600};
+    std::chrono::seconds jwks_min_refresh{30};  // at most this often for an unknown kid (rotation)
     std::chrono::seconds leeway{60};  // clock skew allowed on exp / nbf
     std::uint64_t max_body = 1 << 20;
     std::uint64_t max_connections = 1000;

@@ -63,6 +63,7 @@ struct ApiService::Impl {
         k.jwks_url = a.jwks_url;
         k.jwks_ca = a.jwks_ca;
         k.refresh_interval = a.jwks_refresh;
+        k.min_refresh_interval = a.jwks_min_refresh;
         return k;
     }
 

@@ -3,8 +3,9 @@
 ApiCredentials(directory) makes, with the openssl command only:
   - a client CA and a client certificate issued by it (mutual TLS), and a foreign CA
     with its own client (must be refused);
-  - an RSA-2048 token signing key, published as a JWKS file (kid "portal-key-1");
-and signs RS256 bearer tokens (`token(claims)`) with `openssl dgst -sha256 -sign`.
+  - an RSA-2048 token signing key, published as a JWKS file (kid "portal-key-1"), and
+    more keys on demand (add_key, write_jwks: key rotation);
+and signs RS256 bearer tokens (`token(..., kid=)`) with `openssl dgst -sha256 -sign`.
 
 ApiClient(port, credentials, server_ca) is a keep-alive HTTPS client (http.client) that
 presents the client certificate; request() returns (status, headers, body bytes).
@@ -37,12 +38,24 @@ class ApiCredentials:
         os.makedirs(directory, exist_ok=True)
         self.ca, self.client_cert, self.client_key = self._ca_and_client("portal")
         self.foreign_ca, self.foreign_cert, self.foreign_key = self._ca_and_client("foreign")
-        self.signing_key = os.path.join(directory, "jwt-signing.key")
-        run("openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out",
-            self.signing_key)
+        self.keys = {}
+        self.signing_key = self.add_key(KID)
         self.jwks = os.path.join(directory, "jwks.json")
-        with open(self.jwks, "w") as f:
-            json.dump({"keys": [self._public_jwk()]}, f)
+        self.write_jwks(self.jwks, [KID])
+
+    def add_key(self, kid):
+        """A new RSA-2048 signing key named `kid` (key rotation at the identity provider)."""
+        path = os.path.join(self.dir, "jwt-%s.key" % kid)
+        run("openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", path)
+        self.keys[kid] = path
+        return path
+
+    def write_jwks(self, path, kids):
+        """The JWKS document publishing the public keys `kids`, written atomically."""
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump({"keys": [self._public_jwk(k) for k in kids]}, f)
+        os.replace(tmp, path)
 
     def _ca_and_client(self, name):
         d = self.dir
@@ -60,13 +73,13 @@ class ApiCredentials:
             "-days", "30", "-extfile", ext)
         return ca, cert, key
 
-    def _public_jwk(self):
-        text = run("openssl", "rsa", "-in", self.signing_key, "-noout", "-modulus").decode()
+    def _public_jwk(self, kid):
+        text = run("openssl", "rsa", "-in", self.keys[kid], "-noout", "-modulus").decode()
         n = bytes.fromhex(re.search(r"Modulus=([0-9A-F]+)", text).group(1))
-        return {"kty": "RSA", "kid": KID, "use": "sig", "alg": "RS256", "n": b64url(n), "e": b64url(b"\x01\x00\x01")}
+        return {"kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256", "n": b64url(n), "e": b64url(b"\x01\x00\x01")}
 
     def token(self, subject="registry-portal", scope="mailbox:read", domains=(), mailboxes=(), lifetime=600,
-              **extra):
+              kid=KID, **extra):
         now = int(time.time())
         claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": subject, "iat": now, "nbf": now - 5, "exp": now + lifetime,
                   "jti": "t-%d" % time.monotonic_ns(), "scope": scope}
@@ -75,15 +88,16 @@ class ApiCredentials:
         if mailboxes:
             claims["pecd_mailboxes"] = list(mailboxes)
         claims.update(extra)
-        header = {"alg": "RS256", "typ": "JWT", "kid": KID}
+        header = {"alg": "RS256", "typ": "JWT", "kid": kid}
         signing_input = (b64url(json.dumps(header).encode()) + "." + b64url(json.dumps(claims).encode())).encode()
-        sig = run("openssl", "dgst", "-sha256", "-sign", self.signing_key, input=signing_input)
+        sig = run("openssl", "dgst", "-sha256", "-sign", self.keys[kid], input=signing_input)
         return signing_input.decode() + "." + b64url(sig)
 
-    def config_toml(self, port, allow=('127.0.0.1/32', '::1/128')):
+    def config_toml(self, port, allow=('127.0.0.1/32', '::1/128'), keys=None):
+        """The [api] section; keys: the key source lines (default: this JWKS file)."""
+        keys = keys or 'jwks_file = "%s"\n' % self.jwks
         return ('[api]\nlisten = "127.0.0.1:%d"\nclient_ca = "%s"\nissuer = "%s"\naudience = "%s"\n'
-                'jwks_file = "%s"\nallow = [%s]\n' % (port, self.ca, ISSUER, AUDIENCE, self.jwks,
-                                                     ", ".join('"%s"' % a for a in allow)))
+                '%sallow = [%s]\n' % (port, self.ca, ISSUER, AUDIENCE, keys, ", ".join('"%s"' % a for a in allow)))
 
 
 class ApiClient:

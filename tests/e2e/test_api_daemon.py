@@ -215,5 +215,74 @@ class ApiInTheDaemon(unittest.TestCase):
         c.close()
 
 
+class ApiKeysFromTheIdentityProvider(unittest.TestCase):
+    """jwks_url: the keys fetched over verified HTTPS, cached, and followed through a rotation."""
+
+    @classmethod
+    def setUpClass(cls):
+        import subprocess
+        cls.tmp = tempfile.TemporaryDirectory(prefix="pecd-api-jwks-")
+        cls.creds = ApiCredentials(os.path.join(cls.tmp.name, "portal"))
+        cls.net = PecNetwork(cls.tmp.name, [("c.pec.test", "Gestore C S.p.A.")], None)
+        (cls.c,) = cls.net.providers
+        cls.c.antivirus = False
+        cls.www = os.path.join(cls.tmp.name, "idp")
+        os.makedirs(cls.www)
+        cls.served = os.path.join(cls.www, "certs")
+        cls.creds.write_jwks(cls.served, ["portal-key-1"])
+        port_file, cls.requests = os.path.join(cls.tmp.name, "idp.port"), os.path.join(cls.tmp.name, "idp.log")
+        cls.idp = subprocess.Popen(["python3", os.path.join(os.path.dirname(__file__), "../index/https_server.py"),
+                                    "--dir", cls.www, "--cert", cls.net.tls_cert, "--key", cls.net.tls_key,
+                                    "--port-file", port_file, "--log", cls.requests])
+        deadline = time.monotonic() + 20
+        while not (os.path.exists(port_file) and open(port_file).read().strip()):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the identity provider's HTTPS server did not start")
+            time.sleep(0.05)
+        idp_port = int(open(port_file).read())
+        cls.api_port = free_port()
+        cls.c.extra_toml = cls.creds.config_toml(
+            cls.api_port, keys='jwks_url = "https://localhost:%d/certs"\njwks_ca = "%s"\njwks_min_refresh = 1\n'
+            % (idp_port, cls.net.tls_ca))
+        cls.net.prepare()
+        cls.net.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.net.stop()
+        cls.idp.terminate()
+        cls.idp.wait(10)
+        cls.tmp.cleanup()
+
+    def fetches(self):
+        with open(self.requests) as f:
+            return sum(1 for line in f if line.startswith("GET /certs "))
+
+    def test_rotation_by_kid(self):
+        c = ApiClient(self.api_port, self.creds, self.net.tls_ca)
+        path = "/v1/mailboxes/registro@c.pec.test"
+        old = self.creds.token(scope="mailbox:read", domains=["c.pec.test"])
+        status, _, _ = c.request("GET", path, old)
+        self.assertEqual(status, 404)  # authenticated: no such mailbox (yet), not 401
+        at_start = self.fetches()
+        self.assertGreaterEqual(at_start, 1)
+        for _ in range(20):  # cached: no fetch per request
+            c.request("GET", path, old)
+        self.assertEqual(self.fetches(), at_start)
+
+        # The identity provider rotates: a new key, the old one withdrawn.
+        self.creds.add_key("portal-key-2")
+        self.creds.write_jwks(self.served, ["portal-key-2"])
+        time.sleep(1.2)  # jwks_min_refresh
+        new = self.creds.token(scope="mailbox:read", domains=["c.pec.test"], kid="portal-key-2")
+        status, _, _ = c.request("GET", path, new)
+        self.assertEqual(status, 404)  # the unknown kid made pecd fetch the new set
+        self.assertGreater(self.fetches(), at_start)
+        status, headers, _ = c.request("GET", path, old)
+        self.assertEqual(status, 401)  # the withdrawn key's tokens stop at once
+        self.assertIn("Bearer", headers.get("WWW-Authenticate", ""))
+        c.close()
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -129,5 +129,75 @@ class TwoNodesOnePostgres(unittest.TestCase):
         self.assertEqual(len(self.b.messages(self.bob)), len(accepted))
 
 
+class TimersOnceClusterWide(unittest.TestCase):
+    """Both nodes run the 12 h / 24 h timers on the same tracking rows (one test clock,
+    moved ahead through --clock-offset-file): each notice reaches alice once."""
+
+    def test_each_notice_once(self):
+        with tempfile.TemporaryDirectory(prefix="pecd-cluster-timers-") as tmp:
+            pg = PostgresInstance().start()
+            net = PecNetwork(tmp, [("a.pec.test", "Gestore A"), ("b.pec.test", "Gestore B")], None)
+            a1, b = net.providers
+            a2 = Provider(net, "a.pec.test", "Gestore A", root=os.path.join(tmp, "a-node2"))
+            a2.signing = a1.signing
+            offset = os.path.join(tmp, "clock-offset")
+            with open(offset, "w") as f:
+                f.write("0")
+            for node, name in ((a1, "a1"), (a2, "a2")):
+                node.antivirus = False
+                node.extra_args = ["--clock-offset-file", offset]
+                node.store_toml = ('[store]\nbackend = "postgresql"\nconninfo = "%s"\npassword_file = "%s"\n'
+                                   'blob_dir = "%s/shared/mailboxes"\nspool_dir = "%s/shared/spool"\nnode = "%s"\n'
+                                   'claim_lease = 5\n' % (pg.conninfo(), pg.password_file, tmp, tmp, name))
+            b.antivirus = False
+            net.prepare()
+            a2.write_config()
+            alice = a1.add_mailbox("alice")
+            a2.passwords[alice] = a1.passwords[alice]
+            net.start()
+            a2.start()
+            try:
+                b.stop()  # no receipt will come
+                a1.submit(alice, ["fantasma@b.pec.test"], subject="mai-uno")
+                a2.submit(alice, ["fantasma@b.pec.test"], subject="mai-due")
+
+                def kinds():  # (type verified by pecctl verify, original subject)
+                    out = collections.Counter()
+                    for raw, m in a1.parsed(alice):
+                        if m["X-Ricevuta"]:
+                            status, report = a1.verify(raw)
+                            self.assertEqual(status, 0, report)
+                            out[(report["type"], m["Subject"].split(": ", 1)[1])] += 1
+                    return out
+
+                def wait(expected, timeout=60):
+                    deadline = time.monotonic() + timeout
+                    while time.monotonic() < deadline and sum(kinds().values()) < expected:
+                        time.sleep(0.3)
+                    time.sleep(4)  # several timer passes of both nodes
+                    return kinds()
+
+                got = wait(2)
+                self.assertEqual(got[("accettazione", "mai-uno")], 1, got)
+                self.assertEqual(got[("accettazione", "mai-due")], 1, got)
+                with open(offset, "w") as f:
+                    f.write(str(12 * 3600 + 60))
+                got = wait(4)
+                for subject in ("mai-uno", "mai-due"):
+                    self.assertEqual(got[("mancata-consegna-12h", subject)], 1, got)
+                self.assertEqual(sum(got.values()), 4, got)
+                with open(offset, "w") as f:
+                    f.write(str(23 * 3600 + 120))
+                got = wait(6)
+                self.assertEqual(sum(got.values()), 6, got)
+                for subject in ("mai-uno", "mai-due"):
+                    self.assertEqual(got[("mancata-consegna-12h", subject)], 1, got)
+                    self.assertEqual(got[("mancata-consegna-24h", subject)], 1, got)
+            finally:
+                a2.stop()
+                net.stop()
+                pg.stop()
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

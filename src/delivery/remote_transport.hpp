@@ -21,6 +21,18 @@
 // destination domain (per next hop for configured routes); a delivery waits up to
 // slot_wait for a free one, then defers (4.4.5).
 //
+// SMTP sessions are cached (like Postfix's connection cache): after a completed
+// transaction the session stays open, idle for at most connection_idle, and the next
+// message for the same next hop (address and port), TLS policy and certificate
+// reference names goes out on it with a new MAIL FROM. A session carries at most
+// connection_max_uses transactions and lives at most connection_max_age. Before reuse
+// the socket must show nothing to read (a peer that closed or announced 421 is
+// dropped); a reused session that breaks or says 421 before the body is sent is
+// replaced by a fresh connection for the same message, once - the body never went out,
+// so nothing is delivered twice. Idle cached sessions count toward
+// connections_per_destination and give way to a delivery waiting for a slot. The TLS
+// line of a reused session is the one of its handshake.
+//
 // Per recipient: 2xx delivered, 4xx or a broken connection deferred, 5xx failed, with
 // the peer's reply as diagnostic and the peer as remote MTA.
 #pragma once
@@ -46,7 +58,10 @@ struct RemoteOptions {
     const index::ProviderLookup* providers = nullptr;  // PEC domains get at least `verify`
     std::size_t connections_per_destination = 20;
     std::chrono::seconds slot_wait{600};
-    std::size_t max_addresses = 10;  // MX addresses tried per attempt
+    std::size_t max_addresses = 10;                   // MX addresses tried per attempt
+    std::chrono::milliseconds connection_idle{2000};  // 0: no connection cache
+    std::size_t connection_max_uses = 100;
+    std::chrono::seconds connection_max_age{60};
 };
 
 class RemoteTransport final : public queue::Transport {
@@ -56,11 +71,15 @@ public:
     std::vector<queue::RecipientResult> deliver(const queue::DeliveryAttempt& attempt) override;
     // Most connections ever open at once to this destination domain (diagnostics, tests).
     std::size_t peak_connections(const std::string& destination) const;
+    // Transactions sent on a cached session instead of a new connection (diagnostics, tests).
+    std::size_t reused_sessions() const;
 
 private:
     class Slots;
+    class Cache;
     RemoteOptions options_;
     std::unique_ptr<Slots> slots_;
+    std::unique_ptr<Cache> cache_;  // after slots_: its idle sessions hold slot leases
 };
 
 }  // namespace pecd::delivery

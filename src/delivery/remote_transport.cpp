@@ -269,7 +269,7 @@ public:
         std::string key_;
     };
 
-    Lease acquire(const std::string& key, std::size_t limit, std::chrono::seconds wait) {
+    Lease acquire(const std::string& key, std::size_t limit, std::chrono::milliseconds wait) {
         std::unique_lock lock(mutex_);
         if (!cv_.wait_for(lock, wait, [&] { return open_[key] < std::max<std::size_t>(1, limit); }))
             return Lease(nullptr, key);
@@ -502,21 +502,28 @@ std::vector<queue::RecipientResult> RemoteTransport::deliver(const queue::Delive
         return k;
     };
 
+    // A slot: with a cached session, or a new one. While all slots are taken, a session
+    // parked meanwhile is as good as a free slot, and sessions idle for other TLS
+    // parameters give theirs up; without the cache, one wait for a free slot.
     std::unique_ptr<Cache::Entry> cached;
-    if (caching) cached = cache_->take(session_key(targets.front(), tls_wanted));
     std::optional<Slots::Lease> lease;
-    if (cached) {
-        lease.emplace(std::move(cached->lease));
-    } else {
-        lease.emplace(
-            slots_->acquire(slot_key, options_.connections_per_destination, std::chrono::seconds(0)));
-        if (!*lease) {
-            // Sessions idle in the cache for other TLS parameters hold slots too.
-            if (caching) cache_->evict_one(slot_key);
-            lease.reset();
-            lease.emplace(
-                slots_->acquire(slot_key, options_.connections_per_destination, options_.slot_wait));
+    const auto slot_deadline = Clock::now() + options_.slot_wait;
+    for (;;) {
+        if (caching && (cached = cache_->take(session_key(targets.front(), tls_wanted)))) {
+            lease.emplace(std::move(cached->lease));
+            break;
         }
+        lease.reset();
+        lease.emplace(slots_->acquire(slot_key, options_.connections_per_destination, {}));
+        if (*lease) break;
+        if (caching && cache_->evict_one(slot_key)) continue;
+        auto left =
+            std::max(std::chrono::milliseconds(0),
+                     std::chrono::duration_cast<std::chrono::milliseconds>(slot_deadline - Clock::now()));
+        lease.reset();
+        lease.emplace(slots_->acquire(slot_key, options_.connections_per_destination,
+                                      caching ? std::min(left, std::chrono::milliseconds(50)) : left));
+        if (*lease || !caching || left.count() == 0) break;
     }
     if (!*lease)
         return all(queue::Outcome::deferred, "4.4.5",

@@ -324,8 +324,9 @@ protected:
     void start_postfix(const std::string& extra_main_cf = {}) {
         sink_port = test::free_port();
         sink = test::start_smtp_sink(sink_port, dir.path() / "dump");
-        postfix =
-            std::make_unique<test::PostfixTlsRelay>("/tmp/pecd-delivery-postfix", sink_port, extra_main_cf);
+        // Its own Postfix directory: the other Postfix tests may run at the same time.
+        postfix_dir = "/tmp/pecd-cache-postfix-" + dir.path().filename().string();
+        postfix = std::make_unique<test::PostfixTlsRelay>(postfix_dir, sink_port, extra_main_cf);
         ASSERT_TRUE(postfix->error().empty()) << postfix->error();
         tls::PolicyMap policies;
         policies.set("tls.test", {tls::Policy::encrypt, {}});
@@ -367,8 +368,15 @@ protected:
         return n;
     }
 
+    ~CachedSessionTest() override {
+        postfix.reset();
+        std::error_code ec;
+        if (!postfix_dir.empty()) std::filesystem::remove_all(postfix_dir, ec);
+    }
+
     unsigned short sink_port = 0;
     test::Process sink;
+    std::filesystem::path postfix_dir;
     std::unique_ptr<test::PostfixTlsRelay> postfix;
 };
 

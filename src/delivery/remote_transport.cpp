@@ -1,8 +1,9 @@
 // remote_transport.cpp - LMTP/SMTP next hops over Boost.Asio (see remote_transport.hpp)
 //
-// Each delivery runs on the calling queue worker with its own io_context; every network
-// step is started asynchronously and the context is run for that step's timeout, so a
-// silent peer costs a bounded wait and never blocks the worker for good.
+// Each connection has its own io_context, run by the queue worker delivering on it (a
+// cached one moves between workers, never used by two at once); every network step is
+// started asynchronously and the context is run for that step's timeout, so a silent peer
+// costs a bounded wait and never blocks the worker for good.
 #include "delivery/remote_transport.hpp"
 
 #include <poll.h>
@@ -14,6 +15,7 @@
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/write.hpp>
+#include <atomic>
 #include <condition_variable>
 #include <fstream>
 #include <map>

@@ -1,7 +1,8 @@
 // remote_transport.hpp - delivery to an LMTP or SMTP next hop (routes lmtp:..., smtp:...)
 //
-// One connection per attempt, driven by smtp::ClientSession; this file only moves bytes
-// with Boost.Asio, each step bounded by a timeout (connect, every reply, the data).
+// One connection per attempt (or a cached session, below), driven by smtp::ClientSession;
+// this file only moves bytes with Boost.Asio, each step bounded by a timeout (connect,
+// every reply, the data).
 // SMTP next hops use STARTTLS according to the outbound TLS policy of the destination
 // domain (tls::PolicyMap): `may` falls back to plain text on a new connection when the
 // handshake fails; encrypt/verify/secure defer the recipients when TLS or the peer's

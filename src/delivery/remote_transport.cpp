@@ -9,13 +9,13 @@
 #include <poll.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/write.hpp>
-#include <atomic>
 #include <condition_variable>
 #include <fstream>
 #include <map>
@@ -566,10 +566,11 @@ std::vector<queue::RecipientResult> RemoteTransport::deliver(const queue::Delive
         auto& parser = open_session->parser;
         bool greeted = reused;
         bool body_started = false;
-        // On a reused session, 421 before the body means the peer was closing it.
+        // On a reused session, 421 before the body means the peer was closing it, and 503
+        // that it saw our transaction as out of sequence: either way, a new connection.
         auto next_reply = [&](Clock::duration timeout) {
             auto r = read_reply(conn, parser, timeout);
-            if (reused && !body_started && r.code == 421) throw StaleSession(r.summary());
+            if (reused && !body_started && (r.code == 421 || r.code == 503)) throw StaleSession(r.summary());
             return r;
         };
         try {

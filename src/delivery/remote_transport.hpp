@@ -28,7 +28,7 @@
 // reference names goes out on it with a new MAIL FROM. A session carries at most
 // connection_max_uses transactions and lives at most connection_max_age. Before reuse
 // the socket must show nothing to read (a peer that closed or announced 421 is
-// dropped); a reused session that breaks or says 421 before the body is sent is
+// dropped); a reused session that breaks or says 421 or 503 before the body is sent is
 // replaced by a fresh connection for the same message, once - the body never went out,
 // so nothing is delivered twice. Idle cached sessions count toward
 // connections_per_destination and give way to a delivery waiting for a slot. The TLS

@@ -316,7 +316,9 @@ ClientSession::Action ClientSession::on_reply(const Reply& reply) {
             }
             for (auto i : accepted_)
                 if (!results_[i]) results_[i] = reply;
-            return end_transaction(reply);
+            // A refused DATA leaves the accepted MAIL in force (RFC 5321 3.3): a next MAIL
+            // on this session would be nested.
+            return mail_ok_ ? quit() : end_transaction(reply);
         case State::data_end:
             if (accepted_.empty()) return end_transaction(reply);
             if (params_.lmtp) {

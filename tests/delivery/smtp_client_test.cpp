@@ -134,6 +134,15 @@ TEST(ClientSession, KeptOpenAfterTheTransactionAndResumedWithANewMailFrom) {
     EXPECT_FALSE(next.reusable());
     EXPECT_TRUE(next.results()[0]->transient());
 
+    // Every recipient refused, DATA refused: the MAIL is still in force, so no reuse.
+    ClientSession refused(q);
+    refused.resume(first.extensions(), true);
+    refused.on_reply(parse_one("250 ok\r\n"));
+    refused.on_reply(parse_one("550 5.1.1 unknown\r\n"));
+    EXPECT_EQ(refused.on_reply(parse_one("554 5.5.1 no valid recipients\r\n")).bytes, "QUIT\r\n");
+    EXPECT_FALSE(refused.reusable());
+    EXPECT_TRUE(refused.results()[0]->permanent());
+
     // LMTP sessions are not kept.
     auto l = params({"x@y.test"}, true);
     l.keep_open = true;

@@ -6,8 +6,9 @@ Both servers do the same work, one after the other on this machine: accept SMTP 
 message durably in their queue, and relay it to the same next hop over STARTTLS with TLS
 required (pecd: [outbound] tls_policy = "encrypt"; Postfix: smtp_tls_security_level =
 encrypt) and TLS session resumption (pecd: its client session cache; Postfix:
-smtp_tls_session_cache_database), one connection per message on both sides (Postfix:
-connection caching off), at most C connections to the next hop.
+smtp_tls_session_cache_database), and connection reuse on both sides (pecd: its
+connection cache, 2 s idle; Postfix: smtp_connection_cache_on_demand with its 2 s
+smtp_connection_cache_time_limit), at most C connections to the next hop.
 
 The next hop is smtp-sink behind a Postfix smtpd that terminates STARTTLS and passes each
 transaction to smtp-sink through its before-queue proxy (smtp-sink speaks no TLS).
@@ -95,7 +96,8 @@ maillog_file = {d}/log
 relayhost = [127.0.0.1]:{smtpd}
 smtp_tls_security_level = encrypt
 smtp_tls_session_cache_database = btree:{d}/data/smtp_scache
-smtp_connection_cache_on_demand = no
+smtp_connection_cache_on_demand = yes
+smtp_connection_cache_time_limit = 2s
 smtp_destination_concurrency_limit = {c}
 initial_destination_concurrency = {c}
 default_destination_concurrency_limit = {c}

@@ -1,12 +1,15 @@
 // remote_transport.cpp - LMTP/SMTP next hops over Boost.Asio (see remote_transport.hpp)
 //
-// Each delivery runs on the calling queue worker with its own io_context; every network
-// step is started asynchronously and the context is run for that step's timeout, so a
-// silent peer costs a bounded wait and never blocks the worker for good.
+// Each connection has its own io_context, run by the queue worker delivering on it (a
+// cached one moves between workers, never used by two at once); every network step is
+// started asynchronously and the context is run for that step's timeout, so a silent peer
+// costs a bounded wait and never blocks the worker for good.
 #include "delivery/remote_transport.hpp"
 
+#include <poll.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -18,6 +21,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <thread>
 
 #include "core/error.hpp"
 #include "core/strings.hpp"
@@ -92,6 +96,16 @@ public:
     }
 
     SSL* ssl() { return tls_ ? tls_->native_handle() : nullptr; }
+
+    // Nothing to read and not closed: an idle session the peer has not given up. A
+    // peer that timed out has sent 421 or closed, both of which make the socket readable.
+    bool quiet() {
+        if (tls_ && SSL_pending(tls_->native_handle()) > 0) return false;
+        int fd = tls_ ? tls_->lowest_layer().native_handle() : tcp_ ? tcp_->native_handle() : -1;
+        if (fd < 0) return false;
+        pollfd p{fd, POLLIN, 0};
+        return ::poll(&p, 1, 0) == 0;
+    }
 
     void write(std::string_view data, Clock::duration timeout) {
         if (data.empty()) return;
@@ -187,11 +201,40 @@ void send_body(Connection& c, const std::filesystem::path& data, Clock::duration
     c.write(stuffer.finish(), timeout);
 }
 
+// An SMTP session between transactions: what the next ClientSession needs to resume it.
+struct OpenSession {
+    std::unique_ptr<Connection> conn;
+    smtp::ReplyParser parser;
+    smtp::Extensions ext;
+    bool tls_active = false;
+    std::string tls_note;
+    std::size_t uses = 0;  // transactions completed on it
+    Clock::time_point opened;
+};
+
+// A reused session that broke before the body went out: the message may go again.
+class StaleSession : public TemporaryError {
+public:
+    using TemporaryError::TemporaryError;
+};
+
 struct AttemptResult {
     std::vector<std::optional<smtp::Reply>> replies;
     bool handshake_failed = false;
-    std::string tls_note;  // policy, protocol, cipher, verification outcome
+    bool stale = false;  // a reused session failed before the body: retry on a new connection
+    bool reused = false;
+    std::string tls_note;               // policy, protocol, cipher, verification outcome
+    std::unique_ptr<OpenSession> keep;  // the session, when it can carry another message
 };
+
+void say_goodbye(OpenSession& s) {
+    try {
+        s.conn->write("QUIT\r\n", std::chrono::seconds(1));
+    } catch (const std::exception&) {
+        // The peer may be gone already; the socket closes either way.
+    }
+    s.conn->close();
+}
 
 // One place to connect to: a host name (for TLS names and logs) and its address.
 struct Target {
@@ -228,7 +271,7 @@ public:
         std::string key_;
     };
 
-    Lease acquire(const std::string& key, std::size_t limit, std::chrono::seconds wait) {
+    Lease acquire(const std::string& key, std::size_t limit, std::chrono::milliseconds wait) {
         std::unique_lock lock(mutex_);
         if (!cv_.wait_for(lock, wait, [&] { return open_[key] < std::max<std::size_t>(1, limit); }))
             return Lease(nullptr, key);
@@ -256,10 +299,138 @@ private:
     std::map<std::string, std::size_t> peak_;
 };
 
+// Idle SMTP sessions by session key (slot key, next hop, TLS policy, reference names),
+// each holding its connection slot. A reaper thread closes those idle too long.
+class RemoteTransport::Cache {
+public:
+    struct Entry {
+        std::unique_ptr<OpenSession> session;
+        Slots::Lease lease;
+        std::string slot_key;
+        Clock::time_point idle_since;
+    };
+
+    Cache(const RemoteOptions& o) : options_(o) {
+        if (enabled()) reaper_ = std::thread([this] { reap(); });
+    }
+    ~Cache() {
+        {
+            std::lock_guard lock(mutex_);
+            stopping_ = true;
+        }
+        cv_.notify_all();
+        if (reaper_.joinable()) reaper_.join();
+        for (auto& [key, list] : idle_)
+            for (auto& e : list) say_goodbye(*e->session);
+    }
+    bool enabled() const { return options_.connection_idle.count() > 0; }
+
+    // The most recently parked live session for `key`; dead or expired ones are closed.
+    std::unique_ptr<Entry> take(const std::string& key) {
+        for (;;) {
+            std::unique_ptr<Entry> e;
+            {
+                std::lock_guard lock(mutex_);
+                auto it = idle_.find(key);
+                if (it == idle_.end()) return nullptr;
+                e = std::move(it->second.back());
+                it->second.pop_back();
+                if (it->second.empty()) idle_.erase(it);
+            }
+            if (Clock::now() - e->idle_since < options_.connection_idle && e->session->conn->quiet() &&
+                !e->session->parser.has_partial()) {
+                reused_.fetch_add(1);
+                return e;
+            }
+            e->session->conn->close();
+        }
+    }
+
+    // Parks a session after a transaction, unless it has served its uses or its time.
+    void put(const std::string& key, std::unique_ptr<Entry> e) {
+        if (e->session->uses >= options_.connection_max_uses ||
+            Clock::now() - e->session->opened >= options_.connection_max_age) {
+            say_goodbye(*e->session);
+            return;
+        }
+        e->idle_since = Clock::now();
+        std::lock_guard lock(mutex_);
+        idle_[key].push_back(std::move(e));
+    }
+
+    // Closes one idle session holding a slot of `slot_key`, for a delivery that needs one.
+    bool evict_one(const std::string& slot_key) {
+        std::unique_ptr<Entry> victim;
+        {
+            std::lock_guard lock(mutex_);
+            for (auto it = idle_.begin(); it != idle_.end() && !victim; ++it) {
+                auto& list = it->second;
+                for (auto e = list.begin(); e != list.end(); ++e)
+                    if ((*e)->slot_key == slot_key) {
+                        victim = std::move(*e);
+                        list.erase(e);
+                        break;
+                    }
+                if (list.empty()) {
+                    idle_.erase(it);
+                    break;
+                }
+            }
+        }
+        if (victim) say_goodbye(*victim->session);
+        return victim != nullptr;
+    }
+
+    std::size_t reused() const { return reused_.load(); }
+
+private:
+    void reap() {
+        std::unique_lock lock(mutex_);
+        auto period = std::max<Clock::duration>(options_.connection_idle / 2, std::chrono::milliseconds(50));
+        while (!stopping_) {
+            cv_.wait_for(lock, period, [&] { return stopping_; });
+            std::vector<std::unique_ptr<Entry>> expired;
+            auto now = Clock::now();
+            for (auto it = idle_.begin(); it != idle_.end();) {
+                auto& list = it->second;
+                for (auto e = list.begin(); e != list.end();) {
+                    if (now - (*e)->idle_since >= options_.connection_idle) {
+                        expired.push_back(std::move(*e));
+                        e = list.erase(e);
+                    } else {
+                        ++e;
+                    }
+                }
+                it = list.empty() ? idle_.erase(it) : std::next(it);
+            }
+            if (expired.empty()) continue;
+            // QUIT may wait on the network: not while deliveries need the lock.
+            lock.unlock();
+            for (auto& e : expired) say_goodbye(*e->session);
+            expired.clear();
+            lock.lock();
+        }
+    }
+
+    const RemoteOptions& options_;
+    std::mutex mutex_;
+    std::condition_variable cv_;
+    bool stopping_ = false;
+    std::map<std::string, std::vector<std::unique_ptr<Entry>>> idle_;
+    std::atomic<std::size_t> reused_{0};
+    std::thread reaper_;
+};
+
 RemoteTransport::RemoteTransport(RemoteOptions options)
-    : options_(std::move(options)), slots_(std::make_unique<Slots>()) {}
+    : options_(std::move(options)),
+      slots_(std::make_unique<Slots>()),
+      cache_(std::make_unique<Cache>(options_)) {}
 
 RemoteTransport::~RemoteTransport() = default;
+
+std::size_t RemoteTransport::reused_sessions() const {
+    return cache_->reused();
+}
 
 std::size_t RemoteTransport::peak_connections(const std::string& destination) const {
     return slots_->peak(to_lower(destination));
@@ -309,13 +480,61 @@ std::vector<queue::RecipientResult> RemoteTransport::deliver(const queue::Delive
         targets.push_back({route.host, route.host, route.port, {}});
     }
 
-    auto lease = slots_->acquire(via_mx ? destination : store::to_string(route),
-                                 options_.connections_per_destination, options_.slot_wait);
-    if (!lease)
+    smtp::TlsWanted tls_wanted = smtp::TlsWanted::never;
+    switch (policy.policy) {
+        case tls::Policy::none:
+            tls_wanted = smtp::TlsWanted::never;
+            break;
+        case tls::Policy::may:
+            tls_wanted = smtp::TlsWanted::if_offered;
+            break;
+        default:
+            tls_wanted = smtp::TlsWanted::required;
+            break;
+    }
+
+    // A cached session is only for a message that would have made the same session: same
+    // next hop, same TLS policy and the same names to verify the certificate against.
+    const std::string slot_key = via_mx ? destination : store::to_string(route);
+    const bool caching = cache_->enabled() && !lmtp;
+    auto session_key = [&](const Target& t, smtp::TlsWanted w) {
+        std::string k = slot_key + "|" + t.label() + "|" + std::string(tls::to_string(policy.policy)) + "|" +
+                        std::to_string(static_cast<int>(w));
+        for (const auto& n : tls::reference_names(policy, t.name, destination)) k += "|" + n;
+        return k;
+    };
+
+    // A slot: with a cached session, or a new one. While all slots are taken, a session
+    // parked meanwhile is as good as a free slot, and sessions idle for other TLS
+    // parameters give theirs up; without the cache, one wait for a free slot.
+    std::unique_ptr<Cache::Entry> cached;
+    std::optional<Slots::Lease> lease;
+    const auto slot_deadline = Clock::now() + options_.slot_wait;
+    for (;;) {
+        if (caching && (cached = cache_->take(session_key(targets.front(), tls_wanted)))) {
+            lease.emplace(std::move(cached->lease));
+            break;
+        }
+        lease.reset();
+        lease.emplace(slots_->acquire(slot_key, options_.connections_per_destination, {}));
+        if (*lease) break;
+        if (caching && cache_->evict_one(slot_key)) continue;
+        auto left =
+            std::max(std::chrono::milliseconds(0),
+                     std::chrono::duration_cast<std::chrono::milliseconds>(slot_deadline - Clock::now()));
+        lease.reset();
+        lease.emplace(slots_->acquire(slot_key, options_.connections_per_destination,
+                                      caching ? std::min(left, std::chrono::milliseconds(50)) : left));
+        if (*lease || !caching || left.count() == 0) break;
+    }
+    if (!*lease)
         return all(queue::Outcome::deferred, "4.4.5",
                    "too many connections to " + destination + " already open");
+    std::unique_ptr<OpenSession> reuse = cached ? std::move(cached->session) : nullptr;
+    cached.reset();
 
-    auto attempt = [&](const Target& target, const std::vector<std::size_t>& which, smtp::TlsWanted wanted) {
+    auto attempt = [&](const Target& target, const std::vector<std::size_t>& which, smtp::TlsWanted wanted,
+                       std::unique_ptr<OpenSession> open_session) {
         smtp::ClientParams p;
         p.lmtp = lmtp;
         p.helo_name = options_.helo_name;
@@ -331,21 +550,52 @@ std::vector<queue::RecipientResult> RemoteTransport::deliver(const queue::Delive
         p.smtputf8 = a.message.envelope.smtputf8;
         p.dsn_ret = a.message.envelope.dsn_ret;
         p.dsn_envid = a.message.envelope.dsn_envid;
+        p.keep_open = caching;
         smtp::ClientSession session(p);
-        smtp::ReplyParser parser;
-        Connection conn(target.label());
         AttemptResult out;
-        bool greeted = false;
+        const bool reused = open_session != nullptr;
+        out.reused = reused;
+        if (!open_session) {
+            open_session = std::make_unique<OpenSession>();
+            open_session->conn = std::make_unique<Connection>(target.label());
+            open_session->opened = Clock::now();
+        } else {
+            out.tls_note = open_session->tls_note;
+        }
+        auto& conn = *open_session->conn;
+        auto& parser = open_session->parser;
+        bool greeted = reused;
+        bool body_started = false;
+        // On a reused session, 421 before the body means the peer was closing it, and 503
+        // that it saw our transaction as out of sequence: either way, a new connection.
+        auto next_reply = [&](Clock::duration timeout) {
+            auto r = read_reply(conn, parser, timeout);
+            if (reused && !body_started && (r.code == 421 || r.code == 503)) throw StaleSession(r.summary());
+            return r;
+        };
         try {
-            if (target.unix_path.empty())
-                conn.connect_tcp(target.address, target.port, options_.connect_timeout);
-            else
-                conn.connect_unix(target.unix_path, options_.connect_timeout);
-            auto action = session.on_reply(read_reply(conn, parser, options_.reply_timeout));
-            greeted = true;
+            smtp::ClientSession::Action action;
+            if (reused) {
+                action = session.resume(open_session->ext, open_session->tls_active);
+            } else {
+                if (target.unix_path.empty())
+                    conn.connect_tcp(target.address, target.port, options_.connect_timeout);
+                else
+                    conn.connect_unix(target.unix_path, options_.connect_timeout);
+                action = session.on_reply(read_reply(conn, parser, options_.reply_timeout));
+                greeted = true;
+            }
             for (;;) {
                 using Step = smtp::ClientSession::Step;
                 if (action.step == Step::done) {
+                    if (session.reusable()) {
+                        open_session->ext = session.extensions();
+                        open_session->tls_active = session.tls_active();
+                        open_session->tls_note = out.tls_note;
+                        ++open_session->uses;
+                        out.keep = std::move(open_session);
+                        break;
+                    }
                     try {
                         conn.write(action.bytes, std::chrono::seconds(5));
                     } catch (const std::exception&) {
@@ -369,12 +619,13 @@ std::vector<queue::RecipientResult> RemoteTransport::deliver(const queue::Delive
                     continue;
                 }
                 if (action.step == Step::send_body) {
+                    body_started = true;
                     send_body(conn, a.data, options_.data_timeout);
-                    action = session.on_reply(read_reply(conn, parser, options_.data_timeout));
+                    action = session.on_reply(next_reply(options_.data_timeout));
                     continue;
                 }
                 conn.write(action.bytes, options_.reply_timeout);
-                action = session.on_reply(read_reply(conn, parser, options_.reply_timeout));
+                action = session.on_reply(next_reply(options_.reply_timeout));
             }
         } catch (const HandshakeError& e) {
             out.handshake_failed = true;
@@ -382,9 +633,10 @@ std::vector<queue::RecipientResult> RemoteTransport::deliver(const queue::Delive
                 "tls_policy=" + std::string(tls::to_string(policy.policy)) + " tls=failed(" + e.what() + ")";
             session.fail_unresolved(e.what());
         } catch (const std::exception& e) {
+            out.stale = reused && !body_started;
             session.fail_unresolved(e.what());
         }
-        conn.close();
+        if (!out.keep) conn.close();
         if (out.tls_note.empty()) {
             out.tls_note = "tls_policy=" + std::string(tls::to_string(policy.policy)) + " tls=none";
             if (!greeted)
@@ -396,36 +648,47 @@ std::vector<queue::RecipientResult> RemoteTransport::deliver(const queue::Delive
         return out;
     };
 
-    smtp::TlsWanted wanted = smtp::TlsWanted::never;
-    switch (policy.policy) {
-        case tls::Policy::none:
-            wanted = smtp::TlsWanted::never;
-            break;
-        case tls::Policy::may:
-            wanted = smtp::TlsWanted::if_offered;
-            break;
-        default:
-            wanted = smtp::TlsWanted::required;
-            break;
-    }
-
     // RFC 5321 5.1: on a failed connection or a transient error, the next address; each
     // recipient is settled by the first host that gives it a 2xx or 5xx.
     std::vector<std::optional<smtp::Reply>> final(a.recipients.size());
     std::vector<std::string> answered_by(a.recipients.size());
     std::vector<std::size_t> open(a.recipients.size());
     for (std::size_t i = 0; i < open.size(); ++i) open[i] = i;
-    for (const auto& target : targets) {
-        auto result = attempt(target, open, wanted);
+    std::unique_ptr<OpenSession> parked;
+    std::string parked_key;
+    for (std::size_t t = 0; t < targets.size(); ++t) {
+        const auto& target = targets[t];
+        // Hosts in preference order: a session cached for a later one is used only once
+        // the earlier ones failed again (it brings its own slot).
+        if (t > 0 && caching) {
+            if (auto e = cache_->take(session_key(target, tls_wanted))) {
+                reuse = std::move(e->session);
+                lease.reset();
+                lease.emplace(std::move(e->lease));
+            }
+        }
+        auto key_wanted = tls_wanted;
+        auto result = attempt(target, open, tls_wanted, std::move(reuse));
+        if (result.stale) {
+            spdlog::info("delivery: {}: {} via {}: cached session lost before the data ({}); new connection",
+                         a.message.id, destination, target.label(),
+                         result.replies.empty() || !result.replies.front()
+                             ? std::string("no reply")
+                             : result.replies.front()->summary());
+            result = attempt(target, open, tls_wanted, nullptr);
+        }
         if (result.handshake_failed &&
             tls::decide_after_handshake_failure(policy.policy, "handshake failed").step ==
                 tls::TlsStep::plain) {
             spdlog::info("delivery: {}: {} via {}: {}; retrying without TLS", a.message.id, destination,
                          target.label(), result.tls_note);
-            result = attempt(target, open, smtp::TlsWanted::never);
+            key_wanted = smtp::TlsWanted::never;
+            result = attempt(target, open, key_wanted, nullptr);
         }
-        spdlog::info("delivery: {}: {} via {}: {}", a.message.id, destination.empty() ? "-" : destination,
-                     target.label(), result.tls_note);
+        spdlog::info("delivery: {}: {} via {}: {}{}", a.message.id, destination.empty() ? "-" : destination,
+                     target.label(), result.tls_note, result.reused ? " (cached session)" : "");
+        parked = std::move(result.keep);
+        parked_key = session_key(target, key_wanted);
         std::vector<std::size_t> still_open;
         for (std::size_t k = 0; k < open.size(); ++k) {
             auto i = open[k];
@@ -440,7 +703,13 @@ std::vector<queue::RecipientResult> RemoteTransport::deliver(const queue::Delive
         }
         open = std::move(still_open);
         if (open.empty()) break;
+        // One slot, one connection: the recipients left go to the next host without it.
+        if (parked) say_goodbye(*parked);
+        parked.reset();
     }
+    if (parked)
+        cache_->put(parked_key, std::make_unique<Cache::Entry>(
+                                    Cache::Entry{std::move(parked), std::move(*lease), slot_key, {}}));
 
     std::vector<queue::RecipientResult> out;
     for (std::size_t i = 0; i < a.recipients.size(); ++i) {

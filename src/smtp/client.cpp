@@ -169,6 +169,20 @@ ClientSession::Action ClientSession::quit() {
     return {Step::done, "QUIT\r\n"};
 }
 
+ClientSession::Action ClientSession::end_transaction(const Reply& last) {
+    // 421 announces the server closing the channel (RFC 5321 3.8): nothing to keep.
+    if (!params_.keep_open || params_.lmtp || last.code == 421) return quit();
+    reusable_ = true;
+    state_ = State::done;
+    return {Step::done, {}};
+}
+
+ClientSession::Action ClientSession::resume(const Extensions& ext, bool tls_active) {
+    ext_ = ext;
+    params_.tls_active = tls_active;
+    return start_transaction();
+}
+
 ClientSession::Action ClientSession::give_up(const Reply& reply) {
     set_all_open(reply);
     return quit();
@@ -302,16 +316,18 @@ ClientSession::Action ClientSession::on_reply(const Reply& reply) {
             }
             for (auto i : accepted_)
                 if (!results_[i]) results_[i] = reply;
-            return quit();
+            // A refused DATA leaves the accepted MAIL in force (RFC 5321 3.3): a next MAIL
+            // on this session would be nested.
+            return mail_ok_ ? quit() : end_transaction(reply);
         case State::data_end:
-            if (accepted_.empty()) return quit();
+            if (accepted_.empty()) return end_transaction(reply);
             if (params_.lmtp) {
                 results_[accepted_[lmtp_index_++]] = reply;
                 if (lmtp_index_ < accepted_.size()) return {Step::send, {}};
                 return quit();
             }
             for (auto i : accepted_) results_[i] = reply;
-            return quit();
+            return end_transaction(reply);
         case State::done:
             return {Step::done, {}};
     }

@@ -88,6 +88,9 @@ struct ClientParams {
     bool smtputf8 = false;
     std::string dsn_ret;
     std::string dsn_envid;
+    // SMTP only: end a completed transaction without QUIT, so that the caller can keep
+    // the session for the next message (resume()); reusable() says whether it may.
+    bool keep_open = false;
 };
 
 struct Extensions {
@@ -116,6 +119,11 @@ public:
     Action tls_started();
     // After the body and its terminator were written: wait for the final reply(ies).
     void body_sent() {}
+    // Instead of the greeting: a new transaction on a session that a previous
+    // ClientSession left open (keep_open) with these extensions and TLS state. The first
+    // action is MAIL (with PIPELINING, MAIL, RCPT and DATA) - no RSET is needed after a
+    // completed transaction (RFC 5321 4.1.4).
+    Action resume(const Extensions& ext, bool tls_active);
     // The connection broke or timed out: every recipient still open gets a 4xx.
     void fail_unresolved(const std::string& reason);
 
@@ -125,6 +133,9 @@ public:
     bool tls_active() const { return params_.tls_active; }
     // Set when the session gave up because TLS was required but not offered/accepted.
     bool tls_refused() const { return tls_refused_; }
+    // Done without QUIT (keep_open) and the server's last reply ended the transaction
+    // without closing the connection: the session can carry another message.
+    bool reusable() const { return reusable_; }
     const std::string& greeting_host() const { return greeting_host_; }
 
 private:
@@ -134,6 +145,7 @@ private:
     Action start_transaction();
     Action send_next_rcpt_or_data();
     Action quit();
+    Action end_transaction(const Reply& last);
     Action give_up(const Reply& reply);
     std::string mail_command() const;
     std::string rcpt_command(const ClientRecipient& r) const;
@@ -149,6 +161,7 @@ private:
     bool mail_ok_ = false;
     bool pipelined_ = false;
     bool tls_refused_ = false;
+    bool reusable_ = false;
     std::string greeting_host_;
 };
 

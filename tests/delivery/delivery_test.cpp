@@ -6,6 +6,8 @@
 // so retries are driven without waiting.
 #include <gtest/gtest.h>
 
+#include <csignal>
+#include <functional>
 #include <future>
 #include <thread>
 
@@ -37,6 +39,7 @@ protected:
         o.remote.reply_timeout = 10s;
         o.remote.tls = std::move(tls);
         o.remote.policies = std::move(policies);
+        if (tweak) tweak(o);
         ms = std::make_unique<delivery::MailSystem>(o, clock);
         if (!ms->store().domain("local.test")) {
             ms->store().add_domain("local.test");
@@ -99,6 +102,7 @@ protected:
         return out;
     }
 
+    std::function<void(delivery::MailSystemOptions&)> tweak;  // applied by open()
     test::TempDir dir{"pecd-delivery"};
     ManualClock clock;
     std::unique_ptr<delivery::MailSystem> ms;
@@ -312,6 +316,136 @@ TEST_F(DeliveryTest, RequiredTlsNotOfferedDefers) {
         << q->recipients[0].last_error;
     EXPECT_TRUE(test::dumped_messages(dir.path() / "dump").empty())
         << "sent in plain text despite the policy";
+}
+
+// Postfix over STARTTLS (policy encrypt) as next hop; the sink behind it collects what it relays.
+class CachedSessionTest : public DeliveryTest {
+protected:
+    void start_postfix(const std::string& extra_main_cf = {}) {
+        sink_port = test::free_port();
+        sink = test::start_smtp_sink(sink_port, dir.path() / "dump");
+        // Its own Postfix directory: the other Postfix tests may run at the same time.
+        postfix_dir = "/tmp/pecd-cache-postfix-" + dir.path().filename().string();
+        postfix = std::make_unique<test::PostfixTlsRelay>(postfix_dir, sink_port, extra_main_cf);
+        ASSERT_TRUE(postfix->error().empty()) << postfix->error();
+        tls::PolicyMap policies;
+        policies.set("tls.test", {tls::Policy::encrypt, {}});
+        open(std::nullopt, std::make_shared<tls::ClientTls>(tls::ClientTlsSettings{}), policies);
+        ms->store().add_domain("tls.test",
+                               store::parse_route("smtp:127.0.0.1:" + std::to_string(postfix->port())));
+    }
+    std::string send(const std::string& subject) {
+        return submit(
+            "sender@local.test", {"someone@tls.test"},
+            "From: sender@local.test\r\nSubject: " + subject + "\r\n\r\nbody of " + subject + "\r\n");
+    }
+    // Waits (bounded) until Postfix has relayed `n` messages to the sink; returns them.
+    std::vector<std::string> relayed(std::size_t n) {
+        std::vector<std::string> out;
+        for (int i = 0; i < 150 && out.size() < n; ++i) {
+            std::this_thread::sleep_for(100ms);
+            out = test::dumped_messages(dir.path() / "dump");
+        }
+        std::this_thread::sleep_for(300ms);  // and nothing more arrives
+        return test::dumped_messages(dir.path() / "dump");
+    }
+    // Postfix writes its log through postlogd: wait until `n` connections are in it.
+    std::vector<int> connections(std::size_t n) {
+        auto pids = postfix->smtpd_connections();
+        for (int i = 0; i < 50 && pids.size() < n; ++i) {
+            std::this_thread::sleep_for(100ms);
+            pids = postfix->smtpd_connections();
+        }
+        return pids;
+    }
+    static std::size_t copies(const std::vector<std::string>& messages, const std::string& subject) {
+        std::size_t n = 0;
+        for (const auto& m : messages) {
+            auto at = m.find("Subject: " + subject);
+            auto end = at + 9 + subject.size();
+            n += at != std::string::npos && end < m.size() && (m[end] == '\r' || m[end] == '\n');
+        }
+        return n;
+    }
+
+    ~CachedSessionTest() override {
+        postfix.reset();
+        std::error_code ec;
+        if (!postfix_dir.empty()) std::filesystem::remove_all(postfix_dir, ec);
+    }
+
+    unsigned short sink_port = 0;
+    test::Process sink;
+    std::filesystem::path postfix_dir;
+    std::unique_ptr<test::PostfixTlsRelay> postfix;
+};
+
+TEST_F(CachedSessionTest, SeveralMessagesToOneNextHopShareOneTlsSession) {
+    start_postfix();
+    std::vector<std::string> ids;
+    for (int i = 0; i < 5; ++i) {
+        ids.push_back(send("cached-" + std::to_string(i)));
+        run_queue();  // one message at a time: each finds the session of the one before
+    }
+    for (auto& id : ids) EXPECT_FALSE(ms->spool().load(id)) << "not accepted by Postfix\n" << postfix->log();
+    auto messages = relayed(5);
+    ASSERT_EQ(messages.size(), 5u) << postfix->log();
+    for (int i = 0; i < 5; ++i) EXPECT_EQ(copies(messages, "cached-" + std::to_string(i)), 1u);
+    std::this_thread::sleep_for(500ms);
+    auto log = postfix->log();
+    EXPECT_EQ(postfix->smtpd_connections().size(), 1u) << log;
+    EXPECT_EQ(ms->remote().reused_sessions(), 4u);
+    std::size_t handshakes = 0;
+    for (auto at = log.find("TLS connection established from"); at != std::string::npos;
+         at = log.find("TLS connection established from", at + 1))
+        ++handshakes;
+    EXPECT_EQ(handshakes, 1u) << log;
+}
+
+TEST_F(CachedSessionTest, IdleSessionClosedByThePeerIsReplacedWithoutLossOrDuplicate) {
+    // Postfix drops a client silent for 1 s (421); the cache would keep it for 10 s.
+    tweak = [](delivery::MailSystemOptions& o) { o.remote.connection_idle = 10s; };
+    start_postfix("smtpd_timeout = 1s\n");
+    auto first = send("before-timeout");
+    run_queue();
+    EXPECT_FALSE(ms->spool().load(first));
+    ASSERT_EQ(connections(1).size(), 1u) << postfix->log();
+    std::this_thread::sleep_for(2500ms);
+    auto second = send("after-timeout");
+    run_queue();
+    EXPECT_FALSE(ms->spool().load(second)) << "not delivered after the peer closed the cached session";
+    auto messages = relayed(2);
+    EXPECT_EQ(copies(messages, "before-timeout"), 1u);
+    EXPECT_EQ(copies(messages, "after-timeout"), 1u);
+    EXPECT_EQ(connections(2).size(), 2u) << postfix->log();
+    EXPECT_EQ(ms->remote().reused_sessions(), 0u) << "a closed session must not be taken from the cache";
+}
+
+TEST_F(CachedSessionTest, ReusedSessionThatStopsAnsweringBeforeTheDataIsRetriedOnANewConnection) {
+    // The smtpd process of the cached session is stopped: the socket stays open and quiet,
+    // so the session is reused and MAIL gets no answer. The message must go through on a
+    // new connection (another smtpd), and exactly once.
+    tweak = [](delivery::MailSystemOptions& o) {
+        o.remote.connection_idle = 30s;
+        o.remote.reply_timeout = 2s;
+    };
+    start_postfix();
+    auto first = send("first-session");
+    run_queue();
+    EXPECT_FALSE(ms->spool().load(first));
+    auto pids = connections(1);
+    ASSERT_EQ(pids.size(), 1u) << postfix->log();
+    ASSERT_EQ(::kill(pids[0], SIGSTOP), 0);
+    auto second = send("after-stop");
+    run_queue();
+    EXPECT_FALSE(ms->spool().load(second)) << "not delivered on a new connection";
+    EXPECT_EQ(ms->remote().reused_sessions(), 1u);
+    ::kill(pids[0], SIGCONT);  // it finds MAIL, RCPT, DATA and a closed connection
+    auto messages = relayed(2);
+    EXPECT_EQ(copies(messages, "first-session"), 1u);
+    EXPECT_EQ(copies(messages, "after-stop"), 1u);
+    EXPECT_EQ(messages.size(), 2u);
+    EXPECT_EQ(connections(2).size(), 2u) << postfix->log();
 }
 
 }  // namespace

@@ -246,7 +246,9 @@ inline void allow_postfix_config_dir(const std::filesystem::path& dir) {
 // everything it accepts to relay_port (an smtp-sink).
 class PostfixTlsRelay {
 public:
-    PostfixTlsRelay(const std::filesystem::path& d, unsigned short relay_port) : dir_(d) {
+    PostfixTlsRelay(const std::filesystem::path& d, unsigned short relay_port,
+                    const std::string& extra_main_cf = {})
+        : dir_(d) {
         run("postfix -c " + d.string() + " stop");
         std::filesystem::remove_all(d);
         std::filesystem::create_directories(d / "queue");
@@ -269,7 +271,8 @@ public:
                                      << "smtpd_tls_security_level = may\n"
                                      << "smtpd_tls_cert_file = " << (d / "cert.pem").string() << "\n"
                                      << "smtpd_tls_key_file = " << (d / "key.pem").string() << "\n"
-                                     << "smtpd_tls_loglevel = 1\n";
+                                     << "smtpd_tls_loglevel = 1\n"
+                                     << extra_main_cf;
         std::ofstream(d / "master.cf")
             << "127.0.0.1:" << port_ << " inet n - n - - smtpd\n"
             << "cleanup unix n - n - 0 cleanup\nqmgr unix n - n 300 1 qmgr\n"
@@ -297,6 +300,26 @@ public:
     unsigned short port() const { return port_; }
     std::string log() const {
         return std::filesystem::exists(dir_ / "log") ? fs::read_file(dir_ / "log") : std::string();
+    }
+    // The smtpd process of each SMTP session so far, in order (not the probes of
+    // wait_for_port, which Postfix logs as lost after CONNECT).
+    std::vector<int> smtpd_connections() const {
+        std::vector<int> pids;
+        std::istringstream in(log());
+        for (std::string line; std::getline(in, line);) {
+            auto at = line.find("postfix/smtpd[");
+            if (at == std::string::npos) continue;
+            int pid = std::stoi(line.substr(at + 14));
+            if (line.find("]: connect from ") != std::string::npos)
+                pids.push_back(pid);
+            else if (line.find("lost connection after CONNECT") != std::string::npos)
+                for (auto p = pids.rbegin(); p != pids.rend(); ++p)
+                    if (*p == pid) {
+                        pids.erase(std::next(p).base());
+                        break;
+                    }
+        }
+        return pids;
     }
 
 private:

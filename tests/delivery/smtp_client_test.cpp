@@ -103,6 +103,59 @@ TEST(ClientSession, PipelinedSmtpWithMixedRecipientReplies) {
     EXPECT_EQ(s.results()[1]->status(), "5.1.1");
 }
 
+TEST(ClientSession, KeptOpenAfterTheTransactionAndResumedWithANewMailFrom) {
+    auto p = params({"x@y.test"});
+    p.keep_open = true;
+    ClientSession first(p);
+    first.on_reply(parse_one("220 mx.y.test ESMTP\r\n"));
+    first.on_reply(parse_one("250-mx.y.test\r\n250-PIPELINING\r\n250 SIZE 10000\r\n"));
+    first.on_reply(parse_one("250 ok\r\n"));
+    first.on_reply(parse_one("250 ok\r\n"));
+    EXPECT_EQ(first.on_reply(parse_one("354 go\r\n")).step, Step::send_body);
+    auto a = first.on_reply(parse_one("250 2.0.0 queued\r\n"));
+    EXPECT_EQ(a.step, Step::done);
+    EXPECT_EQ(a.bytes, "") << "no QUIT on a session kept for the next message";
+    EXPECT_TRUE(first.reusable());
+
+    // The next message: straight to MAIL, with the extensions of the first EHLO.
+    auto q = params({"z@y.test"});
+    q.keep_open = true;
+    q.mail_from = "b@x.test";
+    ClientSession next(q);
+    a = next.resume(first.extensions(), true);
+    EXPECT_EQ(a.bytes, "MAIL FROM:<b@x.test> SIZE=1234\r\nRCPT TO:<z@y.test>\r\nDATA\r\n");
+    EXPECT_TRUE(next.tls_active());
+    next.on_reply(parse_one("250 ok\r\n"));
+    next.on_reply(parse_one("250 ok\r\n"));
+    EXPECT_EQ(next.on_reply(parse_one("354 go\r\n")).step, Step::send_body);
+    // A server that closes after the transaction leaves nothing to reuse.
+    a = next.on_reply(parse_one("421 4.3.2 shutting down\r\n"));
+    EXPECT_EQ(a.bytes, "QUIT\r\n");
+    EXPECT_FALSE(next.reusable());
+    EXPECT_TRUE(next.results()[0]->transient());
+
+    // Every recipient refused, DATA refused: the MAIL is still in force, so no reuse.
+    ClientSession refused(q);
+    refused.resume(first.extensions(), true);
+    refused.on_reply(parse_one("250 ok\r\n"));
+    refused.on_reply(parse_one("550 5.1.1 unknown\r\n"));
+    EXPECT_EQ(refused.on_reply(parse_one("554 5.5.1 no valid recipients\r\n")).bytes, "QUIT\r\n");
+    EXPECT_FALSE(refused.reusable());
+    EXPECT_TRUE(refused.results()[0]->permanent());
+
+    // LMTP sessions are not kept.
+    auto l = params({"x@y.test"}, true);
+    l.keep_open = true;
+    ClientSession lmtp(l);
+    lmtp.on_reply(parse_one("220 lmtp\r\n"));
+    lmtp.on_reply(parse_one("250-lmtp\r\n250 PIPELINING\r\n"));
+    lmtp.on_reply(parse_one("250 ok\r\n"));
+    lmtp.on_reply(parse_one("250 ok\r\n"));
+    lmtp.on_reply(parse_one("354 go\r\n"));
+    EXPECT_EQ(lmtp.on_reply(parse_one("250 2.0.0 stored\r\n")).bytes, "QUIT\r\n");
+    EXPECT_FALSE(lmtp.reusable());
+}
+
 TEST(ClientSession, WithoutPipeliningOneCommandAtATimeAndNoDataWhenAllRefused) {
     ClientSession s(params({"x@y.test"}));
     s.on_reply(parse_one("220 hi\r\n"));

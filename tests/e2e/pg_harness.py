@@ -13,17 +13,10 @@ import os
 import pwd
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 
-
-def _free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+from pec_network import free_port
 
 
 def _bin_dir():
@@ -59,7 +52,7 @@ class PostgresInstance:
         if r.returncode != 0:
             raise RuntimeError("initdb failed: " + r.stdout + r.stderr)
         for _ in range(3):
-            self.port = _free_port()
+            self.port = free_port()
             opts = ("-c listen_addresses=127.0.0.1 -c port=%d -c unix_socket_directories=%s -c max_connections=%d"
                     " -c shared_buffers=64MB -c log_min_messages=warning" % (self.port, self.dir, self.max_connections))
             if not self.durable:

@@ -361,23 +361,6 @@ void read_log(const toml::table& t, LegalLog& l) {
                "the legal log is kept at least 30 months (pec.md 7)");
 }
 
-// "host:port", "[v6]:port" -> (host, port); nullopt when it is neither.
-std::optional<std::pair<std::string, unsigned>> split_host_port(const std::string& v) {
-    auto colon = v.rfind(':');
-    if (colon == std::string::npos || colon == 0) return std::nullopt;
-    auto host = v.substr(0, colon);
-    auto port = v.substr(colon + 1);
-    if (host.front() == '[') {
-        if (host.size() < 3 || host.back() != ']') return std::nullopt;
-        host = host.substr(1, host.size() - 2);
-    }
-    if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos)
-        return std::nullopt;
-    auto n = std::stoul(port);
-    if (n > 65535) return std::nullopt;
-    return std::make_pair(host, static_cast<unsigned>(n));
-}
-
 void read_api(const toml::table& t, Api& a) {
     Table s(t, "api");
     a.enabled = true;
@@ -576,6 +559,22 @@ Config load_config(const std::filesystem::path& path) {
     auto c = parse_config(text, path.string());
     c.source = path;
     return c;
+}
+
+std::optional<std::pair<std::string, unsigned>> split_host_port(const std::string& v) {
+    auto colon = v.rfind(':');
+    if (colon == std::string::npos || colon == 0) return std::nullopt;
+    auto host = v.substr(0, colon);
+    auto port = v.substr(colon + 1);
+    if (host.front() == '[') {
+        if (host.size() < 3 || host.back() != ']') return std::nullopt;
+        host = host.substr(1, host.size() - 2);
+    }
+    if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos)
+        return std::nullopt;
+    auto n = std::stoul(port);
+    if (n > 65535) return std::nullopt;
+    return std::make_pair(host, static_cast<unsigned>(n));
 }
 
 std::filesystem::path quarantine_dir(const Config& c) {

@@ -11,7 +11,9 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace pecd::config {
@@ -203,7 +205,7 @@ struct Api {
     std::filesystem::path jwks_ca;  // trust for an https jwks_url; empty: the system's store
     std::chrono::seconds jwks_refresh{3600};
     std::chrono::seconds jwks_min_refresh{30};  // at most this often for an unknown kid (rotation)
-    std::chrono::seconds leeway{60};  // clock skew allowed on exp / nbf
+    std::chrono::seconds leeway{60};            // clock skew allowed on exp / nbf
     std::uint64_t max_body = 1 << 20;
     std::uint64_t max_connections = 1000;
     std::chrono::seconds idle_timeout{60};
@@ -235,5 +237,7 @@ Config parse_config(std::string_view toml_text, const std::string& source_name =
 Config embedded_default(const std::filesystem::path& data_dir);
 // Where infected messages are kept: [antivirus] quarantine_dir or <data_dir>/quarantine.
 std::filesystem::path quarantine_dir(const Config& c);
+// "host:port", "[v6]:port" -> (host, port); nullopt when it is neither.
+std::optional<std::pair<std::string, unsigned>> split_host_port(const std::string& v);
 
 }  // namespace pecd::config

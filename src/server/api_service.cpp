@@ -12,13 +12,6 @@
 namespace pecd::server {
 namespace {
 
-std::pair<std::string, unsigned short> host_port(const std::string& listen) {
-    auto colon = listen.rfind(':');
-    auto host = listen.substr(0, colon);
-    if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
-    return {host, static_cast<unsigned short>(std::stoul(listen.substr(colon + 1)))};
-}
-
 // The API's own pair, else the listeners' default pair ([tls], else the self-signed one).
 tls::CertificatePair server_pair(const config::Config& c) {
     if (!c.api.certificate.empty()) return {c.api.certificate, c.api.key};
@@ -40,9 +33,9 @@ struct ApiService::Impl {
             throw Error("api: no token signing key could be loaded from " +
                         (c.api.jwks_file.empty() ? c.api.jwks_url : c.api.jwks_file.string()));
         api::ApiServerSettings s;
-        auto [host, port] = host_port(c.api.listen);
+        auto [host, port] = *config::split_host_port(c.api.listen);  // validated when read
         s.address = host;
-        s.port = port;
+        s.port = static_cast<unsigned short>(port);
         tls::ServerTlsSettings ts;
         ts.pair = server_pair(c);
         ts.client_ca = c.api.client_ca;

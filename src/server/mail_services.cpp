@@ -86,12 +86,10 @@ public:
             if (!c.log.tsa_anchors.empty())
                 lo.tsa_anchors = crypto::TrustStore::from_pem_file(c.log.tsa_anchors).anchors;
             if (!c.log.tsa_listen.empty()) {
-                auto colon = c.log.tsa_listen.rfind(':');
-                auto host = c.log.tsa_listen.substr(0, colon);
-                if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
-                lo.tsa_listen = boost::asio::ip::tcp::endpoint(
-                    boost::asio::ip::make_address(host),
-                    static_cast<unsigned short>(std::stoul(c.log.tsa_listen.substr(colon + 1))));
+                auto hp = config::split_host_port(c.log.tsa_listen);
+                if (!hp) throw Error("log: tsa_listen '" + c.log.tsa_listen + "' is not address:port");
+                lo.tsa_listen = boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address(hp->first),
+                                                               static_cast<unsigned short>(hp->second));
             }
             log_ = std::make_unique<log::LogService>(system.database(), identity_, clock, io, lo);
         }

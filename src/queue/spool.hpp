@@ -158,7 +158,6 @@ public:
     // Takes (or renews) this node's lease on the message; false when another node holds
     // a lease that has not expired. Always true without SpoolOptions::node.
     bool claim(const std::string& id);
-    bool clustered() const { return !options_.node.empty(); }
 
     // Applies recipient updates inside tx (used by local delivery to mark a recipient in
     // the same transaction that stores the message). Each update applies only to a

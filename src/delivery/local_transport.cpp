@@ -20,8 +20,10 @@ std::vector<RecipientResult> LocalTransport::deliver(const queue::DeliveryAttemp
                                [&](store::Tx& tx) { queue::Spool::apply_updates(tx, a.message.id, {done}); });
             switch (outcome) {
                 case store::DeliveryOutcome::stored:
-                case store::DeliveryOutcome::already_stored:
                     res = {r.id, Outcome::delivered, "2.0.0", "250 2.0.0 stored", "", true};
+                    break;
+                case store::DeliveryOutcome::already_stored:  // the queue row is the runner's to record
+                    res = {r.id, Outcome::delivered, "2.0.0", "250 2.0.0 already stored", "", false};
                     break;
                 case store::DeliveryOutcome::unknown_mailbox:
                     res = {r.id,    Outcome::failed,

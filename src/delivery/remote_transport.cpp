@@ -442,18 +442,21 @@ std::vector<queue::RecipientResult> RemoteTransport::deliver(const queue::Delive
     const bool via_mx = route.kind == store::Route::Kind::smtp && route.host.empty();
     std::string destination =
         a.recipients.empty() ? std::string() : to_lower(domain_of(a.recipients.front().address));
+    auto all = [&](queue::Outcome outcome, const std::string& status, const std::string& why) {
+        std::vector<queue::RecipientResult> out;
+        for (const auto& r : a.recipients) out.push_back({r.id, outcome, status, why, {}, false});
+        return out;
+    };
+    // Without an index yet, a PEC domain would look like any other and get the weaker
+    // policy of ordinary mail: wait for it.
+    if (options_.providers && !options_.providers->ready())
+        return all(queue::Outcome::deferred, "4.4.3", "provider index not loaded yet");
     const bool pec_domain =
         options_.providers && !destination.empty() && options_.providers->by_domain(destination);
     auto policy = lmtp ? tls::DestinationPolicy{tls::Policy::none, {}}
                        : options_.policies.lookup(destination, pec_domain);
     if (!options_.tls && policy.policy != tls::Policy::none && policy.policy != tls::Policy::may)
         policy.policy = tls::Policy::encrypt;  // and TLS is impossible: recipients wait below
-
-    auto all = [&](queue::Outcome outcome, const std::string& status, const std::string& why) {
-        std::vector<queue::RecipientResult> out;
-        for (const auto& r : a.recipients) out.push_back({r.id, outcome, status, why, {}, false});
-        return out;
-    };
 
     // Where to connect, in order: the MX hosts' addresses, or the configured next hop.
     std::vector<Target> targets;

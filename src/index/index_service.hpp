@@ -86,6 +86,8 @@ public:
     const ProviderLookup& lookup() const { return *live_; }
     std::shared_ptr<const LiveIndex> live() const { return live_; }
     IndexPtr current() const { return live_->current(); }
+    // Waits until an index is loaded (the local copy or the source) or the timeout.
+    bool wait_ready(std::chrono::milliseconds timeout) const { return live_->wait_ready(timeout); }
 
     RefreshOutcome refresh();
     void start();

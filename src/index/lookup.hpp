@@ -37,6 +37,9 @@ public:
     // The provider whose published certificate is exactly this one (hash found AND the
     // DER bytes equal one of its providerCertificate values), or null.
     virtual ProviderPtr by_certificate(X509* cert) const = 0;
+    // False while no index has been loaded yet (a daemon just started, its source not yet
+    // read): every answer would be "not a provider", so callers wait instead of deciding.
+    virtual bool ready() const { return true; }
 };
 
 }  // namespace pecd::index

@@ -275,4 +275,18 @@ ProviderPtr ProviderIndex::main_record(const Provider& p) const {
 
 LiveIndex::LiveIndex() : current_(std::make_shared<const ProviderIndex>()) {}
 
+void LiveIndex::store(IndexPtr index) {
+    current_.store(std::move(index), std::memory_order_release);
+    {
+        std::lock_guard lock(ready_mutex_);
+        ready_.store(true, std::memory_order_release);
+    }
+    ready_cv_.notify_all();
+}
+
+bool LiveIndex::wait_ready(std::chrono::milliseconds timeout) const {
+    std::unique_lock lock(ready_mutex_);
+    return ready_cv_.wait_for(lock, timeout, [&] { return ready(); });
+}
+
 }  // namespace pecd::index

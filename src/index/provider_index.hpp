@@ -19,7 +19,10 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -100,17 +103,24 @@ private:
     std::string directory_url_;
 };
 
-// The current index, swapped atomically; an empty index until the first store().
+// The current index, swapped atomically; an empty index, and not ready(), until the
+// first store().
 class LiveIndex final : public ProviderLookup {
 public:
     LiveIndex();
     ProviderPtr by_domain(std::string_view domain) const override { return current()->by_domain(domain); }
     ProviderPtr by_certificate(X509* cert) const override { return current()->by_certificate(cert); }
+    bool ready() const override { return ready_.load(std::memory_order_acquire); }
     IndexPtr current() const { return current_.load(std::memory_order_acquire); }
-    void store(IndexPtr index) { current_.store(std::move(index), std::memory_order_release); }
+    void store(IndexPtr index);
+    // Waits until ready() or the timeout; returns ready().
+    bool wait_ready(std::chrono::milliseconds timeout) const;
 
 private:
     std::atomic<IndexPtr> current_;
+    std::atomic<bool> ready_{false};
+    mutable std::mutex ready_mutex_;
+    mutable std::condition_variable ready_cv_;
 };
 
 }  // namespace pecd::index

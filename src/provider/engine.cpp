@@ -135,6 +135,9 @@ Stage Engine::stage_of(const QueuedMessage& m) const {
 
 std::vector<RecipientResult> Engine::process(const QueuedMessage& m, const std::vector<QueuedRecipient>& due,
                                              const std::filesystem::path& data) {
+    // Before the first index is loaded every signer and domain would look unknown: valid
+    // envelopes would turn into anomalies and certified recipients into external ones.
+    if (parts_.index && !parts_.index->ready()) throw TemporaryError("provider index not loaded yet");
     auto raw = fs::read_file(data);
     switch (stage_of(m)) {
         case Stage::access:
@@ -344,7 +347,9 @@ std::vector<RecipientResult> Engine::reception(const QueuedMessage& m, const std
         // A transport envelope that cannot be stored gets a PEC non-delivery notice, not a DSN.
         item.is_dsn = d.delivery->transport_envelope;
         item.size = d.delivery->data.size();
-        item.id = parts_.spool->write_generated(d.delivery->data);
+        // Envelopes and receipts are handed on as received: a second name for this file.
+        item.id = d.delivery->data == raw ? parts_.spool->link_generated(m.id)
+                                          : parts_.spool->write_generated(d.delivery->data);
         out.items.push_back(std::move(item));
     }
     if (!plain_rcpts.empty()) {
@@ -353,7 +358,7 @@ std::vector<RecipientResult> Engine::reception(const QueuedMessage& m, const std
         item.envelope.session.listener = kStoreStage;
         item.size = raw.size();
         item.is_dsn = m.is_dsn;
-        item.id = parts_.spool->write_generated(raw);
+        item.id = parts_.spool->link_generated(m.id);
         out.items.push_back(std::move(item));
     }
     std::string quarantined;

@@ -134,6 +134,10 @@ public:
     //      rolled back, discard(id) removes the file (a crash in between leaves a file
     //      without rows, which the next open deletes as never acknowledged).
     std::string write_generated(std::string_view bytes);
+    // Step 1 for a message whose bytes are those of queued message `source` unchanged (a
+    // received receipt handed to the store stage): a second name for the same file, so
+    // no bytes are written and no inode is allocated. Spool files are never modified.
+    std::string link_generated(const std::string& source);
     // fsync of msg/: makes the entries of files written so far durable.
     void sync_generated();
     static void insert_generated(store::Tx& tx, const std::string& id, const Envelope& envelope,

@@ -194,6 +194,10 @@ public:
         // The index refreshes on its own thread (local copy first, then the source), so a
         // slow or failing source never holds up the queue: lookups see the last good index.
         if (index_) index_->start();
+        // PEC work waits for an index (the engine defers without one); a normal restart
+        // reads it in well under this, so nothing is deferred for it.
+        if (index_ && !index_->wait_ready(std::chrono::seconds(10)))
+            spdlog::warn("index: no provider index loaded yet; PEC messages wait for it");
         if (pec_) pec_->start();
         system_.start();
         if (api_) api_->start();

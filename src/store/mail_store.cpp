@@ -317,7 +317,10 @@ DeliveryOutcome MailStore::deliver(std::string_view address, std::string_view de
         auto r = tx.query_one("SELECT state, quota_bytes, used_bytes FROM mailboxes WHERE id = ?", {m->id});
         if (tx.query_one("SELECT 1 FROM mailbox_messages WHERE mailbox_id = ? AND delivery_key = ?",
                          {m->id, std::string(delivery_key)})) {
+            // Stored by an earlier attempt, whose transaction ran `also` with it: running
+            // it again would record a second receipt or outcome for one delivery.
             outcome = DeliveryOutcome::already_stored;
+            return;
         } else if (!r || r->text(0) != "active") {
             outcome = DeliveryOutcome::not_active;
             return;

@@ -18,7 +18,7 @@
 //   one transaction inserts the message row, charges the quota and runs the caller's
 //   `also` step (the queue marking its recipient done). A crash anywhere either leaves the
 //   message absent (to be retried under the same key) or fully present with the queue
-//   updated; never half.
+//   updated; never half. A delivery found already stored runs no `also` step.
 // - A mailbox over quota is a temporary condition (SMTP 452 / retry later).
 #pragma once
 

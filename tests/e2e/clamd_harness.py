@@ -16,11 +16,14 @@ SIGNATURE = "Pecd.Test.EICAR"
 
 
 class ClamdInstance:
-    def __init__(self, directory, stream_max="100M"):
+    def __init__(self, directory, stream_max="100M", temporary_directory=None):
+        """temporary_directory: clamd's TemporaryDirectory, where it writes each INSTREAM
+        before scanning it (default: clamd's own, /tmp); a tmpfs saves a disk file per scan."""
         self.dir = directory
         os.makedirs(directory, exist_ok=True)
         self.socket = os.path.join(directory, "clamd.sock")
         self.stream_max = stream_max
+        self.temporary_directory = temporary_directory
         self.proc = None
 
     def start(self, timeout=90):
@@ -33,6 +36,9 @@ class ClamdInstance:
             f.write("LocalSocket %s\nForeground yes\nDatabaseDirectory %s\nLogFile %s\n"
                     "StreamMaxLength %s\nMaxThreads 4\n"
                     % (self.socket, self.dir, os.path.join(self.dir, "clamd.log"), self.stream_max))
+            if self.temporary_directory:
+                os.makedirs(self.temporary_directory, exist_ok=True)
+                f.write("TemporaryDirectory %s\n" % self.temporary_directory)
         with open(os.path.join(self.dir, "clamd.out"), "ab") as out:
             self.proc = subprocess.Popen([CLAMD, "-c", conf], stdout=out, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout

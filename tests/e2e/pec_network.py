@@ -70,6 +70,7 @@ class Provider(PecdInstance):
         self.passwords = {}
         self.extra_toml = ""
         self.store_toml = ""  # a [store] section (PostgreSQL nodes); pecctl then reads it too
+        self.index_toml = ""  # more keys of the [index] section
         self.antivirus = True
 
     @property
@@ -108,7 +109,7 @@ timer_interval = 1
 [index]
 source = "file"
 file = "{index}"
-[antivirus]
+{index_extra}[antivirus]
 {av}[outbound]
 ca_file = "{tls_ca}"
 retry_first = 1
@@ -117,7 +118,7 @@ retry_max = 2
 """.format(dir=self.data_dir, domain=self.domain, tls_cert=n.tls_cert, tls_key=n.tls_key, mx=self.mx_port,
            sub=self.submission_port, name=self.name, sign_cert=self.signing["certificate"],
            sign_key=self.signing["key"], ca=n.pec_ca, index=n.index_file, av=av, tls_ca=n.tls_ca,
-           routes=routes, store=self.store_toml, extra=self.extra_toml)
+           routes=routes, store=self.store_toml, extra=self.extra_toml, index_extra=self.index_toml)
         self.config = os.path.join(self.data_dir, "pecd.toml")
         with open(self.config, "w") as f:
             f.write(text)

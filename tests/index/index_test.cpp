@@ -171,7 +171,12 @@ TEST_F(IndexTest, LiveIndexSwapsWhileReadersRead) {
         index_from_ldif(provider_ldif({"Other", "", "r@other.example", {"moving.example"}, {&anon_old}, ""}));
     LiveIndex live;
     EXPECT_FALSE(live.by_domain("moving.example"));  // empty before the first load
-    live.store(first);
+    EXPECT_FALSE(live.ready());
+    EXPECT_FALSE(live.wait_ready(std::chrono::milliseconds(20)));
+    std::thread loader([&] { live.store(first); });
+    EXPECT_TRUE(live.wait_ready(std::chrono::seconds(5)));
+    loader.join();
+    EXPECT_TRUE(live.ready());
     std::atomic<bool> stop{false};
     std::atomic<long> lookups{0}, misses{0};
     std::thread reader([&] {

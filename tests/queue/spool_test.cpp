@@ -164,6 +164,29 @@ TEST_F(SpoolTest, RestartRemovesUnacknowledgedFilesAndKeepsTheRest) {
     EXPECT_TRUE(spool->load(id));
 }
 
+TEST_F(SpoolTest, LinkedGeneratedMessageOutlivesItsSourceAndAnUncommittedLinkIsRemoved) {
+    auto m = spool->begin(envelope({"a@x.test"}));
+    m->write("handed on unchanged\r\n");
+    auto source = commit_and_wait(*m).queue_id;
+    auto linked = spool->link_generated(source);
+    auto unreferenced = spool->link_generated(source);
+    EXPECT_NE(linked, source);
+    spool->committer().run([&](store::Tx& tx) {
+        Spool::insert_generated(tx, linked, envelope({"b@x.test"}), 21, false, MessageClass::pec);
+    });
+    auto q = *spool->load(source);
+    spool->update(source, {{q.recipients[0].id, RecipientState::delivered, 1, {}, ""}});
+    EXPECT_FALSE(std::filesystem::exists(spool->data_path(source)));
+    EXPECT_EQ(fs::read_file(spool->data_path(linked)), "handed on unchanged\r\n");
+    // The second name never got rows: the next open removes it, and only it.
+    reopen();
+    EXPECT_FALSE(std::filesystem::exists(spool->data_path(unreferenced)));
+    EXPECT_EQ(fs::read_file(spool->data_path(linked)), "handed on unchanged\r\n");
+    ASSERT_TRUE(spool->load(linked));
+    EXPECT_EQ(spool->load(linked)->recipients[0].address, "b@x.test");
+    EXPECT_THROW(spool->link_generated("no-such-message"), TemporaryError);
+}
+
 TEST_F(SpoolTest, EnqueueRunsTheCallersStepInTheSameTransaction) {
     EXPECT_THROW(spool->enqueue(envelope({"x@y.test"}, ""), "dsn", true,
                                 [](store::Tx&) { throw TemporaryError("caller step failed"); }),

@@ -339,7 +339,8 @@ std::string Spool::write_generated(std::string_view bytes) {
 std::string Spool::link_generated(const std::string& source) {
     auto id = new_id();
     auto from = data_path(source), to = data_path(id);
-    if (::link(from.c_str(), to.c_str()) != 0) throw TemporaryError(errno_text("link " + from.string() + " to", to));
+    if (::link(from.c_str(), to.c_str()) != 0)
+        throw TemporaryError(errno_text("link " + from.string() + " to", to));
     dir_dirty_ = true;
     return id;
 }

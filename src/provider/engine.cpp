@@ -3,6 +3,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "core/error.hpp"
 #include "core/fs.hpp"
 #include "core/strings.hpp"
@@ -143,7 +145,7 @@ std::vector<RecipientResult> Engine::process(const QueuedMessage& m, const std::
         case Stage::access:
             return access(m, due, raw);
         case Stage::reception:
-            return reception(m, due, raw);
+            return reception(m, due, data, raw);
         case Stage::delivery:
             return delivery(m, due, data, raw);
         case Stage::none:
@@ -202,6 +204,52 @@ void Engine::commit(Output& out, const std::function<void(store::Tx&)>& also) {
     parts_.spool->notify(out.ids());
 }
 
+// A receipt for one of this provider's own mailboxes goes into it from the stage that
+// made or received it, in that stage's transaction: queued, it would take two more
+// passes (our own reception point, then the store stage) and reach the user later.
+struct Engine::LocalCopy {
+    std::string address;
+    std::string delivery_key;  // unique per mailbox; a retried stage reuses it
+    std::string mail_from;
+    std::string_view bytes;                   // built now, or
+    const std::filesystem::path* file = nullptr;  // already durable in the spool
+    std::uint64_t size = 0;
+};
+
+std::optional<Engine::LocalCopy> Engine::local_copy(const std::string& address, std::uint64_t size) const {
+    if (!is_pec_domain(domain_of(address))) return std::nullopt;
+    auto domain = parts_.mail->domain(domain_of(to_lower(address)));
+    if (!domain || domain->route.kind != store::Route::Kind::local) return std::nullopt;
+    if (parts_.mail->may_receive(address, size) != store::Acceptance::accept) return std::nullopt;
+    LocalCopy c;
+    c.address = address;
+    c.size = size;
+    return c;
+}
+
+void Engine::commit_with(Output& out, const std::optional<LocalCopy>& copy, const std::function<void()>& queue_it,
+                         const std::function<void(store::Tx&)>& also) {
+    if (copy) {
+        auto step = [&](store::Tx& tx) {
+            for (const auto& i : out.items)
+                queue::Spool::insert_generated(tx, i.id, i.envelope, i.size, i.is_dsn, queue::MessageClass::pec);
+            if (also) also(tx);
+        };
+        auto outcome = copy->file ? parts_.mail->deliver(copy->address, copy->delivery_key, *copy->file, copy->size,
+                                                         copy->mail_from, step)
+                                  : parts_.mail->deliver_bytes(copy->address, copy->delivery_key, copy->bytes,
+                                                               copy->mail_from, step);
+        if (outcome == store::DeliveryOutcome::stored) {
+            out.committed = true;
+            parts_.spool->notify(out.ids());
+            return;
+        }
+        // Full, disabled or gone since local_copy() looked: the store stage waits for it.
+        queue_it();
+    }
+    commit(out, also);
+}
+
 void Engine::log(store::Tx& tx, log::Event e) const {
     if (!parts_.legal_log) return;
     e.utc_offset_minutes = log::italy_utc_offset_minutes(e.time);
@@ -238,7 +286,15 @@ std::vector<RecipientResult> Engine::access(const QueuedMessage& m, const std::v
     auto d = pec::accept_submission(env, env.session.auth_user, raw, ctx);
 
     Output out(parts_.spool);
-    add_generated(out, d.receipt, false);
+    auto receipt_copy = d.receipt.rcpt_to.size() == 1 ? local_copy(d.receipt.rcpt_to[0], d.receipt.data.size())
+                                                      : std::nullopt;
+    if (receipt_copy) {
+        receipt_copy->delivery_key = m.id + ".receipt";
+        receipt_copy->mail_from = d.receipt.mail_from;
+        receipt_copy->bytes = d.receipt.data;
+    } else {
+        add_generated(out, d.receipt, false);
+    }
     if (d.transport) add_generated(out, *d.transport, false);
     std::string quarantined;
     if (d.quarantine)
@@ -269,7 +325,7 @@ std::vector<RecipientResult> Engine::access(const QueuedMessage& m, const std::v
     for (const auto& r : due)
         updates.push_back({r.id, queue::RecipientState::delivered, r.attempts + 1, ctx.time,
                            d.accepted ? "accepted " + ctx.pec_msgid : "not accepted: " + d.log.reason});
-    commit(out, [&](store::Tx& tx) {
+    commit_with(out, receipt_copy, [&] { add_generated(out, d.receipt, false); }, [&](store::Tx& tx) {
         log(tx, e);
         if (d.accepted) {
             log::Event t = e;
@@ -290,7 +346,7 @@ std::vector<RecipientResult> Engine::access(const QueuedMessage& m, const std::v
 // ---- reception point (pec.md 5.2) ----
 
 std::vector<RecipientResult> Engine::reception(const QueuedMessage& m, const std::vector<QueuedRecipient>& due,
-                                               const std::string& raw) {
+                                               const std::filesystem::path& data, const std::string& raw) {
     // Recipients outside the PEC domains (an ordinary local domain beside them) get the
     // message as it is, through ordinary routing.
     std::vector<QueuedRecipient> pec_rcpts, plain_rcpts;
@@ -339,7 +395,7 @@ std::vector<RecipientResult> Engine::reception(const QueuedMessage& m, const std
     pec::ReceptionDecision d;
     if (!pec_rcpts.empty()) d = pec::receive_message(raw, env, v, ctx);
     for (const auto& n : d.notices) add_generated(out, n, false);
-    if (d.delivery) {
+    auto queue_delivery = [&] {
         Output::Item item;
         item.envelope = with_recipients(m.envelope, d.delivery->recipients);
         item.envelope.session.listener = d.delivery->transport_envelope ? kDeliveryStage : kStoreStage;
@@ -351,7 +407,22 @@ std::vector<RecipientResult> Engine::reception(const QueuedMessage& m, const std
         item.id = d.delivery->data == raw ? parts_.spool->link_generated(m.id)
                                           : parts_.spool->write_generated(d.delivery->data);
         out.items.push_back(std::move(item));
+    };
+    // A receipt (one recipient: the sender or the service mailbox) goes straight into the
+    // mailbox with this step.
+    std::optional<LocalCopy> receipt_copy;
+    if (d.action == pec::ReceptionAction::forward_receipt && d.delivery && d.delivery->recipients.size() == 1) {
+        const auto& to = d.delivery->recipients[0];
+        auto r = std::find_if(pec_rcpts.begin(), pec_rcpts.end(),
+                              [&](const QueuedRecipient& q) { return iequals(q.address, to); });
+        if (r != pec_rcpts.end()) receipt_copy = local_copy(to, raw.size());
+        if (receipt_copy) {
+            receipt_copy->delivery_key = m.id + "." + std::to_string(r->id);
+            receipt_copy->mail_from = m.envelope.mail_from;
+            receipt_copy->file = &data;
+        }
     }
+    if (d.delivery && !receipt_copy) queue_delivery();
     if (!plain_rcpts.empty()) {
         Output::Item item;
         item.envelope = with_recipients(m.envelope, addresses(plain_rcpts));
@@ -453,7 +524,7 @@ std::vector<RecipientResult> Engine::reception(const QueuedMessage& m, const std
         results.push_back(done(r, std::string(pec::to_string(d.action))));
     }
     const bool log_it = !pec_rcpts.empty();
-    commit(out, [&](store::Tx& tx) {
+    commit_with(out, receipt_copy, queue_delivery, [&](store::Tx& tx) {
         if (!seen_key.empty())
             for (const auto& r : pec_rcpts)
                 tx.exec("INSERT INTO pec_received (message_id, recipient, received_us) VALUES (?, ?, ?)",

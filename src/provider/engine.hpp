@@ -47,6 +47,7 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -126,19 +127,25 @@ public:
     bool is_pec_domain(std::string_view domain) const;
 
 private:
-    struct Output;  // generated messages of one stage, with their queue destinations
+    struct Output;     // generated messages of one stage, with their queue destinations
+    struct LocalCopy;  // a message for one of our own mailboxes, stored by the stage itself
     std::vector<queue::RecipientResult> access(const queue::QueuedMessage& m,
                                                const std::vector<queue::QueuedRecipient>& due,
                                                const std::string& raw);
     std::vector<queue::RecipientResult> reception(const queue::QueuedMessage& m,
                                                   const std::vector<queue::QueuedRecipient>& due,
-                                                  const std::string& raw);
+                                                  const std::filesystem::path& data, const std::string& raw);
     std::vector<queue::RecipientResult> delivery(const queue::QueuedMessage& m,
                                                  const std::vector<queue::QueuedRecipient>& due,
                                                  const std::filesystem::path& data, const std::string& raw);
     pec::ScanVerdict scan(const std::string& raw, const char* point) const;
     void add_generated(Output& out, const pec::BuiltMessage& built, bool for_store) const;
     void commit(Output& out, const std::function<void(store::Tx&)>& also);
+    std::optional<LocalCopy> local_copy(const std::string& address, std::uint64_t size) const;
+    // commit(), with `copy` stored in its mailbox in the same transaction; when the mailbox
+    // cannot take it now, `queue_it` adds it to `out` to go through the queue instead.
+    void commit_with(Output& out, const std::optional<LocalCopy>& copy, const std::function<void()>& queue_it,
+                     const std::function<void(store::Tx&)>& also);
     void log(store::Tx& tx, log::Event e) const;
     std::string quarantine(const std::string& raw, const Envelope& env, const char* point,
                            const std::string& virus, const std::string& pec_msgid,

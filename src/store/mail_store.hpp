@@ -116,6 +116,10 @@ public:
     DeliveryOutcome deliver(std::string_view address, std::string_view delivery_key,
                             const std::filesystem::path& source, std::uint64_t size,
                             std::string_view mail_from, const std::function<void(Tx&)>& also = {});
+    // The same for bytes not yet in any file (a receipt pecd just built): the blob is
+    // written durably first. The same key stored again overwrites a blob left by a crash.
+    DeliveryOutcome deliver_bytes(std::string_view address, std::string_view delivery_key, std::string_view bytes,
+                                  std::string_view mail_from, const std::function<void(Tx&)>& also = {});
     // Messages of a readable mailbox, oldest first. Error if unknown or closed.
     std::vector<StoredMessage> messages(std::string_view address);
     std::string read_message(std::string_view address, std::int64_t message_id);
@@ -131,6 +135,10 @@ public:
     void set_writer(Writer w) { writer_ = std::move(w); }
 
 private:
+    DeliveryOutcome deliver_blob(std::string_view address, std::string_view delivery_key, std::uint64_t size,
+                                 std::string_view mail_from, const std::function<void(Tx&)>& also,
+                                 const std::function<void(const std::string&)>& place_blob);
+
     Database& db_;
     BlobStore& blobs_;
     const Clock& clock_;

@@ -117,8 +117,9 @@ class TwoNodesOnePostgres(unittest.TestCase):
         self.assertEqual(sum(receipts.values()), 2 * len(accepted), receipts)
         self.assertEqual(sum(envelopes.values()), len(accepted))
         # Both nodes accepted and processed work (the node names in the claims).
+        # At least acceptance, transport envelope, presa in carico and consegna received.
         nodes = self.pg.sql("SELECT count(*) FROM log_records", "pecd")
-        self.assertGreater(int(nodes), 4 * len(accepted))
+        self.assertGreaterEqual(int(nodes), 4 * len(accepted))
         # The legal log written by both nodes is one valid chain.
         out = self.a1.pecctl("log", "verify", check=False)
         self.assertEqual(out.returncode, 0, out.stdout + out.stderr)

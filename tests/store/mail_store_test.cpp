@@ -175,6 +175,31 @@ TEST_P(MailStoreTest, DeliveryKeepsBytesExactlyOnceAndChargesQuota) {
     EXPECT_EQ(store.deliver("nobody@example.test", "q3.1", big, 80, ""), DeliveryOutcome::unknown_mailbox);
 }
 
+TEST_P(MailStoreTest, BytesDeliveredOnceAndAStoredBlobIsNeverOverwritten) {
+    store.add_domain("example.test");
+    store.add_mailbox({"r@example.test", 100});
+    int also_runs = 0;
+    EXPECT_EQ(store.deliver_bytes("r@example.test", "q5.receipt", "first receipt\r\n", "p@example.test",
+                                  [&](Tx&) { ++also_runs; }),
+              DeliveryOutcome::stored);
+    // The same key again (a stage retried): nothing replaced, no second step.
+    EXPECT_EQ(store.deliver_bytes("r@example.test", "q5.receipt", "other bytes\r\n", "p@example.test",
+                                  [&](Tx&) { ++also_runs; }),
+              DeliveryOutcome::already_stored);
+    EXPECT_EQ(also_runs, 1);
+    auto msgs = store.messages("r@example.test");
+    ASSERT_EQ(msgs.size(), 1u);
+    EXPECT_EQ(store.read_message("r@example.test", msgs[0].id), "first receipt\r\n");
+    EXPECT_EQ(msgs[0].mail_from, "p@example.test");
+    // Over quota: the caller queues it instead; nothing is kept and no step runs.
+    EXPECT_EQ(store.deliver_bytes("r@example.test", "q6.receipt", std::string(90, 'x'), "",
+                                  [&](Tx&) { ++also_runs; }),
+              DeliveryOutcome::over_quota);
+    EXPECT_EQ(also_runs, 1);
+    EXPECT_EQ(store.messages("r@example.test").size(), 1u);
+    EXPECT_EQ(store.mailbox("r@example.test")->used_bytes, 15u);
+}
+
 TEST_P(MailStoreTest, FailedQueueStepLeavesNoMessage) {
     store.add_domain("example.test");
     store.add_mailbox({"e@example.test"});

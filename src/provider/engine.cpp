@@ -90,6 +90,16 @@ struct Engine::Output {
         for (const auto& i : items) out.push_back(i.id);
         return out;
     }
+    // The queue rows, inside the transaction that records the step.
+    void insert(store::Tx& tx) const {
+        for (const auto& i : items)
+            queue::Spool::insert_generated(tx, i.id, i.envelope, i.size, i.is_dsn, queue::MessageClass::pec);
+    }
+    // After that transaction committed: the files are kept and the runner is told.
+    void settle() {
+        committed = true;
+        spool->notify(ids());
+    }
 };
 
 Engine::Engine(EngineSettings settings, EngineParts parts)
@@ -196,12 +206,10 @@ void Engine::add_generated(Output& out, const pec::BuiltMessage& built, bool for
 
 void Engine::commit(Output& out, const std::function<void(store::Tx&)>& also) {
     parts_.spool->committer().run([&](store::Tx& tx) {
-        for (const auto& i : out.items)
-            queue::Spool::insert_generated(tx, i.id, i.envelope, i.size, i.is_dsn, queue::MessageClass::pec);
+        out.insert(tx);
         if (also) also(tx);
     });
-    out.committed = true;
-    parts_.spool->notify(out.ids());
+    out.settle();
 }
 
 // A receipt for one of this provider's own mailboxes goes into it from the stage that
@@ -231,8 +239,7 @@ void Engine::commit_with(Output& out, const std::optional<LocalCopy>& copy, cons
                          const std::function<void(store::Tx&)>& also) {
     if (copy) {
         auto step = [&](store::Tx& tx) {
-            for (const auto& i : out.items)
-                queue::Spool::insert_generated(tx, i.id, i.envelope, i.size, i.is_dsn, queue::MessageClass::pec);
+            out.insert(tx);
             if (also) also(tx);
         };
         auto outcome = copy->file ? parts_.mail->deliver(copy->address, copy->delivery_key, *copy->file, copy->size,
@@ -240,8 +247,7 @@ void Engine::commit_with(Output& out, const std::optional<LocalCopy>& copy, cons
                                   : parts_.mail->deliver_bytes(copy->address, copy->delivery_key, copy->bytes,
                                                                copy->mail_from, step);
         if (outcome == store::DeliveryOutcome::stored) {
-            out.committed = true;
-            parts_.spool->notify(out.ids());
+            out.settle();
             return;
         }
         // Full, disabled or gone since local_copy() looked: the store stage waits for it.
@@ -588,16 +594,12 @@ std::vector<RecipientResult> Engine::delivery(const QueuedMessage& m, const std:
             }
             auto outcome = parts_.mail->deliver(r.address, key, data, m.size, m.envelope.mail_from,
                                                 [&](store::Tx& tx) {
-                                                    for (const auto& i : out.items)
-                                                        queue::Spool::insert_generated(tx, i.id, i.envelope, i.size,
-                                                                                       i.is_dsn,
-                                                                                       queue::MessageClass::pec);
+                                                    out.insert(tx);
                                                     log(tx, e);
                                                     queue::Spool::apply_updates(tx, m.id, {upd});
                                                 });
             if (outcome == store::DeliveryOutcome::stored) {
-                out.committed = true;
-                parts_.spool->notify(out.ids());
+                out.settle();
                 results.push_back(done(r, "250 2.0.0 stored"));
                 continue;
             }
@@ -664,8 +666,7 @@ std::size_t Engine::run_timers_once() {
         add_generated(out, built, false);
         // This transaction is the tracker's, not a group-commit round: it syncs msg/ itself.
         parts_.spool->sync_generated();
-        for (const auto& i : out.items)
-            queue::Spool::insert_generated(tx, i.id, i.envelope, i.size, i.is_dsn, queue::MessageClass::pec);
+        out.insert(tx);
         log::Event e;
         e.kind = notice.kind == pec::tracking::NoticeKind::timeout_12h ? log::EventKind::timeout_12h
                                                                        : log::EventKind::timeout_24h;

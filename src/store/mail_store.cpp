@@ -303,21 +303,35 @@ bool MailStore::verify_password(std::string_view address, std::string_view passw
 DeliveryOutcome MailStore::deliver(std::string_view address, std::string_view delivery_key,
                                    const std::filesystem::path& source, std::uint64_t size,
                                    std::string_view mail_from, const std::function<void(Tx&)>& also) {
-    return deliver_blob(address, delivery_key, size, mail_from, also,
-                        [&](const std::string& blob_key) { blobs_.link_from(blob_key, source); });
+    // link_from keeps an existing blob, so a repeated key needs no look-up first.
+    return deliver_blob(address, delivery_key, size, mail_from, also, [&](std::int64_t, const std::string& blob_key) {
+        blobs_.link_from(blob_key, source);
+        return true;
+    });
 }
 
 DeliveryOutcome MailStore::deliver_bytes(std::string_view address, std::string_view delivery_key,
                                          std::string_view bytes, std::string_view mail_from,
                                          const std::function<void(Tx&)>& also) {
     return deliver_blob(address, delivery_key, bytes.size(), mail_from, also,
-                        [&](const std::string& blob_key) { blobs_.put(blob_key, bytes); });
+                        [&](std::int64_t mailbox_id, const std::string& blob_key) {
+                            // put() replaces: never over the blob of a message already stored.
+                            bool present = false;
+                            db_.read([&](Tx& tx) {
+                                present = tx.query_one("SELECT 1 FROM mailbox_messages WHERE mailbox_id = ? AND "
+                                                       "delivery_key = ?",
+                                                       {mailbox_id, std::string(delivery_key)})
+                                              .has_value();
+                            });
+                            if (!present) blobs_.put(blob_key, bytes);
+                            return !present;
+                        });
 }
 
 DeliveryOutcome MailStore::deliver_blob(std::string_view address, std::string_view delivery_key,
                                         std::uint64_t size, std::string_view mail_from,
                                         const std::function<void(Tx&)>& also,
-                                        const std::function<void(const std::string&)>& place_blob) {
+                                        const std::function<bool(std::int64_t, const std::string&)>& place_blob) {
     auto a = to_lower(trim(address));
     auto m = mailbox(a);
     if (!m) return DeliveryOutcome::unknown_mailbox;
@@ -325,15 +339,7 @@ DeliveryOutcome MailStore::deliver_blob(std::string_view address, std::string_vi
     check_blob_key(blob_key);
     // Cheap early answers; the transaction below decides for real.
     if (m->state != MailboxState::active) return DeliveryOutcome::not_active;
-    // A stored message's blob is never placed again (deliver_bytes would overwrite it).
-    bool present = false;
-    db_.read([&](Tx& tx) {
-        present = tx.query_one("SELECT 1 FROM mailbox_messages WHERE mailbox_id = ? AND delivery_key = ?",
-                               {m->id, std::string(delivery_key)})
-                      .has_value();
-    });
-    if (present) return DeliveryOutcome::already_stored;
-    place_blob(blob_key);
+    if (!place_blob(m->id, blob_key)) return DeliveryOutcome::already_stored;
     DeliveryOutcome outcome = DeliveryOutcome::stored;
     auto work = [&](Tx& tx) {
         outcome = DeliveryOutcome::stored;

@@ -137,7 +137,8 @@ public:
 private:
     DeliveryOutcome deliver_blob(std::string_view address, std::string_view delivery_key, std::uint64_t size,
                                  std::string_view mail_from, const std::function<void(Tx&)>& also,
-                                 const std::function<void(const std::string&)>& place_blob);
+                                 // false: the key is already stored, nothing placed
+                                 const std::function<bool(std::int64_t, const std::string&)>& place_blob);
 
     Database& db_;
     BlobStore& blobs_;

@@ -26,6 +26,15 @@ ClientParams params(std::vector<std::string> rcpts, bool lmtp = false) {
     return p;
 }
 
+// Greeting, EHLO and the pipelined MAIL and RCPT of one recipient, all accepted: the
+// session then waits for the DATA reply.
+void open_transaction(ClientSession& s, const std::string& greeting, const std::string& ehlo) {
+    s.on_reply(parse_one(greeting));
+    s.on_reply(parse_one(ehlo));
+    s.on_reply(parse_one("250 ok\r\n"));
+    s.on_reply(parse_one("250 ok\r\n"));
+}
+
 TEST(ReplyParser, MultiLineAcrossReadsAndStatusCodes) {
     ReplyParser p;
     p.feed("250-mx.example hello\r\n250-PIPE");
@@ -107,10 +116,7 @@ TEST(ClientSession, KeptOpenAfterTheTransactionAndResumedWithANewMailFrom) {
     auto p = params({"x@y.test"});
     p.keep_open = true;
     ClientSession first(p);
-    first.on_reply(parse_one("220 mx.y.test ESMTP\r\n"));
-    first.on_reply(parse_one("250-mx.y.test\r\n250-PIPELINING\r\n250 SIZE 10000\r\n"));
-    first.on_reply(parse_one("250 ok\r\n"));
-    first.on_reply(parse_one("250 ok\r\n"));
+    open_transaction(first, "220 mx.y.test ESMTP\r\n", "250-mx.y.test\r\n250-PIPELINING\r\n250 SIZE 10000\r\n");
     EXPECT_EQ(first.on_reply(parse_one("354 go\r\n")).step, Step::send_body);
     auto a = first.on_reply(parse_one("250 2.0.0 queued\r\n"));
     EXPECT_EQ(a.step, Step::done);
@@ -147,10 +153,7 @@ TEST(ClientSession, KeptOpenAfterTheTransactionAndResumedWithANewMailFrom) {
     auto l = params({"x@y.test"}, true);
     l.keep_open = true;
     ClientSession lmtp(l);
-    lmtp.on_reply(parse_one("220 lmtp\r\n"));
-    lmtp.on_reply(parse_one("250-lmtp\r\n250 PIPELINING\r\n"));
-    lmtp.on_reply(parse_one("250 ok\r\n"));
-    lmtp.on_reply(parse_one("250 ok\r\n"));
+    open_transaction(lmtp, "220 lmtp\r\n", "250-lmtp\r\n250 PIPELINING\r\n");
     lmtp.on_reply(parse_one("354 go\r\n"));
     EXPECT_EQ(lmtp.on_reply(parse_one("250 2.0.0 stored\r\n")).bytes, "QUIT\r\n");
     EXPECT_FALSE(lmtp.reusable());

@@ -163,7 +163,7 @@ public:
         if (fd_ < 0) return;
         ::close(fd_);
         fd_ = -1;
-        ::unlink(spool_.data_path(id_).c_str());
+        spool_.spares_.remove(spool_.data_path(id_));
     }
 
 private:
@@ -194,7 +194,15 @@ private:
 };
 
 Spool::Spool(store::Database& db, std::filesystem::path dir, const Clock& clock, SpoolOptions options)
-    : db_(db), dir_(std::move(dir)), msg_dir_(dir_ / "msg"), clock_(clock), options_(options) {
+    : db_(db),
+      dir_(std::move(dir)),
+      msg_dir_(dir_ / "msg"),
+      clock_(clock),
+      options_(options),
+      // Not with several nodes on one spool directory: a node whose lease ran out may
+      // still be reading a file that the node taking over finishes, and must find the
+      // bytes it started with (an unlinked file keeps them; a reused one would not).
+      spares_(dir_ / "spare", options_.spare_files, options_.recover && options_.node.empty()) {
     fs::ensure_dir(dir_, 0750);
     fs::ensure_dir(msg_dir_, 0750);
     db_.migrate("queue", kMigrations);
@@ -248,7 +256,7 @@ std::unique_ptr<IncomingMessage> Spool::begin(const Envelope& envelope) {
     check_free_space(envelope.declared_size);
     auto id = new_id();
     auto path = data_path(id);
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+    int fd = spares_.create(path);
     if (fd < 0) throw TemporaryError(errno_text("create", path));
     dir_dirty_ = true;
     Envelope e = envelope;
@@ -266,7 +274,7 @@ void Spool::submit_commit(std::shared_ptr<PendingCommit> c) {
         }
     }
     ::close(c->fd);
-    ::unlink(data_path(c->id).c_str());
+    spares_.remove(data_path(c->id));
     c->done({false, {}, "queue is shutting down"});
 }
 
@@ -285,14 +293,14 @@ void Spool::sync_loop() {
         ::close(c->fd);
         c->fd = -1;
         if (!error.empty()) {
-            ::unlink(data_path(c->id).c_str());
+            spares_.remove(data_path(c->id));
             c->done({false, {}, error});
             continue;
         }
         committer_->submit([c](store::Tx& tx) { insert_rows(tx, c->id, c->envelope, c->size, false); },
                            [this, c](std::exception_ptr e) {
                                if (e) {
-                                   ::unlink(data_path(c->id).c_str());
+                                   spares_.remove(data_path(c->id));
                                    std::string why = "cannot record message";
                                    try {
                                        std::rethrow_exception(e);
@@ -322,7 +330,7 @@ std::string Spool::enqueue(const Envelope& envelope, std::string_view bytes, boo
             if (also) also(tx);
         });
     } catch (...) {
-        ::unlink(data_path(id).c_str());
+        spares_.remove(data_path(id));
         throw;
     }
     std::lock_guard lock(committed_mutex_);
@@ -356,7 +364,7 @@ void Spool::write_spool_file(const std::string& id, std::string_view bytes) {
     // file is unreferenced, and recover() deletes such files. Its directory entry is made
     // durable by the committer's round (dir_dirty_) that inserts the rows.
     auto path = data_path(id);
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+    int fd = spares_.create(path);
     if (fd < 0) throw TemporaryError(errno_text("create", path));
     dir_dirty_ = true;
     std::string error;
@@ -371,7 +379,7 @@ void Spool::write_spool_file(const std::string& id, std::string_view bytes) {
     if (error.empty() && ::fdatasync(fd) != 0) error = errno_text("fsync", path);
     ::close(fd);
     if (!error.empty()) {
-        ::unlink(path.c_str());
+        spares_.remove(path);
         throw TemporaryError(error);
     }
 }
@@ -389,7 +397,7 @@ void Spool::notify(const std::vector<std::string>& ids) {
 }
 
 void Spool::discard(const std::string& id) noexcept {
-    ::unlink(data_path(id).c_str());
+    spares_.remove(data_path(id));
 }
 
 void Spool::recover() {
@@ -409,8 +417,7 @@ void Spool::recover() {
         std::error_code tec;
         if (options_.orphan_age.count() > 0 && entry.last_write_time(tec) > oldest_kept) continue;
         // Never acknowledged: the rows were not committed (or a temporary file of enqueue()).
-        std::error_code ec;
-        std::filesystem::remove(entry.path(), ec);
+        spares_.remove(entry.path());
         removed = true;
     }
     if (removed) fs::fsync_dir(msg_dir_);
@@ -557,7 +564,7 @@ void Spool::update(const std::string& id, const std::vector<RecipientUpdate>& up
         auto finished = std::make_shared<bool>(false);
         committer_->submit([id, finished](store::Tx& tx) { *finished = delete_if_done(tx, id); },
                            [this, id, finished](std::exception_ptr e) {
-                               if (!e && *finished) ::unlink(data_path(id).c_str());
+                               if (!e && *finished) spares_.remove(data_path(id));
                            });
         return;
     }
@@ -568,7 +575,7 @@ void Spool::update(const std::string& id, const std::vector<RecipientUpdate>& up
         finished = delete_if_done(tx, id);
     });
     // Losing this unlink to a crash only leaves a file that the next start removes.
-    if (finished) ::unlink(data_path(id).c_str());
+    if (finished) spares_.remove(data_path(id));
 }
 
 void Spool::flush() {
@@ -579,7 +586,7 @@ void Spool::flush() {
 bool Spool::finish_if_done(const std::string& id) {
     bool finished = false;
     db_.transact([&](store::Tx& tx) { finished = delete_if_done(tx, id); });
-    if (finished) ::unlink(data_path(id).c_str());
+    if (finished) spares_.remove(data_path(id));
     return finished;
 }
 

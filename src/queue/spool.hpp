@@ -1,9 +1,9 @@
 // spool.hpp - the durable queue: message files plus envelope rows, accepted with group commit
 //
 // Layout under the spool directory: msg/<queue id> holds the message bytes exactly as
-// received (CRLF, not dot-stuffed). The database (module "queue") holds the envelope:
-// queue_messages (one row per message) and queue_recipients (one row per recipient, with
-// its state pending | delivered | failed, attempts, next attempt time and last error).
+// received (CRLF, not dot-stuffed); spare/ holds emptied files waiting to be reused. The database (module
+// "queue") holds the envelope: queue_messages (one row per message) and queue_recipients (one row per
+// recipient, with its state pending | delivered | failed, attempts, next attempt time and last error).
 //
 // Accepting (MessageSink, see sink.hpp): begin() creates msg/<id> and DATA is written to
 // it while it arrives; commit() hands the file to a pool of sync threads (fsync of the
@@ -40,6 +40,7 @@
 #include "queue/group_commit.hpp"
 #include "queue/retry.hpp"
 #include "queue/sink.hpp"
+#include "queue/spare_files.hpp"
 #include "store/database.hpp"
 
 namespace pecd::queue {
@@ -91,6 +92,9 @@ struct SpoolOptions {
     // Files of the spool that no queue row names are removed at open only when older
     // than this (zero: all of them). Another node may be writing one right now.
     std::chrono::seconds orphan_age{0};
+    // Finished spool files kept, emptied, for reuse by the next ones (spare_files.hpp);
+    // 0 unlinks each one. Off with `node` and without `recover`.
+    std::size_t spare_files = 4096;
 };
 
 // A queue update that found its recipient no longer pending: another worker or node
@@ -199,6 +203,7 @@ private:
     std::filesystem::path msg_dir_;
     const Clock& clock_;
     SpoolOptions options_;
+    SpareFiles spares_;
     std::unique_ptr<GroupCommitter> committer_;
     CommittedFn on_committed_;
     std::mutex committed_mutex_;

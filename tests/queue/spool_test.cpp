@@ -2,12 +2,11 @@
 #include "queue/spool.hpp"
 
 #include <gtest/gtest.h>
-
-#include <mutex>
-#include <thread>
+#include <sys/stat.h>
 
 #include <atomic>
 #include <future>
+#include <mutex>
 #include <thread>
 
 #include "core/error.hpp"
@@ -150,6 +149,27 @@ TEST_F(SpoolTest, UpdatesRetireTheMessageWhenNoRecipientIsPending) {
     spool->update(id, {{q.recipients[1].id, RecipientState::failed, 2, {}, "550 no such user"}});
     EXPECT_FALSE(spool->load(id));
     EXPECT_FALSE(std::filesystem::exists(spool->data_path(id)));
+}
+
+TEST_F(SpoolTest, AFinishedMessagesFileIsReusedByTheNextOne) {
+    auto m = spool->begin(envelope({"a@x.test"}));
+    m->write("first\r\n");
+    auto first = commit_and_wait(*m).queue_id;
+    struct stat st {};
+    ASSERT_EQ(::stat(spool->data_path(first).c_str(), &st), 0);
+    auto q = *spool->load(first);
+    spool->update(first, {{q.recipients[0].id, RecipientState::delivered, 1, {}, ""}});
+    EXPECT_FALSE(std::filesystem::exists(spool->data_path(first)));
+    EXPECT_EQ(files_in(dir.path() / "queue" / "spare"), 1u);
+
+    auto second = spool->enqueue(envelope({"b@x.test"}), "second", false);
+    struct stat again {};
+    ASSERT_EQ(::stat(spool->data_path(second).c_str(), &again), 0);
+    EXPECT_EQ(again.st_ino, st.st_ino);
+    EXPECT_EQ(fs::read_file(spool->data_path(second)), "second");
+    EXPECT_EQ(files_in(dir.path() / "queue" / "spare"), 0u);
+    reopen();  // a reused file is a message like any other across a restart
+    EXPECT_EQ(fs::read_file(spool->data_path(second)), "second");
 }
 
 TEST_F(SpoolTest, RestartRemovesUnacknowledgedFilesAndKeepsTheRest) {

@@ -18,8 +18,12 @@ The same run measures `openssl speed rsa2048` (each exchange costs four RSA sign
 envelope, accettazione, presa in carico, consegna) and repeats the load with the legal
 log off ([log] enabled = false), so the cost of logging is a ratio from one run.
 
+With --rate R (repeatable) the load is also run paced at R submissions/s (the open loop
+of a real submission population), which gives the acceptance latency at that rate rather
+than at saturation. Every run starts once creating a file is cheap again (bench/fs_settle.py).
+
     python3 bench/pec/run_pec_flow_bench.py [--build build] [--messages 600] [--sessions 8]
-                                            [--probe-interval 0.05]
+                                            [--probe-interval 0.05] [--rate R ...] [--log-on-only]
 """
 import argparse
 import json
@@ -36,6 +40,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "../../tests/e2e"))
+sys.path.insert(0, os.path.join(HERE, ".."))
+from fs_settle import settle_file_system  # noqa: E402
 
 
 def mailbox_rows(db, address):
@@ -57,34 +63,7 @@ def blob_path(data_dir, key):
     return os.path.join(data_dir, "mailboxes", digits[(h >> 4) & 15] + digits[h & 15], key)
 
 
-def create_cost_us(directory, count=300):
-    """Microseconds per file creation in `directory` (the files are left for the caller)."""
-    t = time.perf_counter()
-    for i in range(count):
-        os.close(os.open(os.path.join(directory, "probe-%d-%d" % (time.time_ns(), i)),
-                         os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    return 1e6 * (time.perf_counter() - t) / count
-
-
-def settle_file_system(parent, limit_us=50.0, wait_s=300):
-    """Waits until creating a file is cheap again; returns (cost before, cost after, seconds waited).
-
-    ext4 without a journal skips every inode freed in the last minutes when it allocates
-    one (fs/ext4/ialloc.c, recently_deleted()), so right after a large deletion (the
-    previous run's clean-up) each create costs up to ~1 ms of CPU for a couple of minutes.
-    A run started then measures that deletion, not pecd. The probe files are never
-    deleted during the wait, so the probe does not prolong what it waits out.
-    """
-    probe_dir = tempfile.mkdtemp(prefix="pecd-bench-fsprobe-", dir=parent)
-    first = cost = create_cost_us(probe_dir)
-    start = time.time()
-    while cost > limit_us and time.time() - start < wait_s:
-        time.sleep(5)
-        cost = create_cost_us(probe_dir, 100)
-    return probe_dir, round(first, 1), round(cost, 1), round(time.time() - start)
-
-
-def run_once(messages, sessions, log_on, probe_interval, clamd_tmp, keep):
+def run_once(messages, sessions, log_on, probe_interval, clamd_tmp, keep, rate=None):
     from clamd_harness import ClamdInstance
     from pec_network import PecNetwork
     tmp = tempfile.TemporaryDirectory(prefix="pecd-bench-pec-")
@@ -120,7 +99,12 @@ def run_once(messages, sessions, log_on, probe_interval, clamd_tmp, keep):
             with smtplib.SMTP("127.0.0.1", a.submission_port, timeout=120) as s:
                 s.starttls(context=ctx)
                 s.login(alice, "pw-alice")
+                ready.wait()
                 for i in range(count):
+                    if rate:  # paced: message i of session n is due at (i * sessions + n) / rate
+                        delay = start + (i * sessions + n) / rate - time.time()
+                        if delay > 0:
+                            time.sleep(delay)
                     s.sendmail(alice, [bob], message(alice, "carico-%d-%d" % (n, i)))
         except Exception as e:  # reported, never hidden
             errors.append(repr(e))
@@ -179,12 +163,15 @@ def run_once(messages, sessions, log_on, probe_interval, clamd_tmp, keep):
             watch_done.set()
 
     per = [messages // sessions + (1 if k < messages % sessions else 0) for k in range(sessions)]
-    start = time.time()
+    ready = threading.Event()  # sessions open and authenticated before the clock starts
     threads = [threading.Thread(target=submitter, args=(k, per[k])) for k in range(sessions)]
-    probe_thread = threading.Thread(target=prober)
-    watch_thread = threading.Thread(target=watcher)
     for t in threads:
         t.start()
+    time.sleep(1.0)
+    start = time.time()
+    ready.set()
+    probe_thread = threading.Thread(target=prober)
+    watch_thread = threading.Thread(target=watcher)
     probe_thread.start()
     watch_thread.start()
     for t in threads:
@@ -209,7 +196,8 @@ def run_once(messages, sessions, log_on, probe_interval, clamd_tmp, keep):
     def pct(q):
         return round(1000 * latencies[min(len(latencies) - 1, int(q * len(latencies)))], 1) if latencies else None
 
-    return {"legal_log": log_on, "messages": messages, "sessions": sessions, "receipts": got,
+    return {"legal_log": log_on, "messages": messages, "sessions": sessions, "offered_per_s": rate,
+            "receipts": got,
             "complete": got >= 2 * messages, "errors": errors[:3],
             "submit_s": round(submitted - start, 2), "total_s": round(finished - start, 2),
             "exchanges_per_s": round(messages / (finished - start), 1),
@@ -235,6 +223,9 @@ def main():
                     help="clamd's TemporaryDirectory (where it writes each scanned stream; '' for clamd's "
                          "default): a tmpfs, as the operator's guide recommends")
     ap.add_argument("--log-on-only", action="store_true", help="skip the run without the legal log")
+    ap.add_argument("--rate", type=float, action="append", default=[],
+                    help="also run at this offered rate (submissions/s, paced over the sessions) and report "
+                         "the acceptance latency there; may be given more than once")
     args = ap.parse_args()
     os.environ["PECD_BINARY_DIR"] = os.path.abspath(args.build)  # read when pecd_harness is imported
     keep = []
@@ -245,13 +236,15 @@ def main():
     without_log = with_log if args.log_on_only else run_once(args.messages, args.sessions, False,
                                                               args.probe_interval, args.clamd_tmp, keep)
     rsa = rsa_sign_rate()
+    paced = [run_once(args.messages, args.sessions, True, args.probe_interval, args.clamd_tmp, keep, r)
+             for r in args.rate]
     for t in keep:
         if t:
             t.cleanup()
     subprocess.run(["rm", "-rf", probe_dir])
     result = {"cores": os.cpu_count(), "clamd_tmp": args.clamd_tmp or "clamd default",
               "file_create_us": {"at_start": create_before, "after_wait": create_after, "waited_s": waited},
-              "with_log": with_log, "without_log": without_log,
+              "with_log": with_log, "without_log": without_log, "paced": paced,
               "openssl_rsa2048_sign_per_s": rsa,
               "rsa_bound_exchanges_per_s": round(rsa / 4, 1) if rsa else None,
               "log_on_over_off": round(with_log["exchanges_per_s"] / without_log["exchanges_per_s"], 3)}
@@ -261,6 +254,9 @@ def main():
           "(bars: >= 300/s, p99 < 100 ms, logging >= 0.90)"
           % (with_log["exchanges_per_s"], without_log["exchanges_per_s"], result["log_on_over_off"],
              with_log["accept_p50_ms"], with_log["accept_p99_ms"], with_log["probes"], rsa or 0, (rsa or 0) / 4))
+    for r in paced:
+        print("offered %.0f/s: %.1f complete exchanges/s; acceptance receipt p50 %s ms, p99 %s ms (%d samples)"
+              % (r["offered_per_s"], r["exchanges_per_s"], r["accept_p50_ms"], r["accept_p99_ms"], r["probes"]))
 
 
 if __name__ == "__main__":

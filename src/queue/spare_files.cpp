@@ -14,6 +14,11 @@
 namespace pecd::queue {
 namespace {
 
+// A spare keeps its blocks up to this size (create() empties it when it is taken), so a
+// small file costs one rename each way; a larger one is emptied at once, which bounds
+// the space spares hold to capacity times this.
+constexpr off_t kept_bytes = 64 * 1024;
+
 // A file that may be emptied and reused: a regular file with no other name.
 bool single_named_file(const struct stat& st) {
     return S_ISREG(st.st_mode) && st.st_nlink == 1;
@@ -37,7 +42,7 @@ SpareFiles::SpareFiles(std::filesystem::path dir, std::size_t capacity, bool ado
         auto path = it->path();
         struct stat st {};
         bool keep = ::lstat(path.c_str(), &st) == 0 && single_named_file(st) && names_.size() < capacity_ &&
-                    (st.st_size == 0 || ::truncate(path.c_str(), 0) == 0);
+                    (st.st_size <= kept_bytes || ::truncate(path.c_str(), 0) == 0);
         if (keep)
             names_.push_back(path.filename().string());
         else
@@ -82,7 +87,8 @@ void SpareFiles::remove(const std::filesystem::path& path) noexcept {
         }
         // Named after its inode: unique among live files, so spares never collide.
         auto name = std::to_string(st.st_ino);
-        if (room && ::truncate(path.c_str(), 0) == 0 && rename_no_replace(path, dir_ / name) == 0) {
+        if (room && (st.st_size <= kept_bytes || ::truncate(path.c_str(), 0) == 0) &&
+            rename_no_replace(path, dir_ / name) == 0) {
             std::lock_guard lock(mutex_);
             names_.push_back(std::move(name));
             return;

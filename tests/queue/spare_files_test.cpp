@@ -38,12 +38,20 @@ TEST_F(SpareFilesTest, RemovedFileIsReusedEmptyUnderTheNewName) {
     spares.remove(msg("a"));
     EXPECT_FALSE(std::filesystem::exists(msg("a")));
     EXPECT_EQ(spares.spares(), 1u);
-    EXPECT_EQ(std::filesystem::file_size(dir.path() / "spare" / std::to_string(inode)), 0u);
+    EXPECT_TRUE(std::filesystem::exists(dir.path() / "spare" / std::to_string(inode)));
 
     write_and_close(spares.create(msg("b")), "xy");
     EXPECT_EQ(inode_of(msg("b")), inode);
     EXPECT_EQ(fs::read_file(msg("b")), "xy");
     EXPECT_EQ(spares.spares(), 0u);
+}
+
+TEST_F(SpareFilesTest, LargeFileIsEmptiedAsItBecomesASpare) {
+    SpareFiles spares(dir.path() / "spare", 8, true);
+    write_and_close(spares.create(msg("big")), std::string(1 << 20, 'x'));
+    auto inode = inode_of(msg("big"));
+    spares.remove(msg("big"));
+    EXPECT_EQ(std::filesystem::file_size(dir.path() / "spare" / std::to_string(inode)), 0u);
 }
 
 TEST_F(SpareFilesTest, FileWithAnotherNameKeepsItsBytesThere) {

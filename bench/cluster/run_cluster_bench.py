@@ -79,6 +79,13 @@ def alice_receipts(kind, a1, pg, alice):
         con.close()
 
 
+def pg_transactions(pg):
+    """Transactions committed and rolled back so far in pecd's database (read-only ones included)."""
+    row = pg.sql("SELECT xact_commit, xact_rollback FROM pg_stat_database WHERE datname = 'pecd'").strip()
+    commits, rollbacks = (int(x) for x in row.split("|"))
+    return commits, rollbacks
+
+
 def run_topology(kind, messages, sessions, clamd_tmp, keep):
     from clamd_harness import ClamdInstance
     from pec_network import PecNetwork, Provider
@@ -135,6 +142,7 @@ def run_topology(kind, messages, sessions, clamd_tmp, keep):
     procs["clamd"] = clamd.proc.pid
     before = {k: cpu_of([p]) for k, p in procs.items()}
     pg_before = cpu_of(postgres_pids()) if pg else 0.0
+    tx_before = pg_transactions(pg) if pg else None
     per = [messages // sessions + (1 if k < messages % sessions else 0) for k in range(sessions)]
     start = time.time()
     threads = [threading.Thread(target=submitter, args=(nodes[k % len(nodes)], k, per[k])) for k in range(sessions)]
@@ -143,9 +151,10 @@ def run_topology(kind, messages, sessions, clamd_tmp, keep):
     for t in threads:
         t.join()
     deadline = time.time() + 900
-    got = 0
+    got = polls = 0
     while time.time() < deadline:
         got = alice_receipts(kind, a1, pg, alice)
+        polls += 1
         if got >= 2 * messages:
             break
         time.sleep(0.05)
@@ -153,6 +162,8 @@ def run_topology(kind, messages, sessions, clamd_tmp, keep):
     cpu = {k: round(cpu_of([p]) - before[k], 1) for k, p in procs.items()}
     if pg:
         cpu["postgresql"] = round(cpu_of(postgres_pids()) - pg_before, 1)
+        time.sleep(1)  # the statistics collector reports with a short delay
+        tx_after = pg_transactions(pg)
     for n in nodes[1:]:
         n.stop()
     net.stop()
@@ -172,7 +183,11 @@ def run_topology(kind, messages, sessions, clamd_tmp, keep):
             # the measured processes kept busy (the load generator and the kernel's own
             # threads are the rest).
             "cpu_ms_per_exchange": {k: round(1000 * v / messages, 2) for k, v in cpu.items()},
-            "cores_busy": round(busy / elapsed, 2), "of_cores": os.cpu_count()}
+            "cores_busy": round(busy / elapsed, 2), "of_cores": os.cpu_count(),
+            # Each is a round trip or more per statement: the PostgreSQL-side cost.
+            "pg_transactions_per_exchange": (round((tx_after[0] - tx_before[0] - polls) / messages, 1) if pg
+                                             else None),
+            "pg_rollbacks_per_exchange": (round((tx_after[1] - tx_before[1]) / messages, 2) if pg else None)}
 
 
 def main():
@@ -200,7 +215,10 @@ def main():
     for r in results:
         print("%-9s %6.1f exchanges/s (x%.2f of sqlite-1)  complete=%s  %.2f of %d cores busy  cpu ms/exchange: %s"
               % (r["topology"], r["exchanges_per_s"], r["exchanges_per_s"] / base, r["complete"], r["cores_busy"],
-                 r["of_cores"], ", ".join("%s %.2f" % kv for kv in sorted(r["cpu_ms_per_exchange"].items()))))
+                 r["of_cores"], ", ".join("%s %.2f" % kv for kv in sorted(r["cpu_ms_per_exchange"].items())))
+              + ("  PostgreSQL transactions/exchange %.1f (rolled back %.2f)"
+                 % (r["pg_transactions_per_exchange"], r["pg_rollbacks_per_exchange"])
+                 if r["pg_transactions_per_exchange"] is not None else ""))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ def create_cost_us(directory, count=300):
     return 1e6 * (time.perf_counter() - t) / count
 
 
-def settle_file_system(parent, limit_us=50.0, wait_s=300):
+def settle_file_system(parent, limit_us=30.0, wait_s=300):
     """Waits until creating a file is cheap again; returns (probe directory, microseconds
     per create before, after, seconds waited); the caller deletes the probe directory last.
 

@@ -93,7 +93,7 @@ struct Engine::Output {
     // The queue rows, inside the transaction that records the step.
     void insert(store::Tx& tx) const {
         for (const auto& i : items)
-            queue::Spool::insert_generated(tx, i.id, i.envelope, i.size, i.is_dsn, queue::MessageClass::pec);
+            spool->insert_generated(tx, i.id, i.envelope, i.size, i.is_dsn, queue::MessageClass::pec);
     }
     // After that transaction committed: the files are kept and the runner is told.
     void settle() {
@@ -226,9 +226,9 @@ struct Engine::LocalCopy {
 
 std::optional<Engine::LocalCopy> Engine::local_copy(const std::string& address, std::uint64_t size) const {
     if (!is_pec_domain(domain_of(address))) return std::nullopt;
-    auto domain = parts_.mail->domain(domain_of(to_lower(address)));
-    if (!domain || domain->route.kind != store::Route::Kind::local) return std::nullopt;
-    if (parts_.mail->may_receive(address, size) != store::Acceptance::accept) return std::nullopt;
+    auto info = parts_.mail->recipient(address, size);
+    if (!info.domain || info.domain->route.kind != store::Route::Kind::local) return std::nullopt;
+    if (info.acceptance != store::Acceptance::accept) return std::nullopt;
     LocalCopy c;
     c.address = address;
     c.size = size;

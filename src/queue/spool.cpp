@@ -77,8 +77,9 @@ std::string class_name(MessageClass c) {
     return c == MessageClass::pec ? "pec" : "ordinary";
 }
 
-void insert_rows(store::Tx& tx, const std::string& id, const Envelope& e, std::uint64_t size, bool is_dsn,
-                 MessageClass cls = MessageClass::ordinary) {
+// Inserts the rows of a new message and returns them as load() would read them back.
+QueuedMessage insert_rows(store::Tx& tx, const std::string& id, const Envelope& e, std::uint64_t size,
+                          bool is_dsn, MessageClass cls = MessageClass::ordinary) {
     tx.exec(
         "INSERT INTO queue_messages (id, mail_from, dsn_ret, dsn_envid, body_type, smtputf8, size, "
         "received_at,"
@@ -88,12 +89,36 @@ void insert_rows(store::Tx& tx, const std::string& id, const Envelope& e, std::u
          static_cast<std::int64_t>(size), to_ms(e.received_at), std::int64_t{is_dsn ? 1 : 0},
          e.session.listener, e.session.client_ip, e.session.helo, e.session.auth_user, e.session.tls_protocol,
          class_name(cls)});
-    auto first_attempt = to_ms(e.received_at);
-    for (const auto& r : e.recipients)
-        tx.exec(
+    // Only what the rows keep, as load() returns it.
+    QueuedMessage q;
+    q.id = id;
+    q.envelope.mail_from = e.mail_from;
+    q.envelope.dsn_ret = e.dsn_ret;
+    q.envelope.dsn_envid = e.dsn_envid;
+    q.envelope.body_type = e.body_type;
+    q.envelope.smtputf8 = e.smtputf8;
+    q.envelope.received_at = from_ms(to_ms(e.received_at));
+    q.envelope.session.listener = e.session.listener;
+    q.envelope.session.client_ip = e.session.client_ip;
+    q.envelope.session.helo = e.session.helo;
+    q.envelope.session.auth_user = e.session.auth_user;
+    q.envelope.session.tls_protocol = e.session.tls_protocol;
+    q.size = size;
+    q.is_dsn = is_dsn;
+    q.message_class = cls;
+    for (const auto& r : e.recipients) {
+        QueuedRecipient qr;
+        qr.id = tx.insert(
             "INSERT INTO queue_recipients (queue_id, address, notify, orcpt, state, attempts, next_attempt)"
             " VALUES (?, ?, ?, ?, 'pending', 0, ?)",
-            {id, r.address, r.notify, r.orcpt, first_attempt});
+            {id, r.address, r.notify, r.orcpt, to_ms(e.received_at)});
+        qr.address = r.address;
+        qr.notify = r.notify;
+        qr.orcpt = r.orcpt;
+        qr.next_attempt = q.envelope.received_at;
+        q.recipients.push_back(std::move(qr));
+    }
+    return q;
 }
 
 // Deletes the rows of a message with no pending recipient; true if it did.
@@ -297,23 +322,25 @@ void Spool::sync_loop() {
             c->done({false, {}, error});
             continue;
         }
-        committer_->submit([c](store::Tx& tx) { insert_rows(tx, c->id, c->envelope, c->size, false); },
-                           [this, c](std::exception_ptr e) {
-                               if (e) {
-                                   spares_.remove(data_path(c->id));
-                                   std::string why = "cannot record message";
-                                   try {
-                                       std::rethrow_exception(e);
-                                   } catch (const std::exception& ex) {
-                                       why = ex.what();
-                                   }
-                                   c->done({false, {}, why});
-                                   return;
-                               }
-                               c->done({true, c->id, {}});
-                               std::lock_guard lock(committed_mutex_);
-                               if (on_committed_) on_committed_({c->id}, Origin::received);
-                           });
+        committer_->submit(
+            [this, c](store::Tx& tx) { remember(insert_rows(tx, c->id, c->envelope, c->size, false)); },
+            [this, c](std::exception_ptr e) {
+                if (e) {
+                    forget(c->id);
+                    spares_.remove(data_path(c->id));
+                    std::string why = "cannot record message";
+                    try {
+                        std::rethrow_exception(e);
+                    } catch (const std::exception& ex) {
+                        why = ex.what();
+                    }
+                    c->done({false, {}, why});
+                    return;
+                }
+                c->done({true, c->id, {}});
+                std::lock_guard lock(committed_mutex_);
+                if (on_committed_) on_committed_({c->id}, Origin::received);
+            });
     }
 }
 
@@ -326,10 +353,11 @@ std::string Spool::enqueue(const Envelope& envelope, std::string_view bytes, boo
     write_spool_file(id, bytes);
     try {
         committer_->run([&](store::Tx& tx) {
-            insert_rows(tx, id, e, bytes.size(), is_dsn, cls);
+            remember(insert_rows(tx, id, e, bytes.size(), is_dsn, cls));
             if (also) also(tx);
         });
     } catch (...) {
+        forget(id);
         spares_.remove(data_path(id));
         throw;
     }
@@ -387,7 +415,7 @@ void Spool::write_spool_file(const std::string& id, std::string_view bytes) {
 void Spool::insert_generated(store::Tx& tx, const std::string& id, const Envelope& envelope,
                              std::uint64_t size, bool is_dsn, MessageClass cls) {
     if (envelope.recipients.empty()) throw Error("message without recipients");
-    insert_rows(tx, id, envelope, size, is_dsn, cls);
+    remember(insert_rows(tx, id, envelope, size, is_dsn, cls));
 }
 
 void Spool::notify(const std::vector<std::string>& ids) {
@@ -396,7 +424,41 @@ void Spool::notify(const std::vector<std::string>& ids) {
     if (on_committed_) on_committed_(ids, Origin::generated);
 }
 
+void Spool::remember(QueuedMessage m) {
+    // Called inside the inserting transaction, before its commit: nobody can ask for the
+    // message before then (its id is not visible), and once it is, its entry is here
+    // already. A transaction that rolls back calls forget() (or discard()).
+    // With several nodes another one may work on the message first; and a message that
+    // waits long for a worker is read back rather than trusted from memory.
+    if (!options_.node.empty()) return;
+    std::lock_guard lock(fresh_mutex_);
+    if (fresh_.size() >= kFreshLimit) return;
+    auto id = m.id;
+    fresh_.insert_or_assign(std::move(id), Fresh{std::chrono::steady_clock::now(), std::move(m)});
+}
+
+std::optional<QueuedMessage> Spool::take_fresh(const std::string& id) {
+    std::lock_guard lock(fresh_mutex_);
+    auto it = fresh_.find(id);
+    if (it == fresh_.end()) return std::nullopt;
+    std::optional<QueuedMessage> out;
+    if (std::chrono::steady_clock::now() - it->second.at < kFreshFor) out = std::move(it->second.message);
+    fresh_.erase(it);
+    // Entries whose message nobody loaded (the runner was stopped) must not fill the map.
+    if (fresh_.size() >= kFreshLimit / 2) {
+        const auto oldest = std::chrono::steady_clock::now() - kFreshFor;
+        std::erase_if(fresh_, [&](const auto& e) { return e.second.at < oldest; });
+    }
+    return out;
+}
+
+void Spool::forget(const std::string& id) noexcept {
+    std::lock_guard lock(fresh_mutex_);
+    fresh_.erase(id);
+}
+
 void Spool::discard(const std::string& id) noexcept {
+    forget(id);
     spares_.remove(data_path(id));
 }
 
@@ -425,6 +487,7 @@ void Spool::recover() {
 }
 
 std::optional<QueuedMessage> Spool::load(const std::string& id) {
+    if (auto m = take_fresh(id)) return m;
     std::optional<QueuedMessage> out;
     db_.read([&](store::Tx& tx) {
         auto m = tx.query_one(
@@ -544,6 +607,7 @@ bool Spool::claim(const std::string& id) {
 }
 
 void Spool::set_message_class(const std::string& id, MessageClass cls) {
+    take_fresh(id);
     committer_->run([&](store::Tx& tx) {
         if (tx.exec("UPDATE queue_messages SET message_class = ? WHERE id = ?", {class_name(cls), id}) == 0)
             throw Error("queue: no message " + id);

@@ -32,6 +32,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "core/clock.hpp"
@@ -144,8 +145,8 @@ public:
     std::string link_generated(const std::string& source);
     // fsync of msg/: makes the entries of files written so far durable.
     void sync_generated();
-    static void insert_generated(store::Tx& tx, const std::string& id, const Envelope& envelope,
-                                 std::uint64_t size, bool is_dsn, MessageClass cls);
+    void insert_generated(store::Tx& tx, const std::string& id, const Envelope& envelope, std::uint64_t size,
+                          bool is_dsn, MessageClass cls);
     void notify(const std::vector<std::string>& ids);
     void discard(const std::string& id) noexcept;
     // Sets the class of a queued message (the PEC engine marks its traffic `pec`, whose
@@ -155,6 +156,9 @@ public:
     static void mark_delay_warned(store::Tx& tx, const std::string& id);
 
     // --- for the queue runner and pecctl ---
+    // The first load() of a message this Spool just committed returns the rows as they
+    // were inserted, without a read: a snapshot costs more than its two queries, and
+    // every message is loaded once right after its commit. Not with several nodes.
     std::optional<QueuedMessage> load(const std::string& id);
     // Ids of messages with a pending recipient due at or before `now`, oldest first.
     std::vector<std::string> due(TimePoint now, std::size_t limit);
@@ -197,6 +201,9 @@ private:
     std::string new_id();
     void check_free_space(std::uint64_t declared) const;
     void write_spool_file(const std::string& id, std::string_view bytes);
+    void remember(QueuedMessage m);
+    void forget(const std::string& id) noexcept;
+    std::optional<QueuedMessage> take_fresh(const std::string& id);
 
     store::Database& db_;
     std::filesystem::path dir_;
@@ -215,6 +222,15 @@ private:
     std::vector<std::thread> sync_threads_;
     std::atomic<std::uint64_t> counter_{0};
     std::atomic<bool> dir_dirty_{false};
+
+    struct Fresh {
+        std::chrono::steady_clock::time_point at;
+        QueuedMessage message;
+    };
+    static constexpr std::size_t kFreshLimit = 8192;
+    static constexpr std::chrono::seconds kFreshFor{30};
+    std::mutex fresh_mutex_;
+    std::unordered_map<std::string, Fresh> fresh_;
 };
 
 }  // namespace pecd::queue

@@ -20,9 +20,10 @@ namespace {
 class StoreDirectory final : public Directory {
 public:
     explicit StoreDirectory(store::MailStore& m) : mail_(m) {}
-    bool is_local_domain(std::string_view domain) override { return mail_.is_local_domain(domain); }
-    smtp::RecipientVerdict local_recipient(std::string_view address) override {
-        switch (mail_.may_receive(address)) {
+    std::optional<smtp::RecipientVerdict> local_recipient(std::string_view address) override {
+        auto info = mail_.recipient(address);
+        if (!info.domain) return std::nullopt;
+        switch (info.acceptance) {
             case store::Acceptance::accept:
                 return smtp::RecipientVerdict::accept;
             case store::Acceptance::unknown_mailbox:

@@ -73,8 +73,7 @@ class RelayPolicy final : public smtp::SessionHandler {
 public:
     RelayPolicy(Directory& d, queue::MessageSink& s) : dir_(d), sink_(s) {}
     smtp::RecipientVerdict check_recipient(const SessionInfo& session, const std::string& address) override {
-        auto domain = domain_of(address);
-        if (dir_.is_local_domain(domain)) return dir_.local_recipient(address);
+        if (auto local = dir_.local_recipient(address)) return *local;
         // No open relay: only an authenticated client may send to other domains.
         return session.auth_user.empty() ? smtp::RecipientVerdict::relay_denied : smtp::RecipientVerdict::accept;
     }

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -35,9 +36,9 @@ namespace pecd::server {
 class Directory {
 public:
     virtual ~Directory() = default;
-    virtual bool is_local_domain(std::string_view domain) = 0;
-    // Verdict for an address in a local domain (accept, unknown_user, disabled, mailbox_full).
-    virtual smtp::RecipientVerdict local_recipient(std::string_view address) = 0;
+    // Verdict for an address in a local domain (accept, unknown_user, disabled,
+    // mailbox_full); nullopt when its domain is not one pecd accepts mail for.
+    virtual std::optional<smtp::RecipientVerdict> local_recipient(std::string_view address) = 0;
     // Constant-time-ish password check (Argon2id); false for unknown accounts too.
     virtual bool verify_password(const std::string& account, const std::string& password) = 0;
 };

@@ -248,18 +248,31 @@ void MailStore::set_quota(std::string_view address, std::uint64_t bytes) {
     });
 }
 
-Acceptance MailStore::may_receive(std::string_view address, std::uint64_t size) {
-    auto m = mailbox(address);
+RecipientInfo MailStore::recipient(std::string_view address, std::uint64_t size) {
+    RecipientInfo out;
+    auto a = to_lower(trim(address));
+    std::optional<MailboxInfo> m;
+    db_.read([&](Tx& tx) {
+        if (auto r =
+                tx.query_one("SELECT name, route, created_at FROM domains WHERE name = ?", {domain_of(a)}))
+            out.domain = DomainInfo{r->text(0), parse_route(r->text(1)), from_unix(r->integer(2))};
+        if (!out.domain) return;
+        if (auto r = tx.query_one(std::string(kMailboxColumns) + " WHERE address = ?", {a}))
+            m = mailbox_from_row(*r);
+    });
+    if (!out.domain) return out;  // unknown_mailbox
     if (!m) {
         // Domains routed to a next hop (LMTP, SMTP) have their mailboxes there.
-        auto d = domain(domain_of(to_lower(trim(address))));
-        if (d && d->route.kind != Route::Kind::local) return Acceptance::accept;
-        return Acceptance::unknown_mailbox;
+        if (out.domain->route.kind != Route::Kind::local) out.acceptance = Acceptance::accept;
+        return out;
     }
-    if (m->state != MailboxState::active) return Acceptance::not_active;
+    if (m->state != MailboxState::active) out.acceptance = Acceptance::not_active;
     // A full mailbox refuses even messages of unknown size: one byte would not fit either.
-    if (m->used_bytes + std::max<std::uint64_t>(size, 1) > m->quota_bytes) return Acceptance::over_quota;
-    return Acceptance::accept;
+    else if (m->used_bytes + std::max<std::uint64_t>(size, 1) > m->quota_bytes)
+        out.acceptance = Acceptance::over_quota;
+    else
+        out.acceptance = Acceptance::accept;
+    return out;
 }
 
 // --- passwords ---
@@ -303,51 +316,50 @@ bool MailStore::verify_password(std::string_view address, std::string_view passw
 DeliveryOutcome MailStore::deliver(std::string_view address, std::string_view delivery_key,
                                    const std::filesystem::path& source, std::uint64_t size,
                                    std::string_view mail_from, const std::function<void(Tx&)>& also) {
-    // link_from keeps an existing blob, so a repeated key needs no look-up first.
-    return deliver_blob(address, delivery_key, size, mail_from, also, [&](std::int64_t, const std::string& blob_key) {
-        blobs_.link_from(blob_key, source);
-        return true;
-    });
+    return deliver_blob(address, delivery_key, size, mail_from, also,
+                        [&](const std::string& blob_key) { blobs_.link_from(blob_key, source); });
 }
 
 DeliveryOutcome MailStore::deliver_bytes(std::string_view address, std::string_view delivery_key,
                                          std::string_view bytes, std::string_view mail_from,
                                          const std::function<void(Tx&)>& also) {
+    // put() replaces a blob a crash left behind; deliver_blob() never calls it for a key
+    // already stored.
     return deliver_blob(address, delivery_key, bytes.size(), mail_from, also,
-                        [&](std::int64_t mailbox_id, const std::string& blob_key) {
-                            // put() replaces: never over the blob of a message already stored.
-                            bool present = false;
-                            db_.read([&](Tx& tx) {
-                                present = tx.query_one("SELECT 1 FROM mailbox_messages WHERE mailbox_id = ? AND "
-                                                       "delivery_key = ?",
-                                                       {mailbox_id, std::string(delivery_key)})
-                                              .has_value();
-                            });
-                            if (!present) blobs_.put(blob_key, bytes);
-                            return !present;
-                        });
+                        [&](const std::string& blob_key) { blobs_.put(blob_key, bytes); });
 }
 
 DeliveryOutcome MailStore::deliver_blob(std::string_view address, std::string_view delivery_key,
                                         std::uint64_t size, std::string_view mail_from,
                                         const std::function<void(Tx&)>& also,
-                                        const std::function<bool(std::int64_t, const std::string&)>& place_blob) {
+                                        const std::function<void(const std::string&)>& place_blob) {
     auto a = to_lower(trim(address));
-    auto m = mailbox(a);
+    std::optional<MailboxInfo> m;
+    bool present = false;
+    db_.read([&](Tx& tx) {
+        auto r = tx.query_one(std::string(kMailboxColumns) + " WHERE address = ?", {a});
+        if (!r) return;
+        m = mailbox_from_row(*r);
+        present = tx.query_one("SELECT 1 FROM mailbox_messages WHERE mailbox_id = ? AND delivery_key = ?",
+                               {m->id, std::string(delivery_key)})
+                      .has_value();
+    });
     if (!m) return DeliveryOutcome::unknown_mailbox;
+    // Stored by an earlier attempt, whose transaction ran `also` with it: running it again
+    // would record a second receipt or outcome for one delivery.
+    if (present) return DeliveryOutcome::already_stored;
     std::string blob_key = "m" + std::to_string(m->id) + "-" + std::string(delivery_key);
     check_blob_key(blob_key);
     // Cheap early answers; the transaction below decides for real.
     if (m->state != MailboxState::active) return DeliveryOutcome::not_active;
-    if (!place_blob(m->id, blob_key)) return DeliveryOutcome::already_stored;
+    place_blob(blob_key);
     DeliveryOutcome outcome = DeliveryOutcome::stored;
     auto work = [&](Tx& tx) {
         outcome = DeliveryOutcome::stored;
         auto r = tx.query_one("SELECT state, quota_bytes, used_bytes FROM mailboxes WHERE id = ?", {m->id});
         if (tx.query_one("SELECT 1 FROM mailbox_messages WHERE mailbox_id = ? AND delivery_key = ?",
                          {m->id, std::string(delivery_key)})) {
-            // Stored by an earlier attempt, whose transaction ran `also` with it: running
-            // it again would record a second receipt or outcome for one delivery.
+            // Stored by another attempt since the look-up above.
             outcome = DeliveryOutcome::already_stored;
             return;
         } else if (!r || r->text(0) != "active") {

@@ -74,6 +74,12 @@ struct MailboxInfo {
 
 enum class Acceptance { accept, unknown_mailbox, not_active, over_quota };
 
+// One recipient as the store sees it, read in one snapshot.
+struct RecipientInfo {
+    std::optional<DomainInfo> domain;  // absent: not a domain pecd accepts mail for
+    Acceptance acceptance = Acceptance::unknown_mailbox;
+};
+
 struct StoredMessage {
     std::int64_t id = 0;
     std::string mail_from;
@@ -104,7 +110,13 @@ public:
     void set_quota(std::string_view address, std::uint64_t bytes);
     // Whether a message of `size` bytes (0 = unknown) may be delivered to address now.
     // Addresses without a mailbox here in a domain routed to a next hop are accepted.
-    Acceptance may_receive(std::string_view address, std::uint64_t size = 0);
+    Acceptance may_receive(std::string_view address, std::uint64_t size = 0) {
+        return recipient(address, size).acceptance;
+    }
+    // may_receive() together with the address's domain. Why one call: each snapshot costs
+    // more than its queries (a reader whose pages another commit invalidated reads them
+    // again), and the SMTP and PEC paths ask both questions about every recipient.
+    RecipientInfo recipient(std::string_view address, std::uint64_t size = 0);
 
     // --- passwords ---
     void set_password(std::string_view address, std::string_view password);
@@ -137,8 +149,7 @@ public:
 private:
     DeliveryOutcome deliver_blob(std::string_view address, std::string_view delivery_key, std::uint64_t size,
                                  std::string_view mail_from, const std::function<void(Tx&)>& also,
-                                 // false: the key is already stored, nothing placed
-                                 const std::function<bool(std::int64_t, const std::string&)>& place_blob);
+                                 const std::function<void(const std::string&)>& place_blob);
 
     Database& db_;
     BlobStore& blobs_;

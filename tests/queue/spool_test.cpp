@@ -38,6 +38,23 @@ std::size_t files_in(const std::filesystem::path& d) {
     return n;
 }
 
+// Every field load() returns, for comparing two loads of one message.
+std::string describe(const QueuedMessage& q) {
+    const auto& e = q.envelope;
+    std::string out = q.id + "|" + e.mail_from + "|" + e.dsn_ret + "|" + e.dsn_envid + "|" + e.body_type +
+                      "|" + std::to_string(e.smtputf8) + "|" + std::to_string(q.size) + "|" +
+                      std::to_string(e.received_at.time_since_epoch().count()) + "|" +
+                      std::to_string(q.is_dsn) + "|" + e.session.listener + "|" + e.session.client_ip + "|" +
+                      e.session.helo + "|" + e.session.auth_user + "|" + e.session.tls_protocol + "|" +
+                      std::to_string(static_cast<int>(q.message_class)) + "|" +
+                      std::to_string(q.delay_warned) + "|" + std::to_string(e.recipients.size());
+    for (const auto& r : q.recipients)
+        out += "\n" + std::to_string(r.id) + "|" + r.address + "|" + r.notify + "|" + r.orcpt + "|" +
+               std::to_string(static_cast<int>(r.state)) + "|" + std::to_string(r.attempts) + "|" +
+               std::to_string(r.next_attempt.time_since_epoch().count()) + "|" + r.last_error;
+    return out;
+}
+
 class SpoolTest : public ::testing::Test {
 protected:
     SpoolTest() : db(store::open_sqlite((dir.path() / "pecd.db").string())) { reopen(); }
@@ -192,7 +209,7 @@ TEST_F(SpoolTest, LinkedGeneratedMessageOutlivesItsSourceAndAnUncommittedLinkIsR
     auto unreferenced = spool->link_generated(source);
     EXPECT_NE(linked, source);
     spool->committer().run([&](store::Tx& tx) {
-        Spool::insert_generated(tx, linked, envelope({"b@x.test"}), 21, false, MessageClass::pec);
+        spool->insert_generated(tx, linked, envelope({"b@x.test"}), 21, false, MessageClass::pec);
     });
     auto q = *spool->load(source);
     spool->update(source, {{q.recipients[0].id, RecipientState::delivered, 1, {}, ""}});
@@ -205,6 +222,72 @@ TEST_F(SpoolTest, LinkedGeneratedMessageOutlivesItsSourceAndAnUncommittedLinkIsR
     ASSERT_TRUE(spool->load(linked));
     EXPECT_EQ(spool->load(linked)->recipients[0].address, "b@x.test");
     EXPECT_THROW(spool->link_generated("no-such-message"), TemporaryError);
+}
+
+TEST_F(SpoolTest, FirstLoadAfterCommitReturnsExactlyTheStoredRows) {
+    // The first load() of a message just committed comes from memory; a second Spool on
+    // the same database (as pecctl opens it) reads the rows. Both must agree, field by
+    // field, for a received, an enqueued and a generated message.
+    SpoolOptions reader_options;
+    reader_options.recover = false;
+    reader_options.spare_files = 0;
+    Spool reader(*db, dir.path() / "queue", SystemClock::instance(), reader_options);
+    auto e = envelope({"a@local.test", "b@remote.test"});
+    e.recipients[0].notify = "SUCCESS,FAILURE";
+    e.recipients[1].orcpt = "rfc822;b@remote.test";
+    e.dsn_ret = "FULL";
+    e.dsn_envid = "env-7";
+    e.body_type = "8BITMIME";
+    e.smtputf8 = true;
+    e.declared_size = 999;  // not kept: load() never returns it
+    e.session.listener = "submission";
+    e.session.helo = "client.test";
+    e.session.auth_user = "a@local.test";
+    e.session.tls_protocol = "TLSv1.3";
+    e.session.tls_cipher = "TLS_AES_128_GCM_SHA256";  // not kept either
+    e.received_at = TimePoint(std::chrono::microseconds(1'700'000'000'123'456));
+    auto m = spool->begin(e);
+    m->write("received\r\n");
+    auto received = commit_and_wait(*m).queue_id;
+    auto enqueued = spool->enqueue(e, "generated\r\n", true, {}, MessageClass::pec);
+    auto generated = spool->write_generated("receipt\r\n");
+    spool->committer().run(
+        [&](store::Tx& tx) { spool->insert_generated(tx, generated, e, 9, false, MessageClass::pec); });
+    for (const auto& id : {received, enqueued, generated}) {
+        auto fresh = spool->load(id);
+        auto stored = reader.load(id);
+        ASSERT_TRUE(fresh && stored) << id;
+        EXPECT_EQ(describe(*fresh), describe(*stored));
+        EXPECT_EQ(describe(*spool->load(id)), describe(*stored));  // the second load reads the rows
+    }
+    // An update goes to the rows the first load named.
+    auto q = *spool->load(received);
+    spool->update(received, {{q.recipients[1].id, RecipientState::failed, 1, {}, "550 no"}});
+    auto after = reader.load(received);
+    ASSERT_TRUE(after);
+    EXPECT_EQ(after->recipients[1].state, RecipientState::failed);
+    EXPECT_EQ(after->recipients[0].state, RecipientState::pending);
+}
+
+TEST_F(SpoolTest, RolledBackInsertIsNotLoaded) {
+    EXPECT_THROW(spool->enqueue(envelope({"x@y.test"}), "dsn", true,
+                                [](store::Tx&) { throw TemporaryError("caller step failed"); }),
+                 TemporaryError);
+    auto generated = spool->write_generated("receipt\r\n");
+    EXPECT_THROW(spool->committer().run([&](store::Tx& tx) {
+        spool->insert_generated(tx, generated, envelope({"b@x.test"}), 9, false, MessageClass::pec);
+        throw TemporaryError("stage failed");
+    }),
+                 TemporaryError);
+    spool->discard(generated);
+    EXPECT_FALSE(spool->load(generated));
+    EXPECT_TRUE(spool->list().empty());
+    // What a rolled-back enqueue generated is neither in memory nor in the rows: the
+    // only message left is the next one committed.
+    auto id = spool->enqueue(envelope({"z@y.test"}), "dsn", true);
+    auto all = spool->list();
+    ASSERT_EQ(all.size(), 1u);
+    EXPECT_EQ(all[0].id, id);
 }
 
 TEST_F(SpoolTest, EnqueueRunsTheCallersStepInTheSameTransaction) {

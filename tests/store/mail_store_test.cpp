@@ -87,6 +87,28 @@ TEST_P(MailStoreTest, DomainsAreCaseInsensitiveAndUnique) {
     EXPECT_THROW(store.set_route("nowhere.test", {}), Error);
 }
 
+TEST_P(MailStoreTest, RecipientNamesItsDomainAndWhetherItMayReceive) {
+    store.add_domain("example.test");
+    store.add_domain("relay.test", parse_route("smtp:127.0.0.1:2525"));
+    store.add_mailbox({"Box@example.test", 100});
+    auto outside = store.recipient("someone@other.test");
+    EXPECT_FALSE(outside.domain);
+    EXPECT_EQ(outside.acceptance, Acceptance::unknown_mailbox);
+    auto box = store.recipient(" BOX@Example.Test ", 50);
+    ASSERT_TRUE(box.domain);
+    EXPECT_EQ(box.domain->name, "example.test");
+    EXPECT_EQ(box.domain->route.kind, Route::Kind::local);
+    EXPECT_EQ(box.acceptance, Acceptance::accept);
+    EXPECT_EQ(store.recipient("box@example.test", 101).acceptance, Acceptance::over_quota);
+    EXPECT_EQ(store.recipient("nobody@example.test").acceptance, Acceptance::unknown_mailbox);
+    auto relayed = store.recipient("anyone@relay.test");
+    ASSERT_TRUE(relayed.domain);
+    EXPECT_EQ(relayed.domain->route.kind, Route::Kind::smtp);
+    EXPECT_EQ(relayed.acceptance, Acceptance::accept);
+    store.set_state("box@example.test", MailboxState::deactivated);
+    EXPECT_EQ(store.recipient("box@example.test").acceptance, Acceptance::not_active);
+}
+
 TEST_P(MailStoreTest, MailboxNeedsItsDomainAndIsUnique) {
     EXPECT_THROW(store.add_mailbox({"a@example.test"}), Error);
     store.add_domain("example.test");

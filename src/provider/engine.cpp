@@ -225,10 +225,9 @@ struct Engine::LocalCopy {
 };
 
 std::optional<Engine::LocalCopy> Engine::local_copy(const std::string& address, std::uint64_t size) const {
+    // No look-up of the mailbox first: the store answers when the copy is tried, in one
+    // snapshot, and commit_with() queues the receipt when it is not stored.
     if (!is_pec_domain(domain_of(address))) return std::nullopt;
-    auto info = parts_.mail->recipient(address, size);
-    if (!info.domain || info.domain->route.kind != store::Route::Kind::local) return std::nullopt;
-    if (info.acceptance != store::Acceptance::accept) return std::nullopt;
     LocalCopy c;
     c.address = address;
     c.size = size;
@@ -250,7 +249,8 @@ void Engine::commit_with(Output& out, const std::optional<LocalCopy>& copy, cons
             out.settle();
             return;
         }
-        // Full, disabled or gone since local_copy() looked: the store stage waits for it.
+        // No such mailbox here, full or disabled: queued, the store stage retries it or
+        // answers for it as for any other message.
         queue_it();
     }
     commit(out, also);

@@ -5,6 +5,7 @@ from one demo CA and route to each other's MX with verified TLS. Every message a
 looks at is checked with `pecctl verify` (signature, chain, index, From domain,
 consistency) and with `openssl cms -verify`.
 """
+import json
 import os
 import re
 import tempfile
@@ -51,6 +52,7 @@ class PecTwoProviders(unittest.TestCase):
         cls.net.prepare()
         cls.alice = cls.a.add_mailbox("alice")
         cls.anna = cls.a.add_mailbox("anna")
+        cls.full = cls.a.add_mailbox("piena", "secret-pw-piena", "--quota", "1000")  # no receipt fits
         cls.bob = cls.b.add_mailbox("bob")
         cls.bea = cls.b.add_mailbox("bea")
         cls.office = cls.b.add_mailbox("ufficio", None, "--kind", "receive-only", "--pec-only")
@@ -129,6 +131,26 @@ class PecTwoProviders(unittest.TestCase):
         for p in (self.a, self.b):
             v = p.pecctl("log", "verify", check=False)
             self.assertEqual(v.returncode, 0, v.stdout + v.stderr)
+
+    def test_receipts_for_a_full_sender_mailbox_wait_in_the_queue(self):
+        subject = "Casella piena"
+        self.a.submit(self.full, [self.bob], subject=subject)
+        self.by_subject(self.b, self.bob, subject, 1)  # the exchange itself goes on
+        # Neither the acceptance nor the delivery receipt fits: both wait in A's queue,
+        # refused for now by the full mailbox, and none is lost.
+        deadline = time.monotonic() + 60
+        waiting = []
+        while time.monotonic() < deadline:
+            queued = json.loads(self.a.pecctl("queue", "list", "--json").stdout)
+            waiting = [r for m in queued for r in m["recipients"]
+                       if r["address"] == self.full and r["state"] == "pending" and r["attempts"] >= 1]
+            if len(waiting) >= 2:
+                break
+            time.sleep(0.5)
+        self.assertEqual(len(waiting), 2, "%s\nA log:\n%s" % (waiting, self.a.read_log()[-4000:]))
+        for r in waiting:
+            self.assertIn("mailbox full", r["last_error"])
+        self.assertEqual(self.a.messages(self.full), [])
 
     def test_same_domain_gets_every_receipt(self):
         subject = "Stesso dominio"

@@ -3,6 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 
@@ -152,9 +153,17 @@ void Runner::process(const std::string& id) {
     std::vector<RecipientResult> results;
     bool any = false;
     const bool whole = processor_ && processor_->handles(*m);
+    // A processor takes the message as a whole (the PEC access point certifies it once,
+    // for all its recipients): when one pending recipient is due, every pending one goes
+    // with it. Retries are scheduled per recipient, with jitter, so the recipients of one
+    // deferred message drift apart; handled in two passes, it would be certified twice.
+    const bool whole_now =
+        whole && std::any_of(m->recipients.begin(), m->recipients.end(), [&](const QueuedRecipient& r) {
+            return r.state == RecipientState::pending && r.next_attempt <= now;
+        });
     std::vector<QueuedRecipient> whole_due;
     for (const auto& r : m->recipients) {
-        if (r.state != RecipientState::pending || r.next_attempt > now) continue;
+        if (r.state != RecipientState::pending || (r.next_attempt > now && !whole_now)) continue;
         any = true;
         if (expired(options_.retry, m->message_class, m->envelope.received_at, now)) {
             results.push_back({r.id, Outcome::deferred, "4.4.7", r.last_error, {}, false});

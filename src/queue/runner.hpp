@@ -71,7 +71,8 @@ public:
 // Takes whole messages before routing: the PEC engine consumes what arrives at the access
 // and reception points (and what it queued for its delivery point) as one transaction
 // per message, and queues what it generates. handles() decides from the stored envelope
-// alone (listener, sender, recipients); process() gets the due pending recipients and
+// alone (listener, sender, recipients); process() gets every pending recipient once one
+// of them is due (the message is handled as a whole, never in two passes), and
 // returns one result per recipient. A processor that marked its recipients in its own
 // transaction says so with `recorded`; one that throws defers them all (retried with
 // backoff like a transport failure).

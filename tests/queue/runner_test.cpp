@@ -7,6 +7,7 @@
 #include <future>
 #include <mutex>
 
+#include "core/error.hpp"
 #include "temp_dir.hpp"
 
 namespace pecd::queue {
@@ -88,6 +89,64 @@ TEST(RunnerTest, GeneratedMessagesGoBeforeReceivedOnes) {
     EXPECT_EQ(transport.order(),
               (std::vector<std::string>{"first@example.test", "generated@example.test",
                                         "received-1@example.test", "received-2@example.test"}));
+}
+
+// Defers every message on its first pass, then marks its recipients done; records the
+// recipients of each pass.
+class WholeProcessor final : public Processor {
+public:
+    bool handles(const QueuedMessage&) const override { return true; }
+    std::vector<RecipientResult> process(const QueuedMessage&, const std::vector<QueuedRecipient>& due,
+                                         const std::filesystem::path&) override {
+        std::vector<std::string> got;
+        for (const auto& r : due) got.push_back(r.address);
+        passes.push_back(got);
+        if (passes.size() == 1) throw TemporaryError("not yet");
+        std::vector<RecipientResult> out;
+        for (const auto& r : due) out.push_back({r.id, Outcome::delivered, "2.0.0", "done", {}, false});
+        return out;
+    }
+    std::vector<std::vector<std::string>> passes;
+};
+
+TEST(RunnerTest, ProcessorGetsEveryPendingRecipientOnceOneIsDue) {
+    // The recipients of a deferred message get retry times of their own; the processor,
+    // which handles the message as a whole, must still see them together.
+    test::TempDir dir("pecd-runner");
+    auto db = store::open_sqlite((dir.path() / "pecd.db").string());
+    const auto t0 = TimePoint(std::chrono::hours(24 * 20000));
+    ManualClock clock(t0);
+    SpoolOptions so;
+    so.min_free_bytes = 1 << 20;
+    Spool spool(*db, dir.path() / "queue", clock, so);
+    LocalRouter router;
+    GateTransport transport;
+    transport.open();
+    Runner runner(spool, router, transport, clock);
+    WholeProcessor processor;
+    runner.set_processor(&processor);
+    Envelope e;
+    e.mail_from = "sender@example.test";
+    e.recipients = {{"one@example.test", "", ""}, {"two@example.test", "", ""}};
+    auto id = spool.enqueue(e, "Subject: x\r\n\r\nbody\r\n", false);
+    EXPECT_EQ(runner.run_once(), 1u);
+    ASSERT_EQ(processor.passes.size(), 1u);
+    EXPECT_EQ(processor.passes[0].size(), 2u);
+    auto q = *spool.load(id);
+    ASSERT_EQ(q.recipients.size(), 2u);
+    EXPECT_EQ(q.recipients[0].state, RecipientState::pending);
+    // One recipient due in 10 s, the other in 60 s.
+    spool.update(
+        id, {{q.recipients[0].id, RecipientState::pending, 1, t0 + std::chrono::seconds(10), "not yet"},
+             {q.recipients[1].id, RecipientState::pending, 1, t0 + std::chrono::seconds(60), "not yet"}});
+    clock.set(t0 + std::chrono::seconds(10));
+    EXPECT_EQ(runner.run_once(), 1u);
+    ASSERT_EQ(processor.passes.size(), 2u);
+    EXPECT_EQ(processor.passes[1], (std::vector<std::string>{"one@example.test", "two@example.test"}));
+    EXPECT_FALSE(spool.load(id)) << "both recipients done in one pass";
+    clock.set(t0 + std::chrono::seconds(61));
+    EXPECT_EQ(runner.run_once(), 0u);
+    EXPECT_EQ(processor.passes.size(), 2u);
 }
 
 }  // namespace

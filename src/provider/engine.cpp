@@ -279,16 +279,6 @@ std::string Engine::quarantine(const std::string& raw, const Envelope& env, cons
 
 std::vector<RecipientResult> Engine::access(const QueuedMessage& m, const std::vector<QueuedRecipient>& due,
                                             const std::string& raw) {
-    // The access point certifies a submission once, for all its recipients, and marks
-    // them all in that transaction. A recipient no longer pending means that happened.
-    if (std::any_of(m.recipients.begin(), m.recipients.end(),
-                    [](const QueuedRecipient& r) { return r.state != queue::RecipientState::pending; })) {
-        spdlog::warn("pec: access point: {}: already handled, not certified again", m.id);
-        std::vector<RecipientResult> results;
-        for (const auto& r : due)
-            results.push_back({r.id, Outcome::delivered, "2.0.0", "already handled", {}, false});
-        return results;
-    }
     auto env = with_recipients(m.envelope, addresses(m.recipients));
     pec::AccessPointContext ctx;
     ctx.provider_domain = settings_.provider_domain;

@@ -80,15 +80,15 @@ std::string class_name(MessageClass c) {
 // Inserts the rows of a new message and returns them as load() would read them back.
 QueuedMessage insert_rows(store::Tx& tx, const std::string& id, const Envelope& e, std::uint64_t size,
                           bool is_dsn, MessageClass cls = MessageClass::ordinary) {
+    const auto received_ms = to_ms(e.received_at);
     tx.exec(
         "INSERT INTO queue_messages (id, mail_from, dsn_ret, dsn_envid, body_type, smtputf8, size, "
         "received_at,"
         " is_dsn, listener, client_ip, helo, auth_user, tls_protocol, message_class)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         {id, e.mail_from, e.dsn_ret, e.dsn_envid, e.body_type, std::int64_t{e.smtputf8 ? 1 : 0},
-         static_cast<std::int64_t>(size), to_ms(e.received_at), std::int64_t{is_dsn ? 1 : 0},
-         e.session.listener, e.session.client_ip, e.session.helo, e.session.auth_user, e.session.tls_protocol,
-         class_name(cls)});
+         static_cast<std::int64_t>(size), received_ms, std::int64_t{is_dsn ? 1 : 0}, e.session.listener,
+         e.session.client_ip, e.session.helo, e.session.auth_user, e.session.tls_protocol, class_name(cls)});
     // Only what the rows keep, as load() returns it.
     QueuedMessage q;
     q.id = id;
@@ -97,7 +97,7 @@ QueuedMessage insert_rows(store::Tx& tx, const std::string& id, const Envelope& 
     q.envelope.dsn_envid = e.dsn_envid;
     q.envelope.body_type = e.body_type;
     q.envelope.smtputf8 = e.smtputf8;
-    q.envelope.received_at = from_ms(to_ms(e.received_at));
+    q.envelope.received_at = from_ms(received_ms);
     q.envelope.session.listener = e.session.listener;
     q.envelope.session.client_ip = e.session.client_ip;
     q.envelope.session.helo = e.session.helo;
@@ -111,7 +111,7 @@ QueuedMessage insert_rows(store::Tx& tx, const std::string& id, const Envelope& 
         qr.id = tx.insert(
             "INSERT INTO queue_recipients (queue_id, address, notify, orcpt, state, attempts, next_attempt)"
             " VALUES (?, ?, ?, ?, 'pending', 0, ?)",
-            {id, r.address, r.notify, r.orcpt, to_ms(e.received_at)});
+            {id, r.address, r.notify, r.orcpt, received_ms});
         qr.address = r.address;
         qr.notify = r.notify;
         qr.orcpt = r.orcpt;
@@ -607,7 +607,7 @@ bool Spool::claim(const std::string& id) {
 }
 
 void Spool::set_message_class(const std::string& id, MessageClass cls) {
-    take_fresh(id);
+    forget(id);
     committer_->run([&](store::Tx& tx) {
         if (tx.exec("UPDATE queue_messages SET message_class = ? WHERE id = ?", {class_name(cls), id}) == 0)
             throw Error("queue: no message " + id);

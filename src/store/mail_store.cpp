@@ -68,6 +68,19 @@ constexpr const char* kMailboxColumns =
     "SELECT id, address, kind, state, quota_bytes, used_bytes, message_count, accepts_ordinary,"
     " password_hash, deactivated_at, created_at FROM mailboxes";
 
+// The look-ups shared by the one-snapshot calls below: `name` and `address` lower-cased.
+std::optional<DomainInfo> domain_in(Tx& tx, const std::string& name) {
+    auto r = tx.query_one("SELECT name, route, created_at FROM domains WHERE name = ?", {name});
+    if (!r) return std::nullopt;
+    return DomainInfo{r->text(0), parse_route(r->text(1)), from_unix(r->integer(2))};
+}
+
+std::optional<MailboxInfo> mailbox_in(Tx& tx, const std::string& address) {
+    auto r = tx.query_one(std::string(kMailboxColumns) + " WHERE address = ?", {address});
+    if (!r) return std::nullopt;
+    return mailbox_from_row(*r);
+}
+
 void init_sodium() {
     static const int rc = sodium_init();
     if (rc < 0) throw Error("libsodium initialisation failed");
@@ -167,10 +180,7 @@ std::vector<DomainInfo> MailStore::domains() {
 std::optional<DomainInfo> MailStore::domain(std::string_view name) {
     std::optional<DomainInfo> out;
     auto d = to_lower(trim(name));
-    db_.read([&](Tx& tx) {
-        if (auto r = tx.query_one("SELECT name, route, created_at FROM domains WHERE name = ?", {d}))
-            out = DomainInfo{r->text(0), parse_route(r->text(1)), from_unix(r->integer(2))};
-    });
+    db_.read([&](Tx& tx) { out = domain_in(tx, d); });
     return out;
 }
 
@@ -199,10 +209,7 @@ std::int64_t MailStore::add_mailbox(const NewMailbox& m) {
 std::optional<MailboxInfo> MailStore::mailbox(std::string_view address) {
     std::optional<MailboxInfo> out;
     auto a = to_lower(trim(address));
-    db_.read([&](Tx& tx) {
-        if (auto r = tx.query_one(std::string(kMailboxColumns) + " WHERE address = ?", {a}))
-            out = mailbox_from_row(*r);
-    });
+    db_.read([&](Tx& tx) { out = mailbox_in(tx, a); });
     return out;
 }
 
@@ -253,12 +260,8 @@ RecipientInfo MailStore::recipient(std::string_view address, std::uint64_t size)
     auto a = to_lower(trim(address));
     std::optional<MailboxInfo> m;
     db_.read([&](Tx& tx) {
-        if (auto r =
-                tx.query_one("SELECT name, route, created_at FROM domains WHERE name = ?", {domain_of(a)}))
-            out.domain = DomainInfo{r->text(0), parse_route(r->text(1)), from_unix(r->integer(2))};
-        if (!out.domain) return;
-        if (auto r = tx.query_one(std::string(kMailboxColumns) + " WHERE address = ?", {a}))
-            m = mailbox_from_row(*r);
+        out.domain = domain_in(tx, domain_of(a));
+        if (out.domain) m = mailbox_in(tx, a);
     });
     if (!out.domain) return out;  // unknown_mailbox
     if (!m) {
@@ -337,9 +340,8 @@ DeliveryOutcome MailStore::deliver_blob(std::string_view address, std::string_vi
     std::optional<MailboxInfo> m;
     bool present = false;
     db_.read([&](Tx& tx) {
-        auto r = tx.query_one(std::string(kMailboxColumns) + " WHERE address = ?", {a});
-        if (!r) return;
-        m = mailbox_from_row(*r);
+        m = mailbox_in(tx, a);
+        if (!m) return;
         present = tx.query_one("SELECT 1 FROM mailbox_messages WHERE mailbox_id = ? AND delivery_key = ?",
                                {m->id, std::string(delivery_key)})
                       .has_value();

@@ -51,6 +51,21 @@ SpareFiles::SpareFiles(std::filesystem::path dir, std::size_t capacity, bool ado
 }
 
 int SpareFiles::create(const std::filesystem::path& path) {
+    std::uint64_t stale = 0;
+    return take(path, true, stale);
+}
+
+int SpareFiles::create_overwriting(const std::filesystem::path& path, std::uint64_t& stale_bytes) {
+    return take(path, false, stale_bytes);
+}
+
+int SpareFiles::trim(int fd, std::uint64_t written, std::uint64_t stale_bytes) {
+    if (stale_bytes <= written) return 0;
+    return ::ftruncate(fd, static_cast<off_t>(written));
+}
+
+int SpareFiles::take(const std::filesystem::path& path, bool empty_it, std::uint64_t& stale_bytes) {
+    stale_bytes = 0;
     for (;;) {
         std::string name;
         {
@@ -68,9 +83,13 @@ int SpareFiles::create(const std::filesystem::path& path) {
         }
         int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
         struct stat st {};
-        if (fd >= 0 && ::fstat(fd, &st) == 0 && single_named_file(st) &&
-            (st.st_size == 0 || ::ftruncate(fd, 0) == 0))
-            return fd;
+        if (fd >= 0 && ::fstat(fd, &st) == 0 && single_named_file(st)) {
+            if (!empty_it) {
+                stale_bytes = static_cast<std::uint64_t>(st.st_size);
+                return fd;
+            }
+            if (st.st_size == 0 || ::ftruncate(fd, 0) == 0) return fd;
+        }
         if (fd >= 0) ::close(fd);
         ::unlink(path.c_str());  // not reusable: drop the name we gave it
     }

@@ -142,8 +142,12 @@ struct Spool::PendingCommit {
 // One message being received: DATA goes straight into msg/<id>.
 class Spool::Incoming final : public IncomingMessage {
 public:
-    Incoming(Spool& spool, std::string id, int fd, Envelope envelope)
-        : spool_(spool), id_(std::move(id)), fd_(fd), envelope_(std::move(envelope)) {
+    Incoming(Spool& spool, std::string id, int fd, std::uint64_t stale_bytes, Envelope envelope)
+        : spool_(spool),
+          id_(std::move(id)),
+          fd_(fd),
+          stale_bytes_(stale_bytes),
+          envelope_(std::move(envelope)) {
         buffer_.reserve(write_buffer_size);
     }
     ~Incoming() override { abort(); }
@@ -170,6 +174,8 @@ public:
         try {
             if (!error_.empty()) throw TemporaryError(error_);
             flush();
+            if (SpareFiles::trim(fd_, size_, stale_bytes_) != 0)
+                throw TemporaryError(errno_text("truncate", spool_.data_path(id_)));
         } catch (const std::exception& e) {
             abort();
             done({false, {}, e.what()});
@@ -212,6 +218,7 @@ private:
     Spool& spool_;
     std::string id_;
     int fd_;
+    std::uint64_t stale_bytes_;  // a reused spare's old bytes, cut at commit
     Envelope envelope_;
     std::string buffer_;
     std::uint64_t size_ = 0;
@@ -281,12 +288,13 @@ std::unique_ptr<IncomingMessage> Spool::begin(const Envelope& envelope) {
     check_free_space(envelope.declared_size);
     auto id = new_id();
     auto path = data_path(id);
-    int fd = spares_.create(path);
+    std::uint64_t stale = 0;
+    int fd = spares_.create_overwriting(path, stale);
     if (fd < 0) throw TemporaryError(errno_text("create", path));
     dir_dirty_ = true;
     Envelope e = envelope;
     if (e.received_at == TimePoint{}) e.received_at = clock_.now();
-    return std::make_unique<Incoming>(*this, std::move(id), fd, std::move(e));
+    return std::make_unique<Incoming>(*this, std::move(id), fd, stale, std::move(e));
 }
 
 void Spool::submit_commit(std::shared_ptr<PendingCommit> c) {
@@ -392,7 +400,8 @@ void Spool::write_spool_file(const std::string& id, std::string_view bytes) {
     // file is unreferenced, and recover() deletes such files. Its directory entry is made
     // durable by the committer's round (dir_dirty_) that inserts the rows.
     auto path = data_path(id);
-    int fd = spares_.create(path);
+    std::uint64_t stale = 0;
+    int fd = spares_.create_overwriting(path, stale);
     if (fd < 0) throw TemporaryError(errno_text("create", path));
     dir_dirty_ = true;
     std::string error;
@@ -404,6 +413,7 @@ void Spool::write_spool_file(const std::string& id, std::string_view bytes) {
         }
         rest.remove_prefix(static_cast<std::size_t>(n));
     }
+    if (error.empty() && SpareFiles::trim(fd, bytes.size(), stale) != 0) error = errno_text("truncate", path);
     if (error.empty() && ::fdatasync(fd) != 0) error = errno_text("fsync", path);
     ::close(fd);
     if (!error.empty()) {

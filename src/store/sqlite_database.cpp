@@ -57,7 +57,6 @@ constexpr int busy_timeout_ms = 5000;
 constexpr int busy_retries = 20;
 constexpr std::size_t statement_cache_limit = 256;
 constexpr std::size_t reader_pool_limit = 8;
-constexpr std::int64_t mmap_bytes = 256LL << 20;
 
 // Raised inside a transaction when SQLite reports a lock conflict, so that transact()
 // can roll back and run fn again from the start.
@@ -105,11 +104,13 @@ public:
         try {
             if (!readonly) execute_script("PRAGMA journal_mode=WAL");
             execute_script("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON");
-            // Under WAL a connection drops its whole page cache whenever another one has
-            // committed since its last transaction, so every snapshot on a reader would
-            // read its pages again with one pread() each. Mapping the file turns those
-            // into memory reads (pages still in the WAL are read as before).
-            execute_script("PRAGMA mmap_size=" + std::to_string(mmap_bytes));
+            // No memory map of the file (mmap_size 0, SQLite's default, made explicit): under
+            // WAL a connection unmaps the whole file at the start of every read transaction
+            // that follows another connection's commit, so with a queue committing hundreds
+            // of times a second nearly every snapshot paid a munmap (a TLB shootdown on every
+            // core running one of our threads), a new mapping and its page faults, which cost
+            // more than the few pread() calls it saved.
+            execute_script("PRAGMA mmap_size=0");
         } catch (...) {
             sqlite3_close_v2(db_);
             throw;

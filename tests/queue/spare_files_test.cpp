@@ -46,6 +46,37 @@ TEST_F(SpareFilesTest, RemovedFileIsReusedEmptyUnderTheNewName) {
     EXPECT_EQ(spares.spares(), 0u);
 }
 
+TEST_F(SpareFilesTest, OverwrittenSpareHoldsExactlyTheNewBytes) {
+    SpareFiles spares(dir.path() / "spare", 8, true);
+    std::uint64_t stale = 99;
+    int fd = spares.create_overwriting(msg("a"), stale);
+    EXPECT_EQ(stale, 0u);  // a new file: nothing to cut
+    write_and_close(fd, "a longer first message");
+    auto inode = inode_of(msg("a"));
+    spares.remove(msg("a"));
+
+    // Shorter than the old bytes: the rest is cut.
+    fd = spares.create_overwriting(msg("b"), stale);
+    ASSERT_GE(fd, 0);
+    EXPECT_EQ(inode_of(msg("b")), inode);
+    EXPECT_EQ(stale, 22u);
+    ASSERT_EQ(::write(fd, "short", 5), 5);
+    ASSERT_EQ(SpareFiles::trim(fd, 5, stale), 0);
+    ::close(fd);
+    EXPECT_EQ(fs::read_file(msg("b")), "short");
+    spares.remove(msg("b"));
+
+    // Longer than the old bytes: nothing is cut.
+    fd = spares.create_overwriting(msg("c"), stale);
+    ASSERT_GE(fd, 0);
+    EXPECT_EQ(stale, 5u);
+    const std::string longer = "a message longer than the last one";
+    ASSERT_EQ(::write(fd, longer.data(), longer.size()), static_cast<ssize_t>(longer.size()));
+    ASSERT_EQ(SpareFiles::trim(fd, longer.size(), stale), 0);
+    ::close(fd);
+    EXPECT_EQ(fs::read_file(msg("c")), longer);
+}
+
 TEST_F(SpareFilesTest, LargeFileIsEmptiedAsItBecomesASpare) {
     SpareFiles spares(dir.path() / "spare", 8, true);
     write_and_close(spares.create(msg("big")), std::string(1 << 20, 'x'));

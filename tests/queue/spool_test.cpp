@@ -189,6 +189,22 @@ TEST_F(SpoolTest, AFinishedMessagesFileIsReusedByTheNextOne) {
     EXPECT_EQ(fs::read_file(spool->data_path(second)), "second");
 }
 
+TEST_F(SpoolTest, AReceivedMessageInALongerReusedFileKeepsOnlyItsOwnBytes) {
+    auto m = spool->begin(envelope({"a@x.test"}));
+    m->write(std::string(3000, 'x') + "\r\n");
+    auto first = commit_and_wait(*m).queue_id;
+    auto q = *spool->load(first);
+    spool->update(first, {{q.recipients[0].id, RecipientState::delivered, 1, {}, ""}});
+    ASSERT_EQ(files_in(dir.path() / "queue" / "spare"), 1u);
+
+    auto next = spool->begin(envelope({"b@x.test"}));
+    next->write("short\r\n");
+    auto second = commit_and_wait(*next).queue_id;
+    EXPECT_EQ(files_in(dir.path() / "queue" / "spare"), 0u);  // the spare was taken
+    EXPECT_EQ(fs::read_file(spool->data_path(second)), "short\r\n");
+    EXPECT_EQ(spool->load(second)->size, 7u);
+}
+
 TEST_F(SpoolTest, RestartRemovesUnacknowledgedFilesAndKeepsTheRest) {
     auto m = spool->begin(envelope({"a@x.test"}));
     m->write("kept\r\n");

@@ -118,8 +118,9 @@ Engine::Engine(EngineSettings settings, EngineParts parts)
     // killed between our 250 and its own commit sends again), PEC wants each envelope and
     // receipt once, and a PEC message's Message-ID is unique (pec.md 2.5).
     parts_.spool->database().migrate(
-        "pec_reception", {{1, "CREATE TABLE pec_received (message_id TEXT NOT NULL, recipient TEXT NOT NULL,"
-                              " received_us BIGINT NOT NULL, PRIMARY KEY (message_id, recipient))"}});
+        "pec_reception", {{1,
+                           "CREATE TABLE pec_received (message_id TEXT NOT NULL, recipient TEXT NOT NULL,"
+                           " received_us BIGINT NOT NULL, PRIMARY KEY (message_id, recipient))"}});
 }
 
 Engine::~Engine() {
@@ -219,7 +220,7 @@ struct Engine::LocalCopy {
     std::string address;
     std::string delivery_key;  // unique per mailbox; a retried stage reuses it
     std::string mail_from;
-    std::string_view bytes;                   // built now, or
+    std::string_view bytes;                       // built now, or
     const std::filesystem::path* file = nullptr;  // already durable in the spool
     std::uint64_t size = 0;
 };
@@ -234,15 +235,15 @@ std::optional<Engine::LocalCopy> Engine::local_copy(const std::string& address, 
     return c;
 }
 
-void Engine::commit_with(Output& out, const std::optional<LocalCopy>& copy, const std::function<void()>& queue_it,
-                         const std::function<void(store::Tx&)>& also) {
+void Engine::commit_with(Output& out, const std::optional<LocalCopy>& copy,
+                         const std::function<void()>& queue_it, const std::function<void(store::Tx&)>& also) {
     if (copy) {
         auto step = [&](store::Tx& tx) {
             out.insert(tx);
             if (also) also(tx);
         };
-        auto outcome = copy->file ? parts_.mail->deliver(copy->address, copy->delivery_key, *copy->file, copy->size,
-                                                         copy->mail_from, step)
+        auto outcome = copy->file ? parts_.mail->deliver(copy->address, copy->delivery_key, *copy->file,
+                                                         copy->size, copy->mail_from, step)
                                   : parts_.mail->deliver_bytes(copy->address, copy->delivery_key, copy->bytes,
                                                                copy->mail_from, step);
         if (outcome == store::DeliveryOutcome::stored) {
@@ -292,8 +293,9 @@ std::vector<RecipientResult> Engine::access(const QueuedMessage& m, const std::v
     auto d = pec::accept_submission(env, env.session.auth_user, raw, ctx);
 
     Output out(parts_.spool);
-    auto receipt_copy = d.receipt.rcpt_to.size() == 1 ? local_copy(d.receipt.rcpt_to[0], d.receipt.data.size())
-                                                      : std::nullopt;
+    auto receipt_copy = d.receipt.rcpt_to.size() == 1
+                            ? local_copy(d.receipt.rcpt_to[0], d.receipt.data.size())
+                            : std::nullopt;
     if (receipt_copy) {
         receipt_copy->delivery_key = m.id + ".receipt";
         receipt_copy->mail_from = d.receipt.mail_from;
@@ -307,8 +309,9 @@ std::vector<RecipientResult> Engine::access(const QueuedMessage& m, const std::v
         quarantined = quarantine(raw, env, "access-point", ctx.scan.virus, ctx.pec_msgid, d.log.client_msgid);
 
     log::Event e;
-    e.kind = d.accepted ? log::EventKind::acceptance
-                        : (d.quarantine ? log::EventKind::non_acceptance_virus : log::EventKind::non_acceptance);
+    e.kind = d.accepted
+                 ? log::EventKind::acceptance
+                 : (d.quarantine ? log::EventKind::non_acceptance_virus : log::EventKind::non_acceptance);
     e.pec_msgid = ctx.pec_msgid;
     e.client_msgid = d.log.client_msgid;
     e.time = ctx.time;
@@ -331,17 +334,19 @@ std::vector<RecipientResult> Engine::access(const QueuedMessage& m, const std::v
     for (const auto& r : due)
         updates.push_back({r.id, queue::RecipientState::delivered, r.attempts + 1, ctx.time,
                            d.accepted ? "accepted " + ctx.pec_msgid : "not accepted: " + d.log.reason});
-    commit_with(out, receipt_copy, [&] { add_generated(out, d.receipt, false); }, [&](store::Tx& tx) {
-        log(tx, e);
-        if (d.accepted) {
-            log::Event t = e;
-            t.kind = log::EventKind::transport_envelope;
-            t.generated_ids = {d.transport->message_id};
-            log(tx, t);
-            tracker_->start(tx, tracked, classified);
-        }
-        queue::Spool::apply_updates(tx, m.id, updates);
-    });
+    commit_with(
+        out, receipt_copy, [&] { add_generated(out, d.receipt, false); },
+        [&](store::Tx& tx) {
+            log(tx, e);
+            if (d.accepted) {
+                log::Event t = e;
+                t.kind = log::EventKind::transport_envelope;
+                t.generated_ids = {d.transport->message_id};
+                log(tx, t);
+                tracker_->start(tx, tracked, classified);
+            }
+            queue::Spool::apply_updates(tx, m.id, updates);
+        });
     spdlog::info("pec: access point: {} from <{}>: {}", ctx.pec_msgid, env.mail_from,
                  d.accepted ? "accepted" : "not accepted (" + d.log.reason + ")");
     std::vector<RecipientResult> results;
@@ -351,7 +356,8 @@ std::vector<RecipientResult> Engine::access(const QueuedMessage& m, const std::v
 
 // ---- reception point (pec.md 5.2) ----
 
-std::vector<RecipientResult> Engine::reception(const QueuedMessage& m, const std::vector<QueuedRecipient>& due,
+std::vector<RecipientResult> Engine::reception(const QueuedMessage& m,
+                                               const std::vector<QueuedRecipient>& due,
                                                const std::filesystem::path& data, const std::string& raw) {
     // Recipients outside the PEC domains (an ordinary local domain beside them) get the
     // message as it is, through ordinary routing.
@@ -380,7 +386,8 @@ std::vector<RecipientResult> Engine::reception(const QueuedMessage& m, const std
                 }
             });
             if (!duplicates.empty())
-                spdlog::info("pec: reception point: {}: {} already received, duplicate ignored", m.id, seen_key);
+                spdlog::info("pec: reception point: {}: {} already received, duplicate ignored", m.id,
+                             seen_key);
             pec_rcpts = std::move(fresh);
         }
     }
@@ -417,7 +424,8 @@ std::vector<RecipientResult> Engine::reception(const QueuedMessage& m, const std
     // A receipt (one recipient: the sender or the service mailbox) goes straight into the
     // mailbox with this step.
     std::optional<LocalCopy> receipt_copy;
-    if (d.action == pec::ReceptionAction::forward_receipt && d.delivery && d.delivery->recipients.size() == 1) {
+    if (d.action == pec::ReceptionAction::forward_receipt && d.delivery &&
+        d.delivery->recipients.size() == 1) {
         const auto& to = d.delivery->recipients[0];
         auto r = std::find_if(pec_rcpts.begin(), pec_rcpts.end(),
                               [&](const QueuedRecipient& q) { return iequals(q.address, to); });
@@ -428,7 +436,20 @@ std::vector<RecipientResult> Engine::reception(const QueuedMessage& m, const std
             receipt_copy->file = &data;
         }
     }
-    if (d.delivery && !receipt_copy) queue_delivery();
+    // A correct transport envelope for one mailbox of ours goes on to the delivery point
+    // in this same pass: stored, with its delivery receipt, in the transaction that takes
+    // it in charge (store_certified). Queued for the delivery stage instead, it would be
+    // read, parsed and verified again and cost a queue pass and a commit more. More
+    // recipients, or a mailbox that cannot take it now, go through the delivery stage.
+    std::optional<QueuedRecipient> deliver_now;
+    if (d.action == pec::ReceptionAction::take_in_charge && d.delivery && d.delivery->transport_envelope &&
+        d.delivery->recipients.size() == 1 && d.delivery->data == raw) {
+        auto r = std::find_if(pec_rcpts.begin(), pec_rcpts.end(), [&](const QueuedRecipient& q) {
+            return iequals(q.address, d.delivery->recipients[0]);
+        });
+        if (r != pec_rcpts.end()) deliver_now = *r;
+    }
+    if (d.delivery && !receipt_copy && !deliver_now) queue_delivery();
     if (!plain_rcpts.empty()) {
         Output::Item item;
         item.envelope = with_recipients(m.envelope, addresses(plain_rcpts));
@@ -442,7 +463,8 @@ std::vector<RecipientResult> Engine::reception(const QueuedMessage& m, const std
     const auto& dc = v.daticert;
     const std::string pec_msgid = dc ? dc->identificativo : "";
     const std::string client_msgid = dc && dc->msgid ? *dc->msgid : "";
-    if (d.quarantine) quarantined = quarantine(raw, env, "reception-point", ctx.scan.virus, pec_msgid, client_msgid);
+    if (d.quarantine)
+        quarantined = quarantine(raw, env, "reception-point", ctx.scan.virus, pec_msgid, client_msgid);
 
     // Receipts for messages this provider sent: the sender side's tracking (pec.md 5.4),
     // and for a virus notice the avviso di mancata consegna per virus to our user (3.7).
@@ -464,8 +486,8 @@ std::vector<RecipientResult> Engine::reception(const QueuedMessage& m, const std
         for (const auto& r : dc->destinatari) orig.recipients.push_back({r.address, {}, {}});
         auto original = synthetic_original(dc->mittente, dc->oggetto.value_or(""), client_msgid);
         if (!tx.recipient.empty() && is_pec_domain(domain_of(dc->mittente)))
-            virus_notices.push_back(
-                pec::build_message(pec::MessageKind::mancata_consegna_virus, original, orig, tx, *parts_.signer));
+            virus_notices.push_back(pec::build_message(pec::MessageKind::mancata_consegna_virus, original,
+                                                       orig, tx, *parts_.signer));
     }
     for (const auto& n : virus_notices) add_generated(out, n, false);
 
@@ -497,7 +519,8 @@ std::vector<RecipientResult> Engine::reception(const QueuedMessage& m, const std
             break;
         case pec::ReceptionAction::forward_receipt:
             e.kind = log::EventKind::receipt_received;
-            if (v.classification.kind) e.details["receipt"] = std::string(pec::kind_name(*v.classification.kind));
+            if (v.classification.kind)
+                e.details["receipt"] = std::string(pec::kind_name(*v.classification.kind));
             break;
         case pec::ReceptionAction::anomaly:
             e.kind = log::EventKind::anomaly;
@@ -517,12 +540,16 @@ std::vector<RecipientResult> Engine::reception(const QueuedMessage& m, const std
             results.push_back(done(r, "duplicate of " + seen_key));
             continue;
         }
-        auto rej = std::find_if(d.rejected.begin(), d.rejected.end(),
-                                [&](const pec::RejectedRecipient& x) { return iequals(x.address, r.address); });
+        auto rej = std::find_if(d.rejected.begin(), d.rejected.end(), [&](const pec::RejectedRecipient& x) {
+            return iequals(x.address, r.address);
+        });
         if (rej != d.rejected.end()) {
-            results.push_back({r.id, Outcome::failed, rej->enhanced_status,
+            results.push_back({r.id,
+                               Outcome::failed,
+                               rej->enhanced_status,
                                std::to_string(rej->smtp_code) + " " + rej->enhanced_status + " " + rej->text,
-                               {}, false});
+                               {},
+                               false});
             continue;
         }
         updates.push_back({r.id, queue::RecipientState::delivered, r.attempts + 1, time,
@@ -530,7 +557,7 @@ std::vector<RecipientResult> Engine::reception(const QueuedMessage& m, const std
         results.push_back(done(r, std::string(pec::to_string(d.action))));
     }
     const bool log_it = !pec_rcpts.empty();
-    commit_with(out, receipt_copy, queue_delivery, [&](store::Tx& tx) {
+    auto step = [&](store::Tx& tx) {
         if (!seen_key.empty())
             for (const auto& r : pec_rcpts)
                 tx.exec("INSERT INTO pec_received (message_id, recipient, received_us) VALUES (?, ?, ?)",
@@ -545,9 +572,71 @@ std::vector<RecipientResult> Engine::reception(const QueuedMessage& m, const std
             log(tx, ve);
         }
         queue::Spool::apply_updates(tx, m.id, updates);
-    });
+    };
+    if (deliver_now) {
+        auto key = m.id + "." + std::to_string(deliver_now->id);
+        auto outcome = store_certified(m, data, raw, v, deliver_now->address, key, [&](store::Tx& tx) {
+            out.insert(tx);
+            step(tx);
+        });
+        if (outcome == store::DeliveryOutcome::stored) {
+            out.settle();
+        } else {
+            // already_stored: an earlier pass stored it with its receipt (only the queue
+            // update is missing). Otherwise the delivery stage retries or answers for it.
+            if (outcome != store::DeliveryOutcome::already_stored) queue_delivery();
+            commit(out, step);
+        }
+    } else {
+        commit_with(out, receipt_copy, queue_delivery, step);
+    }
     spdlog::info("pec: reception point: {} {}: {}", m.id, pec_msgid.empty() ? "-" : pec_msgid, d.reason);
     return results;
+}
+
+// The delivery point for one recipient whose mailbox should take the message now: the
+// ricevuta di avvenuta consegna is built and signed first, then one transaction stores
+// the message and runs `also`, the receipt's queue row and the delivery record. Any
+// outcome but `stored` leaves nothing behind (the receipt's file is discarded).
+store::DeliveryOutcome Engine::store_certified(const QueuedMessage& m, const std::filesystem::path& data,
+                                               const std::string& raw, const pec::PecVerification& v,
+                                               const std::string& recipient, const std::string& key,
+                                               const std::function<void(store::Tx&)>& also) {
+    pec::DeliveryPointContext ctx{settings_.provider_domain, settings_.provider_name, parts_.signer,
+                                  parts_.clock->now()};
+    auto notice = pec::delivery_notice(raw, v, recipient, pec::StoreOutcome::ok(), ctx);
+    Output out(parts_.spool);
+    if (notice) add_generated(out, notice->message, false);
+    auto e = delivery_event(v, recipient, ctx.time);
+    e.kind = log::EventKind::delivery;
+    e.outcome = "ok";
+    if (notice) {
+        e.generated_ids = {notice->message.message_id};
+        e.details["receipt"] = std::string(pec::kind_name(notice->kind));
+    }
+    auto outcome =
+        parts_.mail->deliver(recipient, key, data, m.size, m.envelope.mail_from, [&](store::Tx& tx) {
+            if (also) also(tx);
+            out.insert(tx);
+            log(tx, e);
+        });
+    if (outcome == store::DeliveryOutcome::stored) out.settle();
+    return outcome;
+}
+
+log::Event Engine::delivery_event(const pec::PecVerification& v, const std::string& recipient,
+                                  TimePoint time) const {
+    log::Event e;
+    e.time = time;
+    if (const auto& dc = v.daticert) {
+        e.pec_msgid = dc->identificativo;
+        e.client_msgid = dc->msgid.value_or("");
+        e.sender = dc->mittente;
+        e.recipients = logged(dc->destinatari);
+        e.subject = dc->oggetto.value_or("");
+    }
+    e.details["consegna"] = recipient;
+    return e;
 }
 
 // ---- delivery point (pec.md 5.3) ----
@@ -558,48 +647,22 @@ std::vector<RecipientResult> Engine::delivery(const QueuedMessage& m, const std:
     vo.trust = parts_.trust;
     vo.index = parts_.index;
     auto v = pec::verify_message(raw, vo);
-    const auto& dc = v.daticert;
     std::vector<RecipientResult> results;
     for (const auto& r : due) {
-        pec::DeliveryPointContext ctx{settings_.provider_domain, settings_.provider_name, parts_.signer,
-                                      parts_.clock->now()};
         auto key = m.id + "." + std::to_string(r.id);
-        log::Event e;
-        e.time = ctx.time;
-        if (dc) {
-            e.pec_msgid = dc->identificativo;
-            e.client_msgid = dc->msgid.value_or("");
-            e.sender = dc->mittente;
-            e.recipients = logged(dc->destinatari);
-            e.subject = dc->oggetto.value_or("");
-        }
-        e.details["consegna"] = r.address;
-
         auto acceptance = parts_.mail->may_receive(r.address, m.size);
         if (acceptance == store::Acceptance::over_quota) {
-            results.push_back({r.id, Outcome::deferred, "4.2.2", "452 4.2.2 <" + r.address + ">: mailbox full", {},
-                               false});
+            results.push_back(
+                {r.id, Outcome::deferred, "4.2.2", "452 4.2.2 <" + r.address + ">: mailbox full", {}, false});
             continue;
         }
         if (acceptance == store::Acceptance::accept) {
-            auto notice = pec::delivery_notice(raw, v, r.address, pec::StoreOutcome::ok(), ctx);
-            Output out(parts_.spool);
-            if (notice) add_generated(out, notice->message, false);
-            queue::RecipientUpdate upd{r.id, queue::RecipientState::delivered, r.attempts + 1, ctx.time, "stored"};
-            e.kind = log::EventKind::delivery;
-            e.outcome = "ok";
-            if (notice) {
-                e.generated_ids = {notice->message.message_id};
-                e.details["receipt"] = std::string(pec::kind_name(notice->kind));
-            }
-            auto outcome = parts_.mail->deliver(r.address, key, data, m.size, m.envelope.mail_from,
-                                                [&](store::Tx& tx) {
-                                                    out.insert(tx);
-                                                    log(tx, e);
-                                                    queue::Spool::apply_updates(tx, m.id, {upd});
-                                                });
+            auto outcome = store_certified(m, data, raw, v, r.address, key, [&](store::Tx& tx) {
+                queue::Spool::apply_updates(tx, m.id,
+                                            {{r.id, queue::RecipientState::delivered, r.attempts + 1,
+                                              parts_.clock->now(), "stored"}});
+            });
             if (outcome == store::DeliveryOutcome::stored) {
-                out.settle();
                 results.push_back(done(r, "250 2.0.0 stored"));
                 continue;
             }
@@ -610,12 +673,17 @@ std::vector<RecipientResult> Engine::delivery(const QueuedMessage& m, const std:
                 continue;
             }
             if (outcome == store::DeliveryOutcome::over_quota) {
-                results.push_back(
-                    {r.id, Outcome::deferred, "4.2.2", "452 4.2.2 <" + r.address + ">: mailbox full", {}, false});
+                results.push_back({r.id,
+                                   Outcome::deferred,
+                                   "4.2.2",
+                                   "452 4.2.2 <" + r.address + ">: mailbox full",
+                                   {},
+                                   false});
                 continue;
             }
-            acceptance = outcome == store::DeliveryOutcome::unknown_mailbox ? store::Acceptance::unknown_mailbox
-                                                                              : store::Acceptance::not_active;
+            acceptance = outcome == store::DeliveryOutcome::unknown_mailbox
+                             ? store::Acceptance::unknown_mailbox
+                             : store::Acceptance::not_active;
         }
         // Not deliverable: the avviso di mancata consegna (pec.md 3.9) instead of a DSN.
         pec::StoreOutcome so;
@@ -624,9 +692,12 @@ std::vector<RecipientResult> Engine::delivery(const QueuedMessage& m, const std:
         so.enhanced_status = so.unknown_mailbox ? "5.1.1" : "5.2.1";
         so.text = so.unknown_mailbox ? "casella inesistente (no such mailbox)"
                                      : "casella non attiva (mailbox not active)";
+        pec::DeliveryPointContext ctx{settings_.provider_domain, settings_.provider_name, parts_.signer,
+                                      parts_.clock->now()};
         auto notice = pec::delivery_notice(raw, v, r.address, so, ctx);
         Output out(parts_.spool);
         if (notice) add_generated(out, notice->message, false);
+        auto e = delivery_event(v, r.address, ctx.time);
         e.kind = log::EventKind::non_delivery;
         e.outcome = so.enhanced_status + " " + so.text;
         if (notice) e.generated_ids = {notice->message.message_id};
@@ -647,8 +718,9 @@ std::size_t Engine::run_timers_once() {
     tracker_->due(now);
     std::vector<std::string> queued;
     std::size_t n = tracker_->drain(now, [&](store::Tx& tx, const pec::tracking::Notice& notice) {
-        auto kind = notice.kind == pec::tracking::NoticeKind::timeout_12h ? pec::MessageKind::mancata_consegna_timeout_12h
-                                                                          : pec::MessageKind::mancata_consegna_timeout_24h;
+        auto kind = notice.kind == pec::tracking::NoticeKind::timeout_12h
+                        ? pec::MessageKind::mancata_consegna_timeout_12h
+                        : pec::MessageKind::mancata_consegna_timeout_24h;
         pec::TransactionContext ctx;
         ctx.time = now;
         ctx.provider_domain = settings_.provider_domain;
@@ -660,8 +732,9 @@ std::size_t Engine::run_timers_once() {
         Envelope orig;
         orig.mail_from = notice.sender;
         orig.recipients.push_back({notice.recipient, {}, {}});
-        auto built = pec::build_message(kind, synthetic_original(notice.sender, notice.subject, notice.client_msgid),
-                                        orig, ctx, *parts_.signer);
+        auto built =
+            pec::build_message(kind, synthetic_original(notice.sender, notice.subject, notice.client_msgid),
+                               orig, ctx, *parts_.signer);
         Output out(parts_.spool);
         add_generated(out, built, false);
         // This transaction is the tracker's, not a group-commit round: it syncs msg/ itself.

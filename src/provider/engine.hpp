@@ -65,6 +65,7 @@
 #include "pec/message_id.hpp"
 #include "pec/points/access_point.hpp"
 #include "pec/tracking.hpp"
+#include "pec/verify.hpp"
 #include "queue/runner.hpp"
 #include "queue/spool.hpp"
 #include "store/mail_store.hpp"
@@ -78,12 +79,12 @@ inline constexpr const char* kStoreStage = "pec-store";
 inline constexpr const char* kOutbound = "pec-out";
 
 struct EngineSettings {
-    std::string provider_domain;          // posta-certificata@<provider_domain>
-    std::string provider_name;            // daticert gestore-emittente
-    std::set<std::string> pec_domains;    // lower-case PEC domains served here
+    std::string provider_domain;        // posta-certificata@<provider_domain>
+    std::string provider_name;          // daticert gestore-emittente
+    std::set<std::string> pec_domains;  // lower-case PEC domains served here
     std::set<std::string> access_listeners;
-    std::string hostname;                 // for the quarantine and the logs
-    std::string node_id;                  // PEC message ids
+    std::string hostname;  // for the quarantine and the logs
+    std::string node_id;   // PEC message ids
     pec::FormalLimits limits;
     pec::tracking::Policy tracking;
     std::chrono::milliseconds timer_interval{30000};
@@ -94,11 +95,11 @@ struct EngineParts {
     queue::Spool* spool = nullptr;
     store::MailStore* mail = nullptr;
     const crypto::SigningIdentity* signer = nullptr;
-    const crypto::TrustStore* trust = nullptr;      // roots of provider signing certificates
-    const index::ProviderLookup* index = nullptr;   // null: every recipient is esterno
-    const av::ClamdClient* scanner = nullptr;       // null: antivirus off (only by explicit setting)
+    const crypto::TrustStore* trust = nullptr;     // roots of provider signing certificates
+    const index::ProviderLookup* index = nullptr;  // null: every recipient is esterno
+    const av::ClamdClient* scanner = nullptr;      // null: antivirus off (only by explicit setting)
     av::Quarantine* quarantine = nullptr;
-    log::LegalLog* legal_log = nullptr;             // null: no legal log (benchmarks)
+    log::LegalLog* legal_log = nullptr;  // null: no legal log (benchmarks)
     const Clock* clock = &SystemClock::instance();
 };
 
@@ -138,6 +139,12 @@ private:
     std::vector<queue::RecipientResult> delivery(const queue::QueuedMessage& m,
                                                  const std::vector<queue::QueuedRecipient>& due,
                                                  const std::filesystem::path& data, const std::string& raw);
+    store::DeliveryOutcome store_certified(const queue::QueuedMessage& m, const std::filesystem::path& data,
+                                           const std::string& raw, const pec::PecVerification& v,
+                                           const std::string& recipient, const std::string& key,
+                                           const std::function<void(store::Tx&)>& also);
+    log::Event delivery_event(const pec::PecVerification& v, const std::string& recipient,
+                              TimePoint time) const;
     pec::ScanVerdict scan(const std::string& raw, const char* point) const;
     void add_generated(Output& out, const pec::BuiltMessage& built, bool for_store) const;
     void commit(Output& out, const std::function<void(store::Tx&)>& also);

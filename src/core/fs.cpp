@@ -6,8 +6,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 #include "core/error.hpp"
 
@@ -64,13 +62,54 @@ void write_file_durable(const std::filesystem::path& path, std::string_view data
     fsync_dir(dir);
 }
 
+void write_unreferenced_file_durable(const std::filesystem::path& path, std::string_view data,
+                                     unsigned mode) {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+    if (fd < 0) throw TemporaryError(errno_text("create", path));
+    try {
+        write_all(fd, data, path);
+        if (::fdatasync(fd) != 0) throw TemporaryError(errno_text("fsync", path));
+    } catch (...) {
+        ::close(fd);
+        ::unlink(path.c_str());
+        throw;
+    }
+    ::close(fd);
+    auto dir = path.parent_path();
+    fsync_dir(dir.empty() ? "." : dir);
+}
+
+// One open, one fstat and reads straight into a string of the file's size: every queue
+// stage reads its message whole, and a stream with a string buffer copied it twice.
 std::string read_file(const std::filesystem::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw Error("cannot open " + path.string() + ": " + std::strerror(errno));
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    if (in.bad()) throw Error("cannot read " + path.string());
-    return ss.str();
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw Error("cannot open " + path.string() + ": " + std::strerror(errno));
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+        auto msg = "cannot read " + path.string() + ": " + std::strerror(errno);
+        ::close(fd);
+        throw Error(msg);
+    }
+    std::string out;
+    // A file that grows or shrinks while read is read to its end all the same.
+    std::size_t want = st.st_size > 0 ? static_cast<std::size_t>(st.st_size) + 1 : 4096;
+    out.resize(want);
+    std::size_t got = 0;
+    for (;;) {
+        if (got == out.size()) out.resize(out.size() * 2);
+        ssize_t n = ::read(fd, out.data() + got, out.size() - got);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            auto msg = "cannot read " + path.string() + ": " + std::strerror(errno);
+            ::close(fd);
+            throw Error(msg);
+        }
+        if (n == 0) break;
+        got += static_cast<std::size_t>(n);
+    }
+    ::close(fd);
+    out.resize(got);
+    return out;
 }
 
 void ensure_dir(const std::filesystem::path& dir, unsigned mode) {

@@ -14,6 +14,12 @@ namespace pecd::fs {
 // Writes data to path atomically (temporary file, fsync, rename, fsync of the directory).
 // Throws TemporaryError on I/O failure (disk full, permission), leaving the old file.
 void write_file_durable(const std::filesystem::path& path, std::string_view data, unsigned mode = 0644);
+// Writes data to path in place (create or truncate, write, fdatasync, fsync of the
+// directory), without a temporary name: only for a file nobody reads until the caller
+// records it afterwards, since a crash can leave it partly written. Saves the rename and
+// the temporary name's directory entry. Throws TemporaryError on I/O failure.
+void write_unreferenced_file_durable(const std::filesystem::path& path, std::string_view data,
+                                     unsigned mode = 0644);
 // fsync of a directory, so a newly created or renamed entry is on disk.
 void fsync_dir(const std::filesystem::path& dir);
 // Reads a whole file; throws Error naming the path when it cannot.

@@ -68,7 +68,9 @@ void BlobStore::put(std::string_view key, std::string_view bytes) {
     auto p = path_of(key);
     fs::ensure_dir(p.parent_path(), 0750);
     run_hook("write");
-    fs::write_file_durable(p, bytes, 0640);
+    // In place: no row names the blob until deliver()'s transaction commits after this,
+    // and a delivery retried under the same key writes it again.
+    fs::write_unreferenced_file_durable(p, bytes, 0640);
 }
 
 void BlobStore::link_from(std::string_view key, const std::filesystem::path& source) {

@@ -10,8 +10,11 @@
 // per mailbox and no copy; it is idempotent (an existing blob with the key is kept), so a
 // delivery retried after a crash does not fail or duplicate.
 //
-// Failures are TemporaryError (disk full, I/O) naming the path; nothing half-written is
-// ever visible under a key. A test hook (set_failure_hook) lets tests inject a failure at
+// Failures are TemporaryError (disk full, I/O) naming the path, and remove what they
+// wrote. put() writes in place, because a blob is named by a row only once it is durable
+// (MailStore writes the blob, then commits the row): a kill -9 during put() can leave a
+// partial file under a key that no row names, and put() under that key overwrites it. A
+// test hook (set_failure_hook) lets tests inject a failure at
 // a named step to prove that callers leave nothing half-done.
 #pragma once
 
@@ -26,7 +29,7 @@ class BlobStore {
 public:
     explicit BlobStore(std::filesystem::path root);
 
-    // Writes bytes under key (temporary file, fsync, rename, directory fsync).
+    // Writes bytes under key, in place (fdatasync, directory fsync); see above.
     void put(std::string_view key, std::string_view bytes);
     // Hard-links source under key; falls back to a durable copy across file systems.
     void link_from(std::string_view key, const std::filesystem::path& source);

@@ -259,5 +259,36 @@ TEST(BlobStore, RejectsKeysThatEscapeAndWritesDurably) {
     EXPECT_THROW(b.get("k1"), Error);
 }
 
+TEST(BlobStore, PutOverwritesWhatACrashedPutLeftUnderItsKey) {
+    test::TempDir dir;
+    BlobStore b(dir.path() / "b");
+    // What a kill -9 in the middle of put() leaves: part of a longer file, under the key.
+    b.put("k2", std::string(10000, 'x'));
+    b.put("k2", "the receipt\r\n");
+    EXPECT_EQ(b.get("k2"), "the receipt\r\n");
+    // No temporary names are left beside the blob.
+    std::size_t files = 0;
+    for (auto& d : std::filesystem::recursive_directory_iterator(dir.path() / "b"))
+        if (d.is_regular_file()) ++files;
+    EXPECT_EQ(files, 1u);
+}
+
+TEST(ReadFile, ReadsWholeFilesOfAnySizeAndNamesAMissingOne) {
+    test::TempDir dir;
+    for (std::size_t size : {0ul, 1ul, 4095ul, 4096ul, 4097ul, 100000ul}) {
+        std::string bytes(size, '\0');
+        for (std::size_t i = 0; i < size; ++i) bytes[i] = static_cast<char>(i * 31 + 7);
+        auto p = dir.path() / ("f" + std::to_string(size));
+        fs::write_file_durable(p, bytes);
+        EXPECT_EQ(fs::read_file(p), bytes) << size;
+    }
+    try {
+        fs::read_file(dir.path() / "missing");
+        FAIL() << "no error for a missing file";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("missing"), std::string::npos) << e.what();
+    }
+}
+
 }  // namespace
 }  // namespace pecd::store

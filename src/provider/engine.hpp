@@ -14,7 +14,10 @@
 //              traffic goes through the full process,
 //              pec.md 5.5)
 //   delivery   a correct transport envelope for local      pec::delivery_notice
-//              mailboxes (listener "pec-delivery")
+//              mailboxes (listener "pec-delivery"); for
+//              one mailbox that can take it now, the
+//              reception stage does this step itself
+//              (store_certified, same transaction)
 //
 // Every stage works the same way, which is what makes it crash-safe: read, scan, decide
 // and build/sign every generated message first (no state touched); write and fsync each

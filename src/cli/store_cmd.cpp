@@ -11,6 +11,8 @@
 //   pecctl mailbox list [--domain D] --data-dir DIR [--json]
 //   pecctl mailbox show ADDRESS --data-dir DIR [--json]
 //   pecctl mailbox state ADDRESS active|deactivated|closed --data-dir DIR
+//   pecctl mailbox quota ADDRESS BYTES --data-dir DIR       messages waiting for room
+//          are delivered at their next retry
 //   pecctl mailbox read ADDRESS [ID] --data-dir DIR         without ID: the list of
 //          messages; with ID: the message's bytes, unmodified, on stdout
 //   pecctl queue list --data-dir DIR [--json]
@@ -26,8 +28,8 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/registry.hpp"
-#include "core/error.hpp"
 #include "config/config.hpp"
+#include "core/error.hpp"
 #include "delivery/mail_system.hpp"
 #include "queue/dsn.hpp"
 
@@ -38,14 +40,16 @@ using nlohmann::json;
 
 // The store of a data directory: DIR/pecd.db, or, with --config, the database, blob and
 // spool directories of the configuration's [store] (PostgreSQL for several nodes).
-std::unique_ptr<delivery::MailSystem> open_system(const std::string& data_dir, const std::string& config_file) {
+std::unique_ptr<delivery::MailSystem> open_system(const std::string& data_dir,
+                                                  const std::string& config_file) {
     if (data_dir.empty()) throw Error("--data-dir is required");
     if (!std::filesystem::is_directory(data_dir)) throw Error("no data directory " + data_dir);
     delivery::MailSystemOptions o;
     o.data_dir = data_dir;
     if (!config_file.empty()) {
         auto c = config::load_config(config_file);
-        o.database = {c.store.backend, c.store.path.string(), c.store.conninfo, c.store.password_file.string(), 2};
+        o.database = {c.store.backend, c.store.path.string(), c.store.conninfo,
+                      c.store.password_file.string(), 2};
         o.blob_dir = c.store.blob_dir;
         o.spool_dir = c.store.spool_dir;
     }
@@ -242,8 +246,20 @@ void register_mailbox(CLI::App& app, std::shared_ptr<Args> a) {
     state->add_option("state", a->state, "active | deactivated | closed")->required();
     add_data_dir(state, *a);
     state->callback([a] {
-        open_system(a->data_dir, a->config)->store().set_state(a->address, store::parse_mailbox_state(a->state));
+        open_system(a->data_dir, a->config)
+            ->store()
+            .set_state(a->address, store::parse_mailbox_state(a->state));
         std::cout << "mailbox " << store::normalize_address(a->address) << " is " << a->state << "\n";
+    });
+
+    auto* quota = mailbox->add_subcommand("quota", "change a mailbox's quota");
+    quota->add_option("address", a->address, "mailbox address")->required();
+    quota->add_option("bytes", a->quota, "the new quota in bytes")->required();
+    add_data_dir(quota, *a);
+    quota->callback([a] {
+        open_system(a->data_dir, a->config)->store().set_quota(a->address, a->quota);
+        std::cout << "mailbox " << store::normalize_address(a->address) << " has a quota of " << a->quota
+                  << " bytes\n";
     });
 
     auto* read = mailbox->add_subcommand("read", "list a mailbox's messages, or print one unmodified");

@@ -55,6 +55,7 @@ class PecTwoProviders(unittest.TestCase):
         cls.full = cls.a.add_mailbox("piena", "secret-pw-piena", "--quota", "1000")  # no receipt fits
         cls.bob = cls.b.add_mailbox("bob")
         cls.bea = cls.b.add_mailbox("bea")
+        cls.carla = cls.b.add_mailbox("carla", "secret-pw-carla", "--quota", "2000")  # no envelope fits
         cls.office = cls.b.add_mailbox("ufficio", None, "--kind", "receive-only", "--pec-only")
         cls.net.start()
 
@@ -151,6 +152,34 @@ class PecTwoProviders(unittest.TestCase):
         for r in waiting:
             self.assertIn("mailbox full", r["last_error"])
         self.assertEqual(self.a.messages(self.full), [])
+
+    def test_a_full_recipient_mailbox_is_delivered_once_it_has_room(self):
+        subject = "Destinatario pieno"
+        self.a.submit(self.alice, [self.carla], subject=subject)
+        # B takes the envelope in charge; the delivery waits in B's queue (mailbox full).
+        self.by_subject(self.a, self.a.service_mailbox, subject, 1)
+        deadline = time.monotonic() + 60
+        waiting = []
+        while time.monotonic() < deadline and not waiting:
+            queued = json.loads(self.b.pecctl("queue", "list", "--json").stdout)
+            waiting = [r for m in queued for r in m["recipients"]
+                       if r["address"] == self.carla and r["state"] == "pending" and r["attempts"] >= 1]
+            time.sleep(0.3)
+        self.assertTrue(waiting, "B log:\n" + self.b.read_log()[-4000:])
+        self.assertIn("mailbox full", waiting[0]["last_error"])
+        self.assertEqual(self.b.messages(self.carla), [])
+        self.assertEqual([m["X-Ricevuta"] for _, m in self.a.parsed(self.alice) if subject in (m["Subject"] or "")],
+                         ["accettazione"])
+        # Room made: the next retry stores the envelope, once, and the receipt follows.
+        self.b.pecctl("mailbox", "quota", self.carla, str(1 << 20))
+        (raw, env), = self.by_subject(self.b, self.carla, subject, 1)
+        self.assertValidPec(self.b, raw, "busta-trasporto")
+        got = self.by_subject(self.a, self.alice, subject, 2)
+        self.assertEqual(sorted(m["X-Ricevuta"] for _, m in got), ["accettazione", "avvenuta-consegna"])
+        time.sleep(2)  # a later retry must not store it again
+        self.assertEqual(len(self.b.messages(self.carla)), 1)
+        pec_id = env["Message-ID"].strip("<>")
+        self.assertEqual([r["kind"] for r in self.b.history(pec_id)].count("delivery"), 1)
 
     def test_same_domain_gets_every_receipt(self):
         subject = "Stesso dominio"

@@ -25,9 +25,11 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "core/clock.hpp"
@@ -130,8 +132,9 @@ public:
                             std::string_view mail_from, const std::function<void(Tx&)>& also = {});
     // The same for bytes not yet in any file (a receipt pecd just built): the blob is
     // written durably first. The same key stored again overwrites a blob left by a crash.
-    DeliveryOutcome deliver_bytes(std::string_view address, std::string_view delivery_key, std::string_view bytes,
-                                  std::string_view mail_from, const std::function<void(Tx&)>& also = {});
+    DeliveryOutcome deliver_bytes(std::string_view address, std::string_view delivery_key,
+                                  std::string_view bytes, std::string_view mail_from,
+                                  const std::function<void(Tx&)>& also = {});
     // Messages of a readable mailbox, oldest first. Error if unknown or closed.
     std::vector<StoredMessage> messages(std::string_view address);
     std::string read_message(std::string_view address, std::int64_t message_id);
@@ -147,14 +150,23 @@ public:
     void set_writer(Writer w) { writer_ = std::move(w); }
 
 private:
+    // place_is_idempotent: placing the blob again under a stored key keeps the stored one
+    // (a link), so no look-up is needed first once the mailbox's id is known.
     DeliveryOutcome deliver_blob(std::string_view address, std::string_view delivery_key, std::uint64_t size,
                                  std::string_view mail_from, const std::function<void(Tx&)>& also,
-                                 const std::function<void(const std::string&)>& place_blob);
+                                 const std::function<void(const std::string&)>& place_blob,
+                                 bool place_is_idempotent);
+    std::optional<std::int64_t> known_id(const std::string& address) const;
+    void remember_id(const std::string& address, std::int64_t id);
 
     Database& db_;
     BlobStore& blobs_;
     const Clock& clock_;
     Writer writer_;
+    // Mailbox ids by address. A mailbox is never deleted (closed is its last state) and
+    // its address never names another one, so an id once read stays right.
+    mutable std::mutex ids_mutex_;
+    std::unordered_map<std::string, std::int64_t> ids_;
 };
 
 // Lower-cased address; Error unless it has one '@' with a non-empty local part and domain.

@@ -197,6 +197,30 @@ TEST_P(MailStoreTest, DeliveryKeepsBytesExactlyOnceAndChargesQuota) {
     EXPECT_EQ(store.deliver("nobody@example.test", "q3.1", big, 80, ""), DeliveryOutcome::unknown_mailbox);
 }
 
+TEST_P(MailStoreTest, AKnownMailboxThatCannotTakeAMessageKeepsNoBlobOfIt) {
+    store.add_domain("example.test");
+    store.add_mailbox({"k@example.test", 1000});
+    auto first = spool_file("first\r\n");
+    ASSERT_EQ(store.deliver("k@example.test", "q1.1", first, 7, ""), DeliveryOutcome::stored);
+    // The mailbox is known now; what it cannot take leaves no blob behind.
+    auto big = spool_file(std::string(2000, 'x'));
+    EXPECT_EQ(store.deliver("k@example.test", "q2.1", big, 2000, ""), DeliveryOutcome::over_quota);
+    EXPECT_FALSE(std::filesystem::exists(
+        blobs.path_of("m" + std::to_string(store.mailbox("k@example.test")->id) + "-q2.1")));
+    store.set_state("k@example.test", MailboxState::deactivated);
+    auto small = spool_file("small\r\n");
+    int also_runs = 0;
+    EXPECT_EQ(store.deliver("k@example.test", "q3.1", small, 7, "", [&](Tx&) { ++also_runs; }),
+              DeliveryOutcome::not_active);
+    EXPECT_EQ(also_runs, 0);
+    EXPECT_FALSE(std::filesystem::exists(
+        blobs.path_of("m" + std::to_string(store.mailbox("k@example.test")->id) + "-q3.1")));
+    // The stored message is untouched by either.
+    auto msgs = store.messages("k@example.test");
+    ASSERT_EQ(msgs.size(), 1u);
+    EXPECT_EQ(store.read_message("k@example.test", msgs[0].id), "first\r\n");
+}
+
 TEST_P(MailStoreTest, BytesDeliveredOnceAndAStoredBlobIsNeverOverwritten) {
     store.add_domain("example.test");
     store.add_mailbox({"r@example.test", 100});

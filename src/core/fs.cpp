@@ -39,31 +39,11 @@ void fsync_dir(const std::filesystem::path& dir) {
     if (rc != 0) throw TemporaryError(errno_text("fsync directory", dir));
 }
 
-void write_file_durable(const std::filesystem::path& path, std::string_view data, unsigned mode) {
-    auto dir = path.parent_path();
-    if (dir.empty()) dir = ".";
-    auto tmp = dir / ("." + path.filename().string() + ".tmp" + std::to_string(::getpid()));
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-    if (fd < 0) throw TemporaryError(errno_text("create", tmp));
-    try {
-        write_all(fd, data, tmp);
-        if (::fsync(fd) != 0) throw TemporaryError(errno_text("fsync", tmp));
-    } catch (...) {
-        ::close(fd);
-        ::unlink(tmp.c_str());
-        throw;
-    }
-    ::close(fd);
-    if (::rename(tmp.c_str(), path.c_str()) != 0) {
-        auto msg = errno_text("rename to", path);
-        ::unlink(tmp.c_str());
-        throw TemporaryError(msg);
-    }
-    fsync_dir(dir);
-}
+namespace {
 
-void write_unreferenced_file_durable(const std::filesystem::path& path, std::string_view data,
-                                     unsigned mode) {
+// Creates (or truncates) `path`, writes `data` and syncs it (fdatasync: for a file just
+// written, that includes its size and blocks); on failure the file is removed.
+void write_synced(const std::filesystem::path& path, std::string_view data, unsigned mode) {
     int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
     if (fd < 0) throw TemporaryError(errno_text("create", path));
     try {
@@ -75,8 +55,31 @@ void write_unreferenced_file_durable(const std::filesystem::path& path, std::str
         throw;
     }
     ::close(fd);
+}
+
+std::filesystem::path directory_of(const std::filesystem::path& path) {
     auto dir = path.parent_path();
-    fsync_dir(dir.empty() ? "." : dir);
+    return dir.empty() ? std::filesystem::path(".") : dir;
+}
+
+}  // namespace
+
+void write_file_durable(const std::filesystem::path& path, std::string_view data, unsigned mode) {
+    auto dir = directory_of(path);
+    auto tmp = dir / ("." + path.filename().string() + ".tmp" + std::to_string(::getpid()));
+    write_synced(tmp, data, mode);
+    if (::rename(tmp.c_str(), path.c_str()) != 0) {
+        auto msg = errno_text("rename to", path);
+        ::unlink(tmp.c_str());
+        throw TemporaryError(msg);
+    }
+    fsync_dir(dir);
+}
+
+void write_unreferenced_file_durable(const std::filesystem::path& path, std::string_view data,
+                                     unsigned mode) {
+    write_synced(path, data, mode);
+    fsync_dir(directory_of(path));
 }
 
 // One open, one fstat and reads straight into a string of the file's size: every queue

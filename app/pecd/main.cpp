@@ -61,8 +61,7 @@ int main(int argc, char** argv) {
             opts.embedded_demo = true;
         }
     } catch (const pecd::Error& e) {
-        std::cerr << "pecd: configuration " << (config_file.empty() ? "" : config_file + ": ") << e.what()
-                  << "\n";
+        std::cerr << "pecd: configuration " << (config_file.empty() ? "" : config_file + ": ") << e.what() << "\n";
         return 2;
     }
     if (check_only) {

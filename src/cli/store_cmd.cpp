@@ -28,8 +28,8 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/registry.hpp"
-#include "config/config.hpp"
 #include "core/error.hpp"
+#include "config/config.hpp"
 #include "delivery/mail_system.hpp"
 #include "queue/dsn.hpp"
 
@@ -40,16 +40,14 @@ using nlohmann::json;
 
 // The store of a data directory: DIR/pecd.db, or, with --config, the database, blob and
 // spool directories of the configuration's [store] (PostgreSQL for several nodes).
-std::unique_ptr<delivery::MailSystem> open_system(const std::string& data_dir,
-                                                  const std::string& config_file) {
+std::unique_ptr<delivery::MailSystem> open_system(const std::string& data_dir, const std::string& config_file) {
     if (data_dir.empty()) throw Error("--data-dir is required");
     if (!std::filesystem::is_directory(data_dir)) throw Error("no data directory " + data_dir);
     delivery::MailSystemOptions o;
     o.data_dir = data_dir;
     if (!config_file.empty()) {
         auto c = config::load_config(config_file);
-        o.database = {c.store.backend, c.store.path.string(), c.store.conninfo,
-                      c.store.password_file.string(), 2};
+        o.database = {c.store.backend, c.store.path.string(), c.store.conninfo, c.store.password_file.string(), 2};
         o.blob_dir = c.store.blob_dir;
         o.spool_dir = c.store.spool_dir;
     }
@@ -246,9 +244,7 @@ void register_mailbox(CLI::App& app, std::shared_ptr<Args> a) {
     state->add_option("state", a->state, "active | deactivated | closed")->required();
     add_data_dir(state, *a);
     state->callback([a] {
-        open_system(a->data_dir, a->config)
-            ->store()
-            .set_state(a->address, store::parse_mailbox_state(a->state));
+        open_system(a->data_dir, a->config)->store().set_state(a->address, store::parse_mailbox_state(a->state));
         std::cout << "mailbox " << store::normalize_address(a->address) << " is " << a->state << "\n";
     });
 

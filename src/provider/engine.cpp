@@ -66,6 +66,16 @@ RecipientResult done(const QueuedRecipient& r, std::string diagnostic) {
     return {r.id, Outcome::delivered, "2.0.0", std::move(diagnostic), {}, true};
 }
 
+RecipientResult mailbox_full(const QueuedRecipient& r) {
+    return {r.id, Outcome::deferred, "4.2.2", "452 4.2.2 <" + r.address + ">: mailbox full", {}, false};
+}
+
+// A stored message's key in its mailbox: one per queued recipient, the same when a stage
+// runs again after a crash.
+std::string delivery_key(const QueuedMessage& m, const QueuedRecipient& r) {
+    return m.id + "." + std::to_string(r.id);
+}
+
 }  // namespace
 
 // The messages one stage generated, each already written to the spool, with the queue
@@ -118,9 +128,8 @@ Engine::Engine(EngineSettings settings, EngineParts parts)
     // killed between our 250 and its own commit sends again), PEC wants each envelope and
     // receipt once, and a PEC message's Message-ID is unique (pec.md 2.5).
     parts_.spool->database().migrate(
-        "pec_reception", {{1,
-                           "CREATE TABLE pec_received (message_id TEXT NOT NULL, recipient TEXT NOT NULL,"
-                           " received_us BIGINT NOT NULL, PRIMARY KEY (message_id, recipient))"}});
+        "pec_reception", {{1, "CREATE TABLE pec_received (message_id TEXT NOT NULL, recipient TEXT NOT NULL,"
+                              " received_us BIGINT NOT NULL, PRIMARY KEY (message_id, recipient))"}});
 }
 
 Engine::~Engine() {
@@ -220,7 +229,7 @@ struct Engine::LocalCopy {
     std::string address;
     std::string delivery_key;  // unique per mailbox; a retried stage reuses it
     std::string mail_from;
-    std::string_view bytes;                       // built now, or
+    std::string_view bytes;                   // built now, or
     const std::filesystem::path* file = nullptr;  // already durable in the spool
     std::uint64_t size = 0;
 };
@@ -235,15 +244,15 @@ std::optional<Engine::LocalCopy> Engine::local_copy(const std::string& address, 
     return c;
 }
 
-void Engine::commit_with(Output& out, const std::optional<LocalCopy>& copy,
-                         const std::function<void()>& queue_it, const std::function<void(store::Tx&)>& also) {
+void Engine::commit_with(Output& out, const std::optional<LocalCopy>& copy, const std::function<void()>& queue_it,
+                         const std::function<void(store::Tx&)>& also) {
     if (copy) {
         auto step = [&](store::Tx& tx) {
             out.insert(tx);
             if (also) also(tx);
         };
-        auto outcome = copy->file ? parts_.mail->deliver(copy->address, copy->delivery_key, *copy->file,
-                                                         copy->size, copy->mail_from, step)
+        auto outcome = copy->file ? parts_.mail->deliver(copy->address, copy->delivery_key, *copy->file, copy->size,
+                                                         copy->mail_from, step)
                                   : parts_.mail->deliver_bytes(copy->address, copy->delivery_key, copy->bytes,
                                                                copy->mail_from, step);
         if (outcome == store::DeliveryOutcome::stored) {
@@ -293,9 +302,8 @@ std::vector<RecipientResult> Engine::access(const QueuedMessage& m, const std::v
     auto d = pec::accept_submission(env, env.session.auth_user, raw, ctx);
 
     Output out(parts_.spool);
-    auto receipt_copy = d.receipt.rcpt_to.size() == 1
-                            ? local_copy(d.receipt.rcpt_to[0], d.receipt.data.size())
-                            : std::nullopt;
+    auto receipt_copy = d.receipt.rcpt_to.size() == 1 ? local_copy(d.receipt.rcpt_to[0], d.receipt.data.size())
+                                                      : std::nullopt;
     if (receipt_copy) {
         receipt_copy->delivery_key = m.id + ".receipt";
         receipt_copy->mail_from = d.receipt.mail_from;
@@ -309,9 +317,8 @@ std::vector<RecipientResult> Engine::access(const QueuedMessage& m, const std::v
         quarantined = quarantine(raw, env, "access-point", ctx.scan.virus, ctx.pec_msgid, d.log.client_msgid);
 
     log::Event e;
-    e.kind = d.accepted
-                 ? log::EventKind::acceptance
-                 : (d.quarantine ? log::EventKind::non_acceptance_virus : log::EventKind::non_acceptance);
+    e.kind = d.accepted ? log::EventKind::acceptance
+                        : (d.quarantine ? log::EventKind::non_acceptance_virus : log::EventKind::non_acceptance);
     e.pec_msgid = ctx.pec_msgid;
     e.client_msgid = d.log.client_msgid;
     e.time = ctx.time;
@@ -334,19 +341,17 @@ std::vector<RecipientResult> Engine::access(const QueuedMessage& m, const std::v
     for (const auto& r : due)
         updates.push_back({r.id, queue::RecipientState::delivered, r.attempts + 1, ctx.time,
                            d.accepted ? "accepted " + ctx.pec_msgid : "not accepted: " + d.log.reason});
-    commit_with(
-        out, receipt_copy, [&] { add_generated(out, d.receipt, false); },
-        [&](store::Tx& tx) {
-            log(tx, e);
-            if (d.accepted) {
-                log::Event t = e;
-                t.kind = log::EventKind::transport_envelope;
-                t.generated_ids = {d.transport->message_id};
-                log(tx, t);
-                tracker_->start(tx, tracked, classified);
-            }
-            queue::Spool::apply_updates(tx, m.id, updates);
-        });
+    commit_with(out, receipt_copy, [&] { add_generated(out, d.receipt, false); }, [&](store::Tx& tx) {
+        log(tx, e);
+        if (d.accepted) {
+            log::Event t = e;
+            t.kind = log::EventKind::transport_envelope;
+            t.generated_ids = {d.transport->message_id};
+            log(tx, t);
+            tracker_->start(tx, tracked, classified);
+        }
+        queue::Spool::apply_updates(tx, m.id, updates);
+    });
     spdlog::info("pec: access point: {} from <{}>: {}", ctx.pec_msgid, env.mail_from,
                  d.accepted ? "accepted" : "not accepted (" + d.log.reason + ")");
     std::vector<RecipientResult> results;
@@ -356,8 +361,7 @@ std::vector<RecipientResult> Engine::access(const QueuedMessage& m, const std::v
 
 // ---- reception point (pec.md 5.2) ----
 
-std::vector<RecipientResult> Engine::reception(const QueuedMessage& m,
-                                               const std::vector<QueuedRecipient>& due,
+std::vector<RecipientResult> Engine::reception(const QueuedMessage& m, const std::vector<QueuedRecipient>& due,
                                                const std::filesystem::path& data, const std::string& raw) {
     // Recipients outside the PEC domains (an ordinary local domain beside them) get the
     // message as it is, through ordinary routing.
@@ -386,8 +390,7 @@ std::vector<RecipientResult> Engine::reception(const QueuedMessage& m,
                 }
             });
             if (!duplicates.empty())
-                spdlog::info("pec: reception point: {}: {} already received, duplicate ignored", m.id,
-                             seen_key);
+                spdlog::info("pec: reception point: {}: {} already received, duplicate ignored", m.id, seen_key);
             pec_rcpts = std::move(fresh);
         }
     }
@@ -424,14 +427,13 @@ std::vector<RecipientResult> Engine::reception(const QueuedMessage& m,
     // A receipt (one recipient: the sender or the service mailbox) goes straight into the
     // mailbox with this step.
     std::optional<LocalCopy> receipt_copy;
-    if (d.action == pec::ReceptionAction::forward_receipt && d.delivery &&
-        d.delivery->recipients.size() == 1) {
+    if (d.action == pec::ReceptionAction::forward_receipt && d.delivery && d.delivery->recipients.size() == 1) {
         const auto& to = d.delivery->recipients[0];
         auto r = std::find_if(pec_rcpts.begin(), pec_rcpts.end(),
                               [&](const QueuedRecipient& q) { return iequals(q.address, to); });
         if (r != pec_rcpts.end()) receipt_copy = local_copy(to, raw.size());
         if (receipt_copy) {
-            receipt_copy->delivery_key = m.id + "." + std::to_string(r->id);
+            receipt_copy->delivery_key = delivery_key(m, *r);
             receipt_copy->mail_from = m.envelope.mail_from;
             receipt_copy->file = &data;
         }
@@ -463,8 +465,7 @@ std::vector<RecipientResult> Engine::reception(const QueuedMessage& m,
     const auto& dc = v.daticert;
     const std::string pec_msgid = dc ? dc->identificativo : "";
     const std::string client_msgid = dc && dc->msgid ? *dc->msgid : "";
-    if (d.quarantine)
-        quarantined = quarantine(raw, env, "reception-point", ctx.scan.virus, pec_msgid, client_msgid);
+    if (d.quarantine) quarantined = quarantine(raw, env, "reception-point", ctx.scan.virus, pec_msgid, client_msgid);
 
     // Receipts for messages this provider sent: the sender side's tracking (pec.md 5.4),
     // and for a virus notice the avviso di mancata consegna per virus to our user (3.7).
@@ -486,8 +487,8 @@ std::vector<RecipientResult> Engine::reception(const QueuedMessage& m,
         for (const auto& r : dc->destinatari) orig.recipients.push_back({r.address, {}, {}});
         auto original = synthetic_original(dc->mittente, dc->oggetto.value_or(""), client_msgid);
         if (!tx.recipient.empty() && is_pec_domain(domain_of(dc->mittente)))
-            virus_notices.push_back(pec::build_message(pec::MessageKind::mancata_consegna_virus, original,
-                                                       orig, tx, *parts_.signer));
+            virus_notices.push_back(
+                pec::build_message(pec::MessageKind::mancata_consegna_virus, original, orig, tx, *parts_.signer));
     }
     for (const auto& n : virus_notices) add_generated(out, n, false);
 
@@ -519,8 +520,7 @@ std::vector<RecipientResult> Engine::reception(const QueuedMessage& m,
             break;
         case pec::ReceptionAction::forward_receipt:
             e.kind = log::EventKind::receipt_received;
-            if (v.classification.kind)
-                e.details["receipt"] = std::string(pec::kind_name(*v.classification.kind));
+            if (v.classification.kind) e.details["receipt"] = std::string(pec::kind_name(*v.classification.kind));
             break;
         case pec::ReceptionAction::anomaly:
             e.kind = log::EventKind::anomaly;
@@ -540,16 +540,12 @@ std::vector<RecipientResult> Engine::reception(const QueuedMessage& m,
             results.push_back(done(r, "duplicate of " + seen_key));
             continue;
         }
-        auto rej = std::find_if(d.rejected.begin(), d.rejected.end(), [&](const pec::RejectedRecipient& x) {
-            return iequals(x.address, r.address);
-        });
+        auto rej = std::find_if(d.rejected.begin(), d.rejected.end(),
+                                [&](const pec::RejectedRecipient& x) { return iequals(x.address, r.address); });
         if (rej != d.rejected.end()) {
-            results.push_back({r.id,
-                               Outcome::failed,
-                               rej->enhanced_status,
+            results.push_back({r.id, Outcome::failed, rej->enhanced_status,
                                std::to_string(rej->smtp_code) + " " + rej->enhanced_status + " " + rej->text,
-                               {},
-                               false});
+                               {}, false});
             continue;
         }
         updates.push_back({r.id, queue::RecipientState::delivered, r.attempts + 1, time,
@@ -574,11 +570,11 @@ std::vector<RecipientResult> Engine::reception(const QueuedMessage& m,
         queue::Spool::apply_updates(tx, m.id, updates);
     };
     if (deliver_now) {
-        auto key = m.id + "." + std::to_string(deliver_now->id);
-        auto outcome = store_certified(m, data, raw, v, deliver_now->address, key, [&](store::Tx& tx) {
-            out.insert(tx);
-            step(tx);
-        });
+        auto outcome = store_certified(m, data, raw, v, deliver_now->address, delivery_key(m, *deliver_now),
+                                       [&](store::Tx& tx) {
+                                           out.insert(tx);
+                                           step(tx);
+                                       });
         if (outcome == store::DeliveryOutcome::stored) {
             out.settle();
         } else {
@@ -649,19 +645,18 @@ std::vector<RecipientResult> Engine::delivery(const QueuedMessage& m, const std:
     auto v = pec::verify_message(raw, vo);
     std::vector<RecipientResult> results;
     for (const auto& r : due) {
-        auto key = m.id + "." + std::to_string(r.id);
         auto acceptance = parts_.mail->may_receive(r.address, m.size);
         if (acceptance == store::Acceptance::over_quota) {
-            results.push_back(
-                {r.id, Outcome::deferred, "4.2.2", "452 4.2.2 <" + r.address + ">: mailbox full", {}, false});
+            results.push_back(mailbox_full(r));
             continue;
         }
         if (acceptance == store::Acceptance::accept) {
-            auto outcome = store_certified(m, data, raw, v, r.address, key, [&](store::Tx& tx) {
-                queue::Spool::apply_updates(tx, m.id,
-                                            {{r.id, queue::RecipientState::delivered, r.attempts + 1,
-                                              parts_.clock->now(), "stored"}});
-            });
+            auto outcome =
+                store_certified(m, data, raw, v, r.address, delivery_key(m, r), [&](store::Tx& tx) {
+                    queue::Spool::apply_updates(tx, m.id,
+                                                {{r.id, queue::RecipientState::delivered, r.attempts + 1,
+                                                  parts_.clock->now(), "stored"}});
+                });
             if (outcome == store::DeliveryOutcome::stored) {
                 results.push_back(done(r, "250 2.0.0 stored"));
                 continue;
@@ -673,17 +668,11 @@ std::vector<RecipientResult> Engine::delivery(const QueuedMessage& m, const std:
                 continue;
             }
             if (outcome == store::DeliveryOutcome::over_quota) {
-                results.push_back({r.id,
-                                   Outcome::deferred,
-                                   "4.2.2",
-                                   "452 4.2.2 <" + r.address + ">: mailbox full",
-                                   {},
-                                   false});
+                results.push_back(mailbox_full(r));
                 continue;
             }
-            acceptance = outcome == store::DeliveryOutcome::unknown_mailbox
-                             ? store::Acceptance::unknown_mailbox
-                             : store::Acceptance::not_active;
+            acceptance = outcome == store::DeliveryOutcome::unknown_mailbox ? store::Acceptance::unknown_mailbox
+                                                                              : store::Acceptance::not_active;
         }
         // Not deliverable: the avviso di mancata consegna (pec.md 3.9) instead of a DSN.
         pec::StoreOutcome so;
@@ -718,9 +707,8 @@ std::size_t Engine::run_timers_once() {
     tracker_->due(now);
     std::vector<std::string> queued;
     std::size_t n = tracker_->drain(now, [&](store::Tx& tx, const pec::tracking::Notice& notice) {
-        auto kind = notice.kind == pec::tracking::NoticeKind::timeout_12h
-                        ? pec::MessageKind::mancata_consegna_timeout_12h
-                        : pec::MessageKind::mancata_consegna_timeout_24h;
+        auto kind = notice.kind == pec::tracking::NoticeKind::timeout_12h ? pec::MessageKind::mancata_consegna_timeout_12h
+                                                                          : pec::MessageKind::mancata_consegna_timeout_24h;
         pec::TransactionContext ctx;
         ctx.time = now;
         ctx.provider_domain = settings_.provider_domain;
@@ -732,9 +720,8 @@ std::size_t Engine::run_timers_once() {
         Envelope orig;
         orig.mail_from = notice.sender;
         orig.recipients.push_back({notice.recipient, {}, {}});
-        auto built =
-            pec::build_message(kind, synthetic_original(notice.sender, notice.subject, notice.client_msgid),
-                               orig, ctx, *parts_.signer);
+        auto built = pec::build_message(kind, synthetic_original(notice.sender, notice.subject, notice.client_msgid),
+                                        orig, ctx, *parts_.signer);
         Output out(parts_.spool);
         add_generated(out, built, false);
         // This transaction is the tracker's, not a group-commit round: it syncs msg/ itself.

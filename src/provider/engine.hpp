@@ -82,12 +82,12 @@ inline constexpr const char* kStoreStage = "pec-store";
 inline constexpr const char* kOutbound = "pec-out";
 
 struct EngineSettings {
-    std::string provider_domain;        // posta-certificata@<provider_domain>
-    std::string provider_name;          // daticert gestore-emittente
-    std::set<std::string> pec_domains;  // lower-case PEC domains served here
+    std::string provider_domain;          // posta-certificata@<provider_domain>
+    std::string provider_name;            // daticert gestore-emittente
+    std::set<std::string> pec_domains;    // lower-case PEC domains served here
     std::set<std::string> access_listeners;
-    std::string hostname;  // for the quarantine and the logs
-    std::string node_id;   // PEC message ids
+    std::string hostname;                 // for the quarantine and the logs
+    std::string node_id;                  // PEC message ids
     pec::FormalLimits limits;
     pec::tracking::Policy tracking;
     std::chrono::milliseconds timer_interval{30000};
@@ -98,11 +98,11 @@ struct EngineParts {
     queue::Spool* spool = nullptr;
     store::MailStore* mail = nullptr;
     const crypto::SigningIdentity* signer = nullptr;
-    const crypto::TrustStore* trust = nullptr;     // roots of provider signing certificates
-    const index::ProviderLookup* index = nullptr;  // null: every recipient is esterno
-    const av::ClamdClient* scanner = nullptr;      // null: antivirus off (only by explicit setting)
+    const crypto::TrustStore* trust = nullptr;      // roots of provider signing certificates
+    const index::ProviderLookup* index = nullptr;   // null: every recipient is esterno
+    const av::ClamdClient* scanner = nullptr;       // null: antivirus off (only by explicit setting)
     av::Quarantine* quarantine = nullptr;
-    log::LegalLog* legal_log = nullptr;  // null: no legal log (benchmarks)
+    log::LegalLog* legal_log = nullptr;             // null: no legal log (benchmarks)
     const Clock* clock = &SystemClock::instance();
 };
 

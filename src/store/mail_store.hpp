@@ -132,9 +132,8 @@ public:
                             std::string_view mail_from, const std::function<void(Tx&)>& also = {});
     // The same for bytes not yet in any file (a receipt pecd just built): the blob is
     // written durably first. The same key stored again overwrites a blob left by a crash.
-    DeliveryOutcome deliver_bytes(std::string_view address, std::string_view delivery_key,
-                                  std::string_view bytes, std::string_view mail_from,
-                                  const std::function<void(Tx&)>& also = {});
+    DeliveryOutcome deliver_bytes(std::string_view address, std::string_view delivery_key, std::string_view bytes,
+                                  std::string_view mail_from, const std::function<void(Tx&)>& also = {});
     // Messages of a readable mailbox, oldest first. Error if unknown or closed.
     std::vector<StoredMessage> messages(std::string_view address);
     std::string read_message(std::string_view address, std::int64_t message_id);

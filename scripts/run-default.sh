@@ -24,7 +24,7 @@ Foreground yes
 DatabaseDirectory $data/clamav
 LogFile $data/clamav/clamd.log
 StreamMaxLength 100M
-MaxThreads 4
+MaxThreads 12
 CONF
 /usr/sbin/clamd -c "$data/clamav/clamd.conf" > "$data/clamav/clamd.out" 2>&1 &
 clamd_pid=$!

@@ -34,7 +34,7 @@ class ClamdInstance:
         conf = os.path.join(self.dir, "clamd.conf")
         with open(conf, "w") as f:
             f.write("LocalSocket %s\nForeground yes\nDatabaseDirectory %s\nLogFile %s\n"
-                    "StreamMaxLength %s\nMaxThreads 4\n"
+                    "StreamMaxLength %s\nMaxThreads 12\n"
                     % (self.socket, self.dir, os.path.join(self.dir, "clamd.log"), self.stream_max))
             if self.temporary_directory:
                 os.makedirs(self.temporary_directory, exist_ok=True)

@@ -97,6 +97,8 @@ void read_limits(const toml::table& t, Limits& l) {
     s.get("auth_failures_per_account", l.auth_failures_per_account);
     s.get("auth_failure_window", l.auth_failure_window);
     s.get("spool_min_free", l.spool_min_free);
+    s.get("in_flow_backlog", l.in_flow_backlog);
+    s.get("in_flow_delay", l.in_flow_delay);
     s.no_unknown_keys();
     if (t.contains("recipients")) s.positive("recipients", l.recipients);
     if (t.contains("message_size")) s.positive("message_size", l.message_size);

@@ -52,6 +52,10 @@ struct Limits {
     unsigned auth_failures_per_account = 10;
     std::chrono::seconds auth_failure_window{300};
     std::uint64_t spool_min_free = 64ull << 20;  // free bytes kept in the spool's file system
+    // In-flow control (server/smtp_server.hpp): above this many messages in the queue not
+    // yet worked off, a new message waits up to in_flow_delay before its commit; 0 = off.
+    std::size_t in_flow_backlog = 8;
+    std::chrono::milliseconds in_flow_delay{1000};
 };
 
 // [antivirus]: the clamd scanner and the quarantine ("special storage") of infected

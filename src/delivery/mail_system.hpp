@@ -69,6 +69,7 @@ public:
     queue::Spool& spool() { return *spool_; }
     queue::MessageSink& sink() { return *spool_; }
     queue::Runner& runner() { return *runner_; }
+    const queue::Runner& runner() const { return *runner_; }
     RemoteTransport& remote() { return *remote_; }
     void start() { runner_->start(); }
     void stop() { runner_->stop(); }

@@ -77,6 +77,11 @@ std::size_t Runner::busy() const {
     return known_.size();
 }
 
+std::size_t Runner::backlog() const {
+    std::size_t held = busy(), away = in_transport_.load();
+    return held > away ? held - away : 0;
+}
+
 std::size_t Runner::run_once() {
     auto ids = spool_.due(clock_.now(), options_.batch);
     for (auto& id : ids) process(id);
@@ -225,6 +230,11 @@ void Runner::deliver_group(const QueuedMessage& m, const store::Route& route,
     DeliveryAttempt attempt{m, rcpts, spool_.data_path(m.id), route};
     std::vector<RecipientResult> got;
     std::string error;
+    struct Away {
+        std::atomic<std::size_t>& n;
+        explicit Away(std::atomic<std::size_t>& c) : n(c) { ++n; }
+        ~Away() { --n; }
+    } away(in_transport_);
     try {
         got = transport_.deliver(attempt);
     } catch (const std::exception& e) {

@@ -178,9 +178,12 @@ int run_daemon(config::Config c, const RunOptions& options) {
     limits.per_client = c.limits.connections_per_client;
     limits.idle = c.limits.idle_timeout;
     limits.tls_reload_interval = c.tls.reload_interval;
+    limits.in_flow_backlog = c.limits.in_flow_backlog;
+    limits.in_flow_delay = c.limits.in_flow_delay;
     smtp::AuthLimits auth{c.limits.auth_failures_per_address, c.limits.auth_failures_per_account,
                           c.limits.auth_failure_window};
     SmtpServer server(io, services->directory(), services->sink(), *clock, limits, auth);
+    server.set_queue_backlog([&services] { return services->backlog(); });
     for (auto& l : c.listeners) {
         ListenerConfig lc;
         lc.policy = listener_policy(c, l);

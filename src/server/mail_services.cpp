@@ -191,6 +191,7 @@ public:
     ~StoreMailServices() override { system_.stop(); }  // no worker may reach the engine after it
     Directory& directory() override { return directory_; }
     queue::MessageSink& sink() override { return system_.sink(); }
+    std::size_t backlog() const override { return system_.runner().backlog(); }
     void start() override {
         // The index refreshes on its own thread (local copy first, then the source), so a
         // slow or failing source never holds up the queue: lookups see the last good index.

@@ -28,6 +28,8 @@ public:
     virtual ~MailServices() = default;
     virtual Directory& directory() = 0;
     virtual queue::MessageSink& sink() = 0;
+    // Messages in the queue this process still has to work on (queue::Runner::backlog).
+    virtual std::size_t backlog() const = 0;
     virtual void start() = 0;  // background work (queue runner)
     virtual void stop() = 0;
     // Demo accounts created on this start (address, password); empty otherwise.

@@ -12,8 +12,10 @@
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <limits>
 
 #include "core/error.hpp"
 #include "core/strings.hpp"
@@ -115,6 +117,9 @@ struct SmtpServer::Impl : std::enable_shared_from_this<Impl> {
     asio::steady_timer reload_timer;
     std::vector<std::unique_ptr<Listener>> listeners;
     std::atomic<bool> stopping{false};
+    std::function<std::size_t()> queue_backlog;
+    // Steady-clock seconds of the last in-flow log line (none yet: far in the past).
+    std::atomic<std::int64_t> last_inflow_note{std::numeric_limits<std::int32_t>::min()};
 
     mutable std::mutex conn_mu;
     std::size_t total = 0;
@@ -135,6 +140,12 @@ struct SmtpServer::Impl : std::enable_shared_from_this<Impl> {
 
     awaitable<void> accept_loop(Listener& l);
     awaitable<void> session(tcp::socket sock, Listener& l);
+    awaitable<void> pace_inflow(const std::string& listener);
+    bool congested(std::size_t& backlog) const {
+        if (limits.in_flow_backlog == 0 || !queue_backlog) return false;
+        backlog = queue_backlog();
+        return backlog > limits.in_flow_backlog;
+    }
     void schedule_reload();
 };
 
@@ -200,6 +211,32 @@ awaitable<void> SmtpServer::Impl::accept_loop(Listener& l) {
         auto ex = sock.get_executor();
         asio::co_spawn(ex, session(std::move(sock), l), asio::detached);
     }
+}
+
+awaitable<void> SmtpServer::Impl::pace_inflow(const std::string& listener) {
+    std::size_t backlog = 0;
+    if (!congested(backlog)) co_return;
+    // Polled, not signalled: the backlog shrinks in the queue's threads, and a short sleep
+    // costs nothing while nobody is waiting.
+    constexpr auto step = std::chrono::milliseconds(5);
+    auto start = std::chrono::steady_clock::now();
+    auto deadline = start + limits.in_flow_delay;
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    error_code ec;
+    while (!stopping && std::chrono::steady_clock::now() < deadline && congested(backlog)) {
+        timer.expires_after(step);
+        co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
+    }
+    // One line a minute at most: at overload every message waits.
+    auto now_s = std::chrono::duration_cast<std::chrono::seconds>(start.time_since_epoch()).count();
+    auto last = last_inflow_note.load();
+    if (now_s - last < 60 || !last_inflow_note.compare_exchange_strong(last, now_s)) co_return;
+    auto waited =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+    spdlog::info(
+        "smtp: {}: queue backlog over {} messages: new messages wait up to {} ms before they are "
+        "accepted (in-flow control; this one waited {} ms)",
+        listener, limits.in_flow_backlog, limits.in_flow_delay.count(), waited.count());
 }
 
 awaitable<void> SmtpServer::Impl::session(tcp::socket sock, Listener& l) {
@@ -282,6 +319,7 @@ awaitable<void> SmtpServer::Impl::session(tcp::socket sock, Listener& l) {
                 continue;
             }
             case smtp::Wait::commit: {
+                if (policy.require_auth) co_await pace_inflow(policy.name);
                 auto result = co_await commit_async(*s.pending_message());
                 if (!result.ok) spdlog::error("smtp: {} [{}] message not stored: {}", policy.name, ip, result.error);
                 s.commit_finished(result);
@@ -350,6 +388,10 @@ BoundListener SmtpServer::add_listener(ListenerConfig config) {
     impl_->listeners.push_back(std::move(l));
     bound_.push_back(b);
     return b;
+}
+
+void SmtpServer::set_queue_backlog(std::function<std::size_t()> backlog) {
+    impl_->queue_backlog = std::move(backlog);
 }
 
 void SmtpServer::start() {

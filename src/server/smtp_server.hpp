@@ -10,12 +10,22 @@
 //
 // Limits enforced here: total connections, connections per client address, idle time
 // per command and per TLS handshake, failed-AUTH rate (smtp::AuthLimiter).
+//
+// In-flow control: while the queue holds more than `in_flow_backlog` messages not yet
+// worked off, a session waits (up to `in_flow_delay`) before it commits the message it
+// received. A client that submits faster than the queue completes its work is slowed
+// down, so the backlog, and the wait every later message shares, stays bounded instead
+// of growing for as long as the overload lasts. Only submission listeners (those that
+// require AUTH) are paced: that is where new work enters. Mail from other servers is
+// not: two servers that deliver to each other would each wait for the other's backlog,
+// which their own waiting deliveries keep high.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -56,6 +66,8 @@ struct ServerLimits {
     std::chrono::seconds idle{300};          // RFC 5321 4.5.3.2: at least 5 minutes
     std::chrono::seconds tls_handshake{30};
     std::chrono::seconds tls_reload_interval{2};
+    std::size_t in_flow_backlog = 0;  // 0: no in-flow control
+    std::chrono::milliseconds in_flow_delay{1000};
 };
 
 struct BoundListener {
@@ -72,6 +84,8 @@ public:
     ~SmtpServer();
     // Binds now (throws Error on failure, naming the address) and returns the real port.
     BoundListener add_listener(ListenerConfig config);
+    // The queue's backlog, read for in-flow control (set before start()).
+    void set_queue_backlog(std::function<std::size_t()> backlog);
     // Starts accepting on every listener and the certificate reload timer.
     void start();
     // Stops accepting; open sessions are told 421 at their next step.

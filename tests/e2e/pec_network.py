@@ -72,6 +72,7 @@ class Provider(PecdInstance):
         self.store_toml = ""  # a [store] section (PostgreSQL nodes); pecctl then reads it too
         self.index_toml = ""  # more keys of the [index] section
         self.antivirus = True
+        self.antivirus_toml = ""  # more keys of the [antivirus] section
 
     @property
     def service_mailbox(self):
@@ -81,7 +82,8 @@ class Provider(PecdInstance):
         n = self.network
         routes = "".join('[[outbound.routes]]\ndomain = "%s"\nroute = "smtp:localhost:%d"\n' % (p.domain, p.mx_port)
                          for p in n.providers if p.domain != self.domain)
-        av = ('enabled = true\nsocket = "%s"\n' % n.clamd.socket) if self.antivirus else "enabled = false\n"
+        av = ('enabled = true\nsocket = "%s"\n%s' % (n.clamd.socket, self.antivirus_toml) if self.antivirus
+              else "enabled = false\n")
         text = """data_dir = "{dir}"
 hostname = "localhost"
 domains = ["{domain}"]

@@ -104,3 +104,15 @@ TEST(Config, SniErrorsNameKeyAndReason) {
     EXPECT_EQ(error_of(base + "tls = \"none\"\n" + entry), "line 6: listener[1].sni: SNI certificates need TLS on the listener");
     EXPECT_EQ(error_of(base + "sni = 3\n"), "line 5: listener[1].sni: expected [[listener.sni]] tables");
 }
+
+TEST(Config, InFlowControlIsOnByDefaultAndCanBeTurnedOff) {
+    auto defaults = config::parse_config(kGood);
+    EXPECT_EQ(defaults.limits.in_flow_backlog, 8u);
+    EXPECT_EQ(defaults.limits.in_flow_delay, std::chrono::milliseconds(1000));
+    std::string base = "data_dir = \"/d\"\n[[listener]]\nname = \"mx\"\nport = 25\n[limits]\n";
+    auto off = config::parse_config(base + "in_flow_backlog = 0\nin_flow_delay = 250\n");
+    EXPECT_EQ(off.limits.in_flow_backlog, 0u);
+    EXPECT_EQ(off.limits.in_flow_delay, std::chrono::milliseconds(250));
+    EXPECT_EQ(error_of(base + "in_flow_delay = 0\n"),
+              "line 6: limits.in_flow_delay: expected a positive number of milliseconds");
+}

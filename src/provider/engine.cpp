@@ -127,9 +127,12 @@ Engine::Engine(EngineSettings settings, EngineParts parts)
     // PEC messages already taken in, per recipient: SMTP delivers at least once (a peer
     // killed between our 250 and its own commit sends again), PEC wants each envelope and
     // receipt once, and a PEC message's Message-ID is unique (pec.md 2.5).
+    // Kept kReceivedMemory, then purged by the timers (purge_received).
     parts_.spool->database().migrate(
-        "pec_reception", {{1, "CREATE TABLE pec_received (message_id TEXT NOT NULL, recipient TEXT NOT NULL,"
-                              " received_us BIGINT NOT NULL, PRIMARY KEY (message_id, recipient))"}});
+        "pec_reception", {{1,
+                           "CREATE TABLE pec_received (message_id TEXT NOT NULL, recipient TEXT NOT NULL,"
+                           " received_us BIGINT NOT NULL, PRIMARY KEY (message_id, recipient))"},
+                          {2, "CREATE INDEX pec_received_by_age ON pec_received (received_us)"}});
 }
 
 Engine::~Engine() {
@@ -702,8 +705,27 @@ std::vector<RecipientResult> Engine::delivery(const QueuedMessage& m, const std:
 
 // ---- sender-side timers (pec.md 5.4) ----
 
+std::size_t Engine::purge_received(TimePoint now) {
+    const auto before = log::to_micros(now - kReceivedMemory);
+    std::size_t purged = 0;
+    // In batches, each its own short transaction: a purge after a long pause must not
+    // hold the writers of the queue for long.
+    for (;;) {
+        std::size_t n = 0;
+        parts_.spool->database().transact([&](store::Tx& tx) {
+            n = static_cast<std::size_t>(tx.exec(
+                "DELETE FROM pec_received WHERE (message_id, recipient) IN (SELECT message_id, recipient"
+                " FROM pec_received WHERE received_us < ? LIMIT 1000)",
+                {before}));
+        });
+        purged += n;
+        if (n < 1000) return purged;
+    }
+}
+
 std::size_t Engine::run_timers_once() {
     auto now = parts_.clock->now();
+    if (auto n = purge_received(now)) spdlog::info("pec: {} reception record(s) older than 7 days purged", n);
     tracker_->due(now);
     std::vector<std::string> queued;
     std::size_t n = tracker_->drain(now, [&](store::Tx& tx, const pec::tracking::Notice& notice) {

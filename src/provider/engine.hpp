@@ -42,6 +42,7 @@
 //
 // Timers: a thread runs Tracker::due()/drain() every timer_interval; each 12 h / 24 h
 // notice is built and queued inside the drain transaction that marks it done.
+// The same pass purges the reception records older than kReceivedMemory.
 #pragma once
 
 #include <atomic>
@@ -126,6 +127,12 @@ public:
     void stop();
     // One pass of the timers now; returns the notices queued.
     std::size_t run_timers_once();
+    // Forgets PEC messages received more than kReceivedMemory before `now` (the records
+    // that make a repeated SMTP delivery a duplicate); returns how many records went.
+    std::size_t purge_received(TimePoint now);
+    // Longer than any sender keeps retrying a message (ordinary mail: 5 days in pecd and
+    // in common MTAs), so a repeat can only come while its first copy is remembered.
+    static constexpr std::chrono::hours kReceivedMemory{7 * 24};
 
     pec::tracking::Tracker& tracker() { return *tracker_; }
     bool is_pec_domain(std::string_view domain) const;

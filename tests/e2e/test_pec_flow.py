@@ -8,6 +8,7 @@ consistency) and with `openssl cms -verify`.
 import json
 import os
 import re
+import sqlite3
 import tempfile
 import time
 import unittest
@@ -383,6 +384,58 @@ class PecTimers(unittest.TestCase):
                                  ["accettazione", "consegna-completa", "mancata-consegna-12h"])
                 self.assertEqual(self.kinds_of(a, alice, "mai"),
                                  ["accettazione", "mancata-consegna-12h", "mancata-consegna-24h"])
+            finally:
+                net.stop()
+                clamd.stop()
+
+
+class PecDuplicates(unittest.TestCase):
+    """A transport envelope delivered twice over SMTP (a peer that resends after a lost
+    250) is taken in once; the record that makes it a duplicate is purged after 7 days,
+    on provider B's clock (--clock-offset-file)."""
+
+    def received_records(self, provider):
+        con = sqlite3.connect("file:%s?mode=ro" % os.path.join(provider.data_dir, "pecd.db"), uri=True, timeout=30)
+        try:
+            return con.execute("SELECT count(*) FROM pec_received").fetchone()[0]
+        finally:
+            con.close()
+
+    def test_a_repeated_envelope_is_ignored_and_forgotten_after_seven_days(self):
+        with tempfile.TemporaryDirectory(prefix="pecd-pec-dup-") as tmp:
+            clamd = ClamdInstance(os.path.join(tmp, "clamd")).start()
+            net = PecNetwork(tmp, [("a.pec.test", "Gestore A"), ("b.pec.test", "Gestore B")], clamd)
+            a, b = net.providers
+            offset = os.path.join(tmp, "clock-offset")
+            with open(offset, "w") as f:
+                f.write("0")
+            b.extra_args = ["--clock-offset-file", offset]
+            net.prepare()
+            alice = a.add_mailbox("alice")
+            bob = b.add_mailbox("bob")
+            net.start()
+            try:
+                a.submit(alice, [bob], subject="due-volte")
+                envelope, = [raw for raw, _ in b.wait_for(bob, 1)]
+                a.wait_for(alice, 2)  # accettazione, avvenuta consegna
+                self.assertEqual(self.received_records(b), 1)
+                # The same envelope again, as a peer would resend it.
+                b.send_mx(alice, [bob], envelope)
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline and "duplicate ignored" not in b.read_log():
+                    time.sleep(0.2)
+                self.assertIn("already received, duplicate ignored", b.read_log())
+                time.sleep(2)  # nothing else may come of it
+                self.assertEqual(len(b.messages(bob)), 1)
+                self.assertEqual(sorted(a.kinds(alice)), ["accettazione", "avvenuta-consegna"])
+                # Seven days later B no longer remembers it.
+                with open(offset, "w") as f:
+                    f.write(str(7 * 86400 + 3600))
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline and self.received_records(b):
+                    time.sleep(0.3)
+                self.assertEqual(self.received_records(b), 0)
+                self.assertIn("reception record(s) older than 7 days purged", b.read_log())
             finally:
                 net.stop()
                 clamd.stop()

@@ -27,6 +27,7 @@ than at saturation. Every run starts once creating a file is cheap again (bench/
 
     python3 bench/pec/run_pec_flow_bench.py [--build build] [--messages 600] [--sessions 8]
                                             [--probe-interval 0.05] [--rate R ...] [--log-on-only]
+                                            [--in-flow-backlog N]
 """
 import argparse
 import json
@@ -66,7 +67,7 @@ def blob_path(data_dir, key):
     return os.path.join(data_dir, "mailboxes", digits[(h >> 4) & 15] + digits[h & 15], key)
 
 
-def run_once(messages, sessions, log_on, probe_interval, clamd_tmp, keep, rate=None):
+def run_once(messages, sessions, log_on, probe_interval, clamd_tmp, keep, rate=None, in_flow_backlog=None):
     from clamd_harness import ClamdInstance
     from pec_network import PecNetwork
     tmp = tempfile.TemporaryDirectory(prefix="pecd-bench-pec-")
@@ -78,6 +79,8 @@ def run_once(messages, sessions, log_on, probe_interval, clamd_tmp, keep, rate=N
     a, b = net.providers
     if not log_on:
         a.extra_toml = b.extra_toml = "[log]\nenabled = false\n"
+    if in_flow_backlog is not None:  # A's submission listener (B has none in this flow)
+        a.extra_toml += "[limits]\nin_flow_backlog = %d\n" % in_flow_backlog
     net.prepare()
     alice = a.add_mailbox("alice", "pw-alice", "--quota", str(8 << 30))
     probe = a.add_mailbox("probe", "pw-probe", "--quota", str(8 << 30))
@@ -236,6 +239,8 @@ def main():
                     help="clamd's TemporaryDirectory (where it writes each scanned stream; '' for clamd's "
                          "default): a tmpfs, as the operator's guide recommends")
     ap.add_argument("--log-on-only", action="store_true", help="skip the run without the legal log")
+    ap.add_argument("--in-flow-backlog", type=int, help="provider A's [limits] in_flow_backlog (0 = in-flow "
+                    "control off; default: pecd's default)")
     ap.add_argument("--rate", type=float, action="append", default=[],
                     help="also run at this offered rate (submissions/s, paced over the sessions) and report "
                          "the acceptance latency there; may be given more than once")
@@ -245,11 +250,14 @@ def main():
     probe_dir, create_before, create_after, waited = settle_file_system(tempfile.gettempdir())
     print("file creation: %.1f us, %.1f us after waiting %d s" % (create_before, create_after, waited),
           file=sys.stderr)
-    with_log = run_once(args.messages, args.sessions, True, args.probe_interval, args.clamd_tmp, keep)
+    flow = args.in_flow_backlog
+    with_log = run_once(args.messages, args.sessions, True, args.probe_interval, args.clamd_tmp, keep,
+                        in_flow_backlog=flow)
     without_log = with_log if args.log_on_only else run_once(args.messages, args.sessions, False,
-                                                              args.probe_interval, args.clamd_tmp, keep)
+                                                              args.probe_interval, args.clamd_tmp, keep,
+                                                              in_flow_backlog=flow)
     rsa = rsa_sign_rate()
-    paced = [run_once(args.messages, args.sessions, True, args.probe_interval, args.clamd_tmp, keep, r)
+    paced = [run_once(args.messages, args.sessions, True, args.probe_interval, args.clamd_tmp, keep, r, flow)
              for r in args.rate]
     for t in keep:
         if t:

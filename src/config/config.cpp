@@ -76,6 +76,12 @@ public:
     [[noreturn]] void fail(const toml::node& node, const char* key, const std::string& why) const {
         throw ParseError(why, node.source().begin.line, key_path(key));
     }
+    // A certificate and its key are set together or not at all ([tls], [api], a listener).
+    void certificate_pair(const toml::node& node, const std::string& certificate,
+                          const std::string& key) const {
+        if (certificate.empty() != key.empty())
+            fail(node, certificate.empty() ? "certificate" : "key", "certificate and key go together");
+    }
 
 private:
     const toml::table& t_;
@@ -114,8 +120,7 @@ void read_tls(const toml::table& t, Tls& tls) {
     s.get("reload_interval", tls.reload_interval);
     s.no_unknown_keys();
     if (t.contains("min_version")) s.one_of("min_version", tls.min_version, {"1.2", "1.3"});
-    if (tls.certificate.empty() != tls.key.empty())
-        s.fail(t, tls.certificate.empty() ? "certificate" : "key", "certificate and key go together");
+    s.certificate_pair(t, tls.certificate, tls.key);
 }
 
 const std::initializer_list<const char*> kPolicies = {"none", "may", "encrypt", "verify", "secure"};
@@ -390,8 +395,7 @@ void read_api(const toml::table& t, Api& a) {
         s.fail(t.contains("listen") ? *t.get("listen") : t, "listen", "expected address:port");
     if (a.client_ca.empty())
         s.fail(t, "client_ca", "required: the API accepts only clients with a certificate from this CA");
-    if (a.certificate.empty() != a.key.empty())
-        s.fail(t, a.certificate.empty() ? "certificate" : "key", "certificate and key go together");
+    s.certificate_pair(t, a.certificate, a.key);
     if (a.issuer.empty()) s.fail(t, "issuer", "required: the token issuer (iss) to accept");
     if (a.audience.empty()) s.fail(t, "audience", "required: the token audience (aud) to accept");
     if (a.jwks_file.empty() == a.jwks_url.empty())
@@ -452,8 +456,7 @@ Listener read_listener(const toml::table& t, std::size_t i) {
     if (l.require_auth && !l.auth) s.fail(*t.get("require_auth"), "require_auth", "needs auth = true");
     if (l.auth && l.tls == "none")
         s.fail(*t.get("auth"), "auth", "AUTH is only offered over TLS; set tls to starttls or implicit");
-    if (l.certificate.empty() != l.key.empty())
-        s.fail(t, l.certificate.empty() ? "certificate" : "key", "certificate and key go together");
+    s.certificate_pair(t, l.certificate, l.key);
     if (!l.sni.empty() && l.tls == "none")
         s.fail(*t.get("sni"), "sni", "SNI certificates need TLS on the listener");
     return l;

@@ -116,3 +116,14 @@ TEST(Config, InFlowControlIsOnByDefaultAndCanBeTurnedOff) {
     EXPECT_EQ(error_of(base + "in_flow_delay = 0\n"),
               "line 6: limits.in_flow_delay: expected a positive number of milliseconds");
 }
+
+TEST(Config, ACertificateNeedsItsKeyWhereverItIsSet) {
+    std::string listener = "data_dir = \"/d\"\n[[listener]]\nname = \"mx\"\nport = 25\n";
+    EXPECT_EQ(error_of(listener + "certificate = \"/c.pem\"\n"),
+              "line 2: listener[1].key: certificate and key go together");
+    EXPECT_EQ(
+        error_of("data_dir = \"/d\"\n[tls]\nkey = \"/k.pem\"\n[[listener]]\nname = \"mx\"\nport = 25\n"),
+        "line 2: tls.certificate: certificate and key go together");
+    auto both = config::parse_config(listener + "certificate = \"/c.pem\"\nkey = \"/k.pem\"\n");
+    EXPECT_EQ(both.listeners[0].key, "/k.pem");
+}

@@ -725,7 +725,9 @@ std::size_t Engine::purge_received(TimePoint now) {
 
 std::size_t Engine::run_timers_once() {
     auto now = parts_.clock->now();
-    if (auto n = purge_received(now)) spdlog::info("pec: {} reception record(s) older than 7 days purged", n);
+    if (auto n = purge_received(now))
+        spdlog::info("pec: {} reception record(s) older than {} days purged", n,
+                     kReceivedMemory.count() / 24);
     tracker_->due(now);
     std::vector<std::string> queued;
     std::size_t n = tracker_->drain(now, [&](store::Tx& tx, const pec::tracking::Notice& notice) {

@@ -230,12 +230,12 @@ void Runner::deliver_group(const QueuedMessage& m, const store::Route& route,
     DeliveryAttempt attempt{m, rcpts, spool_.data_path(m.id), route};
     std::vector<RecipientResult> got;
     std::string error;
-    struct Away {
-        std::atomic<std::size_t>& n;
-        explicit Away(std::atomic<std::size_t>& c) : n(c) { ++n; }
-        ~Away() { --n; }
-    } away(in_transport_);
     try {
+        struct Away {  // counted out of backlog() while the transport has it
+            std::atomic<std::size_t>& n;
+            explicit Away(std::atomic<std::size_t>& c) : n(c) { ++n; }
+            ~Away() { --n; }
+        } away(in_transport_);
         got = transport_.deliver(attempt);
     } catch (const std::exception& e) {
         error = e.what();

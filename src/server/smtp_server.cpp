@@ -141,10 +141,8 @@ struct SmtpServer::Impl : std::enable_shared_from_this<Impl> {
     awaitable<void> accept_loop(Listener& l);
     awaitable<void> session(tcp::socket sock, Listener& l);
     awaitable<void> pace_inflow(const std::string& listener);
-    bool congested(std::size_t& backlog) const {
-        if (limits.in_flow_backlog == 0 || !queue_backlog) return false;
-        backlog = queue_backlog();
-        return backlog > limits.in_flow_backlog;
+    bool congested() const {
+        return limits.in_flow_backlog > 0 && queue_backlog && queue_backlog() > limits.in_flow_backlog;
     }
     void schedule_reload();
 };
@@ -214,8 +212,7 @@ awaitable<void> SmtpServer::Impl::accept_loop(Listener& l) {
 }
 
 awaitable<void> SmtpServer::Impl::pace_inflow(const std::string& listener) {
-    std::size_t backlog = 0;
-    if (!congested(backlog)) co_return;
+    if (!congested()) co_return;
     // Polled, not signalled: the backlog shrinks in the queue's threads, and a short sleep
     // costs nothing while nobody is waiting.
     constexpr auto step = std::chrono::milliseconds(5);
@@ -223,7 +220,7 @@ awaitable<void> SmtpServer::Impl::pace_inflow(const std::string& listener) {
     auto deadline = start + limits.in_flow_delay;
     asio::steady_timer timer(co_await asio::this_coro::executor);
     error_code ec;
-    while (!stopping && std::chrono::steady_clock::now() < deadline && congested(backlog)) {
+    while (!stopping && std::chrono::steady_clock::now() < deadline && congested()) {
         timer.expires_after(step);
         co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
     }

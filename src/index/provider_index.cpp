@@ -276,7 +276,10 @@ ProviderPtr ProviderIndex::main_record(const Provider& p) const {
 LiveIndex::LiveIndex() : current_(std::make_shared<const ProviderIndex>()) {}
 
 void LiveIndex::store(IndexPtr index) {
-    current_.store(std::move(index), std::memory_order_release);
+    {
+        std::lock_guard lock(current_mutex_);
+        current_.swap(index);
+    }  // the index replaced goes with `index`, outside the lock
     {
         std::lock_guard lock(ready_mutex_);
         ready_.store(true, std::memory_order_release);

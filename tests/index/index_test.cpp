@@ -179,18 +179,23 @@ TEST_F(IndexTest, LiveIndexSwapsWhileReadersRead) {
     EXPECT_TRUE(live.ready());
     std::atomic<bool> stop{false};
     std::atomic<long> lookups{0}, misses{0};
-    std::thread reader([&] {
+    auto read = [&] {
         while (!stop) {
             auto p = live.by_domain("MOVING.example");
             if (!p || (p->name != "Acme PEC" && p->name != "Other")) ++misses;
             ++lookups;
         }
-    });
-    for (int i = 0; i < 2000; ++i) live.store(i % 2 ? first : second);
+    };
+    std::thread reader(read), other_reader(read);
+    // Each stored copy is owned by the live index alone, so a swap frees the one it
+    // replaces while readers may still hold it (the sanitizer build checks the lifetimes).
+    for (int i = 0; i < 2000; ++i)
+        live.store(std::make_shared<const ProviderIndex>(i % 2 ? *first : *second));
     live.store(second);
     wait_until([&] { return lookups.load() > 1000; }, std::chrono::seconds(5));
     stop = true;
     reader.join();
+    other_reader.join();
     EXPECT_EQ(misses.load(), 0);
     EXPECT_GT(lookups.load(), 0);
     EXPECT_EQ(live.by_domain("moving.example")->name, "Other");

@@ -14,9 +14,17 @@ alice's mailbox. Topologies of provider A:
             submission sessions are split over both nodes
 
 Reported per topology: complete exchanges/s, and the CPU seconds each process used
-during the run (A's nodes, B, PostgreSQL, clamd), which shows where the time goes.
+during the run (A's nodes, B, PostgreSQL, clamd, and this script as the load generator),
+which shows where the time goes.
+
+For the single SQLite node the run also states the budget at a target rate (--target-rate,
+default 300 exchanges/s, the PEC flow's bar): the cores that clamd's two scans per exchange
+and the four RSA-2048 signatures (`openssl speed rsa2048`, same run) would need at that
+rate, and the CPU per exchange left for everything else, against what the providers and
+the load generator use today.
 
     python3 bench/cluster/run_cluster_bench.py [--build build] [--messages 300] [--sessions 8]
+                                               [--target-rate 300]
 """
 import argparse
 import glob
@@ -34,7 +42,9 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "../../tests/e2e"))
 sys.path.insert(0, os.path.join(HERE, ".."))
+sys.path.insert(0, os.path.join(HERE, "../pec"))
 from fs_settle import settle_file_system  # noqa: E402
+from run_pec_flow_bench import rsa_sign_rate  # noqa: E402
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -144,6 +154,7 @@ def run_topology(kind, messages, sessions, clamd_tmp, keep):
     pg_before = cpu_of(postgres_pids()) if pg else 0.0
     tx_before = pg_transactions(pg) if pg else None
     per = [messages // sessions + (1 if k < messages % sessions else 0) for k in range(sessions)]
+    generator_before = time.process_time()  # this process, all its threads: the load generator
     start = time.time()
     threads = [threading.Thread(target=submitter, args=(nodes[k % len(nodes)], k, per[k])) for k in range(sessions)]
     for t in threads:
@@ -159,6 +170,7 @@ def run_topology(kind, messages, sessions, clamd_tmp, keep):
             break
         time.sleep(0.05)
     finished = time.time()
+    generator_cpu = time.process_time() - generator_before
     cpu = {k: round(cpu_of([p]) - before[k], 1) for k, p in procs.items()}
     if pg:
         cpu["postgresql"] = round(cpu_of(postgres_pids()) - pg_before, 1)
@@ -184,10 +196,26 @@ def run_topology(kind, messages, sessions, clamd_tmp, keep):
             # threads are the rest).
             "cpu_ms_per_exchange": {k: round(1000 * v / messages, 2) for k, v in cpu.items()},
             "cores_busy": round(busy / elapsed, 2), "of_cores": os.cpu_count(),
+            "load_generator_cpu_ms_per_exchange": round(1000 * generator_cpu / messages, 2),
             # Each is a round trip or more per statement: the PostgreSQL-side cost.
             "pg_transactions_per_exchange": (round((tx_after[0] - tx_before[0] - polls) / messages, 1) if pg
                                              else None),
             "pg_rollbacks_per_exchange": (round((tx_after[1] - tx_before[1]) / messages, 2) if pg else None)}
+
+
+def cpu_budget(r, target, rsa):
+    """What is left per exchange at `target` exchanges/s once clamd and the signatures are paid."""
+    if not rsa:
+        return None
+    ms = r["cpu_ms_per_exchange"]
+    providers = sum(v for k, v in ms.items() if k != "clamd")
+    signatures_ms = 4 * 1000 / rsa  # part of the providers' CPU
+    clamd_cores = target * ms["clamd"] / 1000
+    signature_cores = target * signatures_ms / 1000
+    left = (r["of_cores"] - clamd_cores - signature_cores) / target * 1000
+    return {"target_per_s": target, "rsa_sign_per_s": rsa, "clamd_cores": round(clamd_cores, 2),
+            "signature_cores": round(signature_cores, 2), "left_ms_per_exchange": round(left, 2),
+            "today_ms_per_exchange": round(providers + r["load_generator_cpu_ms_per_exchange"] - signatures_ms, 2)}
 
 
 def main():
@@ -196,6 +224,8 @@ def main():
     ap.add_argument("--messages", type=int, default=300)
     ap.add_argument("--sessions", type=int, default=8)
     ap.add_argument("--only", choices=("sqlite-1", "pg-1", "pg-2"), help="run one topology")
+    ap.add_argument("--target-rate", type=float, default=300.0,
+                    help="exchanges/s at which to state the CPU budget (sqlite-1 only)")
     ap.add_argument("--clamd-tmp", default="/dev/shm" if os.path.isdir("/dev/shm") else "",
                     help="clamd's TemporaryDirectory ('' for clamd's default), as in the PEC flow benchmark")
     args = ap.parse_args()
@@ -208,9 +238,11 @@ def main():
         if t:
             t.cleanup()
     shutil.rmtree(probe_dir, ignore_errors=True)
+    single = next((r for r in results if r["topology"] == "sqlite-1"), None)
+    budget = cpu_budget(single, args.target_rate, rsa_sign_rate()) if single else None
     print(json.dumps({"cores": os.cpu_count(),
                       "file_create_us": {"at_start": create_before, "after_wait": create_after, "waited_s": waited},
-                      "results": results}, indent=2))
+                      "results": results, "budget": budget}, indent=2))
     base = results[0]["exchanges_per_s"]
     for r in results:
         print("%-9s %6.1f exchanges/s (x%.2f of sqlite-1)  complete=%s  %.2f of %d cores busy  cpu ms/exchange: %s"
@@ -218,7 +250,14 @@ def main():
                  r["of_cores"], ", ".join("%s %.2f" % kv for kv in sorted(r["cpu_ms_per_exchange"].items())))
               + ("  PostgreSQL transactions/exchange %.1f (rolled back %.2f)"
                  % (r["pg_transactions_per_exchange"], r["pg_rollbacks_per_exchange"])
-                 if r["pg_transactions_per_exchange"] is not None else ""))
+                 if r["pg_transactions_per_exchange"] is not None else "")
+              + "  load generator %.2f" % r["load_generator_cpu_ms_per_exchange"])
+    if budget:
+        print("at %.0f exchanges/s: clamd needs %.2f cores and 4 RSA-2048 signatures %.2f (openssl: %.0f/s), "
+              "leaving %.2f ms of CPU per exchange for everything else; today the providers and the load "
+              "generator use %.2f ms besides the signatures"
+              % (budget["target_per_s"], budget["clamd_cores"], budget["signature_cores"], budget["rsa_sign_per_s"],
+                 budget["left_ms_per_exchange"], budget["today_ms_per_exchange"]))
 
 
 if __name__ == "__main__":

@@ -42,9 +42,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "../../tests/e2e"))
 sys.path.insert(0, os.path.join(HERE, ".."))
-sys.path.insert(0, os.path.join(HERE, "../pec"))
 from fs_settle import settle_file_system  # noqa: E402
-from run_pec_flow_bench import rsa_sign_rate  # noqa: E402
+from rsa_speed import rsa_sign_rate  # noqa: E402
 TICKS = os.sysconf("SC_CLK_TCK")
 
 

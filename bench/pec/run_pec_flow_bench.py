@@ -46,6 +46,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "../../tests/e2e"))
 sys.path.insert(0, os.path.join(HERE, ".."))
 from fs_settle import settle_file_system  # noqa: E402
+from rsa_speed import rsa_sign_rate  # noqa: E402
 
 
 def mailbox_rows(db, address):
@@ -220,13 +221,6 @@ def run_once(messages, sessions, log_on, probe_interval, clamd_tmp, keep, rate=N
             "reply_p50_ms": pct(0.50, replies), "reply_p99_ms": pct(0.99, replies),
             "probes_sent": probes_sent[0] if probes_sent else 0, "probes_unanswered": missing[0] if missing else None,
             "peak_rss_mib": rss}
-
-
-def rsa_sign_rate():
-    out = subprocess.run(["openssl", "speed", "-seconds", "3", "rsa2048"], capture_output=True, text=True,
-                         timeout=120).stdout
-    m = re.search(r"^rsa\s+2048 bits\s+\S+\s+\S+\s+([\d.]+)", out, re.M)
-    return float(m.group(1)) if m else None
 
 
 def main():

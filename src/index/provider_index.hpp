@@ -109,7 +109,8 @@ private:
 // The pointer sits behind a mutex, not in a std::atomic<shared_ptr>: libstdc++ guards that
 // with a spin lock, and every PEC message reads the index from several queue workers, so a
 // worker preempted while holding it left the others spinning for a whole time slice
-// (8 % of a provider's CPU under load). A contended mutex sleeps instead.
+// (8 % of a provider's CPU samples in the PEC flow benchmark). A contended mutex sleeps
+// instead.
 class LiveIndex final : public ProviderLookup {
 public:
     LiveIndex();

@@ -1,9 +1,10 @@
 // pec_cmd.cpp - `pecctl pec`: a message's history, and demo provider identities
 //
-//   pecctl pec history MSGID --data-dir DIR [--json]
+//   pecctl pec history MSGID --data-dir DIR [--config FILE] [--json]
 //       every legal-log event of one message (PEC or client message id), oldest first:
 //       time, event, recipients, outcome and the ids of the messages each event
-//       generated (receipts, envelopes, notices). Read only.
+//       generated (receipts, envelopes, notices). Read only. With --config, the database
+//       of its [store] (the PostgreSQL shared by several nodes), as `pecctl log` reads it.
 //   pecctl pec demo-identity --ca-dir DIR --domain DOMAIN --name NAME --out DIR
 //       a demo CA in --ca-dir (created once) and a PEC signing certificate for
 //       posta-certificata@DOMAIN in --out (signing.pem, signing.key): what the embedded
@@ -17,6 +18,7 @@
 #include "core/error.hpp"
 #include "log/event.hpp"
 #include "log/legal_log.hpp"
+#include "log/log_commands.hpp"
 #include "provider/demo.hpp"
 #include "store/database.hpp"
 
@@ -25,7 +27,7 @@ namespace {
 using nlohmann::json;
 
 struct HistoryArgs {
-    std::string message_id, data_dir;
+    std::string message_id, data_dir, config;
     bool json_output = false;
 };
 
@@ -44,13 +46,19 @@ std::string recipients_text(const pecd::log::Event& e) {
 
 void run_history(const HistoryArgs& a) {
     if (a.message_id.empty()) throw pecd::Error("give a PEC message id or a client Message-ID");
-    auto path = std::filesystem::path(a.data_dir) / "pecd.db";
-    if (!std::filesystem::exists(path)) throw pecd::Error("no pecd database at " + path.string());
-    auto db = pecd::store::open_sqlite(path.string());
+    auto db = pecd::log::open_log_database({}, a.data_dir, a.config);
     pecd::log::LegalLog log(*db);
     pecd::log::SearchQuery q;
     q.message_id = a.message_id;
     auto records = log.search(q);
+    if (records.empty()) {
+        // The log keeps a client's Message-ID as written, in angle brackets, and PEC ids
+        // bare; either is found whether or not the operator typed the brackets.
+        const auto& id = a.message_id;
+        bool bracketed = id.size() > 2 && id.front() == '<' && id.back() == '>';
+        q.message_id = bracketed ? id.substr(1, id.size() - 2) : "<" + id + ">";
+        records = log.search(q);
+    }
     if (records.empty()) throw pecd::Error("no legal-log record names message " + a.message_id);
     json list = json::array();
     for (const auto& r : records) {
@@ -88,6 +96,7 @@ void register_pec_commands(CLI::App& app) {
     auto* history = group->add_subcommand("history", "every legal-log event of one message");
     history->add_option("message-id", h->message_id, "PEC message id or the client's Message-ID")->required();
     history->add_option("--data-dir", h->data_dir, "pecd's data directory (holds pecd.db)")->required();
+    history->add_option("--config", h->config, "pecd's configuration file: the database of its [store]");
     history->add_flag("--json", h->json_output, "the canonical records as JSON");
     history->callback([h] { run_history(*h); });
 

@@ -28,6 +28,28 @@
 #include "store/database.hpp"
 
 namespace pecd::log {
+
+std::unique_ptr<store::Database> open_log_database(const std::string& db, const std::string& data_dir,
+                                                   const std::string& config_file) {
+    if (!config_file.empty()) {
+        // The database of pecd's [store] (SQLite or the PostgreSQL of several nodes).
+        auto c = config::load_config(config_file);
+        if (c.store.backend == "postgresql")
+            return store::open_database(
+                {c.store.backend, {}, c.store.conninfo, c.store.password_file.string(), 2});
+        auto path = c.store.path.empty() ? c.data_dir / "pecd.db" : c.store.path;
+        if (!std::filesystem::exists(path)) throw Error("no database at " + path.string());
+        return store::open_sqlite(path.string());
+    }
+    std::string path = !db.empty()         ? db
+                       : !data_dir.empty() ? (std::filesystem::path(data_dir) / "pecd.db").string()
+                                           : "";
+    if (path.empty()) throw Error("give the database with --db PATH, --data-dir DIR or --config FILE");
+    // Never create an empty database while looking for a log.
+    if (!std::filesystem::exists(path)) throw Error("no database at " + path);
+    return store::open_sqlite(path);
+}
+
 namespace {
 
 struct LogArgs {
@@ -39,27 +61,8 @@ struct LogArgs {
     std::string signer_ca, tsa_ca;
 };
 
-std::string database_path(const LogArgs& a) {
-    if (!a.db.empty()) return a.db;
-    if (!a.data_dir.empty()) return (std::filesystem::path(a.data_dir) / "pecd.db").string();
-    throw Error("give the database with --db PATH or --data-dir DIR");
-}
-
 std::unique_ptr<store::Database> open_database(const LogArgs& a) {
-    if (!a.config.empty()) {
-        // The database of pecd's [store] (SQLite or the PostgreSQL of several nodes).
-        auto c = config::load_config(a.config);
-        if (c.store.backend == "postgresql")
-            return store::open_database(
-                {c.store.backend, {}, c.store.conninfo, c.store.password_file.string(), 2});
-        auto path = c.store.path.empty() ? c.data_dir / "pecd.db" : c.store.path;
-        if (!std::filesystem::exists(path)) throw Error("no database at " + path.string());
-        return store::open_sqlite(path.string());
-    }
-    std::string path = database_path(a);
-    // Never create an empty database while looking for a log.
-    if (!std::filesystem::exists(path)) throw Error("no database at " + path);
-    return store::open_sqlite(path);
+    return open_log_database(a.db, a.data_dir, a.config);
 }
 
 TimePoint parse_cli_time(const std::string& text, const char* option) {

@@ -40,6 +40,9 @@ const std::vector<store::Migration> kMigrations = {
     {3,
      "ALTER TABLE queue_messages ADD COLUMN claim_owner TEXT NOT NULL DEFAULT '';"
      "ALTER TABLE queue_messages ADD COLUMN claim_until BIGINT NOT NULL DEFAULT 0"},
+    // The legal log names the cipher of the session a message came in on, not only the
+    // protocol version.
+    {4, "ALTER TABLE queue_messages ADD COLUMN tls_cipher TEXT NOT NULL DEFAULT ''"},
 };
 
 constexpr std::size_t write_buffer_size = 64 * 1024;
@@ -84,11 +87,12 @@ QueuedMessage insert_rows(store::Tx& tx, const std::string& id, const Envelope& 
     tx.exec(
         "INSERT INTO queue_messages (id, mail_from, dsn_ret, dsn_envid, body_type, smtputf8, size, "
         "received_at,"
-        " is_dsn, listener, client_ip, helo, auth_user, tls_protocol, message_class)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " is_dsn, listener, client_ip, helo, auth_user, tls_protocol, tls_cipher, message_class)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         {id, e.mail_from, e.dsn_ret, e.dsn_envid, e.body_type, std::int64_t{e.smtputf8 ? 1 : 0},
          static_cast<std::int64_t>(size), received_ms, std::int64_t{is_dsn ? 1 : 0}, e.session.listener,
-         e.session.client_ip, e.session.helo, e.session.auth_user, e.session.tls_protocol, class_name(cls)});
+         e.session.client_ip, e.session.helo, e.session.auth_user, e.session.tls_protocol,
+         e.session.tls_cipher, class_name(cls)});
     // Only what the rows keep, as load() returns it.
     QueuedMessage q;
     q.id = id;
@@ -103,6 +107,7 @@ QueuedMessage insert_rows(store::Tx& tx, const std::string& id, const Envelope& 
     q.envelope.session.helo = e.session.helo;
     q.envelope.session.auth_user = e.session.auth_user;
     q.envelope.session.tls_protocol = e.session.tls_protocol;
+    q.envelope.session.tls_cipher = e.session.tls_cipher;
     q.size = size;
     q.is_dsn = is_dsn;
     q.message_class = cls;
@@ -502,7 +507,8 @@ std::optional<QueuedMessage> Spool::load(const std::string& id) {
     db_.read([&](store::Tx& tx) {
         auto m = tx.query_one(
             "SELECT mail_from, dsn_ret, dsn_envid, body_type, smtputf8, size, received_at, is_dsn, listener,"
-            " client_ip, helo, auth_user, tls_protocol, message_class, delay_warned FROM queue_messages"
+            " client_ip, helo, auth_user, tls_protocol, message_class, delay_warned, tls_cipher FROM "
+            "queue_messages"
             " WHERE id = ?",
             {id});
         if (!m) return;
@@ -523,6 +529,7 @@ std::optional<QueuedMessage> Spool::load(const std::string& id) {
         q.envelope.session.tls_protocol = m->text(12);
         q.message_class = m->text(13) == "pec" ? MessageClass::pec : MessageClass::ordinary;
         q.delay_warned = m->integer(14) != 0;
+        q.envelope.session.tls_cipher = m->text(15);
         for (auto& r : tx.query("SELECT id, address, notify, orcpt, state, attempts, next_attempt, last_error"
                                 " FROM queue_recipients WHERE queue_id = ? ORDER BY id",
                                 {id})) {

@@ -127,7 +127,7 @@ retry_max = 2
 
     def pecctl(self, *args, input=None, check=True, raw=False):
         extra = ["--config", self.config] if self.store_toml and args and args[0] in ("mailbox", "domain", "queue",
-                                                                                      "log") else []
+                                                                                      "log", "pec") else []
         return subprocess.run([PECCTL, *args, "--data-dir", self.data_dir, *extra], input=input,
                               capture_output=True, text=not raw, check=check, timeout=60)
 

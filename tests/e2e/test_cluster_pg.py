@@ -12,6 +12,7 @@ nodes) verifies.
 """
 import collections
 import email.utils
+import json
 import os
 import smtplib
 import ssl
@@ -123,6 +124,15 @@ class TwoNodesOnePostgres(unittest.TestCase):
         # The legal log written by both nodes is one valid chain.
         out = self.a1.pecctl("log", "verify", check=False)
         self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        # A message the killed node accepted: its history, read from the shared database
+        # by its client Message-ID typed without brackets, runs from acceptance to the
+        # delivery receipt, each event once, whichever node wrote it.
+        out = self.a1.pecctl("pec", "history", "%s@client.test" % from_a2[0], "--json", check=False)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        history = json.loads(out.stdout)
+        events = sorted((r["kind"], r["outcome"]) for r in history)
+        self.assertEqual(events, [("acceptance", "ok"), ("receipt-received", "consegna-completa"),
+                                  ("receipt-received", "presa-in-carico"), ("transport-envelope", "ok")], history)
         # The dead node comes back and finds nothing left to do twice.
         self.a2.start()
         time.sleep(6)

@@ -59,6 +59,10 @@ class EmbeddedPecProvider(unittest.TestCase):
                 events = [r["kind"] for r in history]
                 for k in ("acceptance", "transport-envelope", "take-in-charge", "delivery"):
                     self.assertIn(k, events)
+                # The session the message came in on, as the client negotiated it.
+                acceptance = next(r for r in history if r["kind"] == "acceptance")
+                self.assertEqual(acceptance["tls"]["protocol"], "TLSv1.3", acceptance)
+                self.assertTrue(acceptance["tls"]["cipher"].startswith("TLS_"), acceptance)
             finally:
                 pecd.stop()
                 clamd.stop()

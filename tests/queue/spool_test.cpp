@@ -46,7 +46,7 @@ std::string describe(const QueuedMessage& q) {
                       std::to_string(e.received_at.time_since_epoch().count()) + "|" +
                       std::to_string(q.is_dsn) + "|" + e.session.listener + "|" + e.session.client_ip + "|" +
                       e.session.helo + "|" + e.session.auth_user + "|" + e.session.tls_protocol + "|" +
-                      std::to_string(static_cast<int>(q.message_class)) + "|" +
+                      e.session.tls_cipher + "|" + std::to_string(static_cast<int>(q.message_class)) + "|" +
                       std::to_string(q.delay_warned) + "|" + std::to_string(e.recipients.size());
     for (const auto& r : q.recipients)
         out += "\n" + std::to_string(r.id) + "|" + r.address + "|" + r.notify + "|" + r.orcpt + "|" +
@@ -260,7 +260,7 @@ TEST_F(SpoolTest, FirstLoadAfterCommitReturnsExactlyTheStoredRows) {
     e.session.helo = "client.test";
     e.session.auth_user = "a@local.test";
     e.session.tls_protocol = "TLSv1.3";
-    e.session.tls_cipher = "TLS_AES_128_GCM_SHA256";  // not kept either
+    e.session.tls_cipher = "TLS_AES_128_GCM_SHA256";
     e.received_at = TimePoint(std::chrono::microseconds(1'700'000'000'123'456));
     auto m = spool->begin(e);
     m->write("received\r\n");
@@ -276,6 +276,7 @@ TEST_F(SpoolTest, FirstLoadAfterCommitReturnsExactlyTheStoredRows) {
         EXPECT_EQ(describe(*fresh), describe(*stored));
         EXPECT_EQ(describe(*spool->load(id)), describe(*stored));  // the second load reads the rows
     }
+    EXPECT_EQ(reader.load(received)->envelope.session.tls_cipher, "TLS_AES_128_GCM_SHA256");
     // An update goes to the rows the first load named.
     auto q = *spool->load(received);
     spool->update(received, {{q.recipients[1].id, RecipientState::failed, 1, {}, "550 no"}});

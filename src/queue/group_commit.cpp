@@ -1,7 +1,6 @@
 // group_commit.cpp - batching durable changes into one transaction (see group_commit.hpp)
 #include "queue/group_commit.hpp"
 
-#include <future>
 
 #include "core/error.hpp"
 
@@ -43,15 +42,24 @@ void GroupCommitter::submit(Work work, Done done) {
 }
 
 void GroupCommitter::run(Work work) {
-    std::promise<void> p;
-    auto f = p.get_future();
-    submit(std::move(work), [&p](std::exception_ptr e) {
-        if (e)
-            p.set_exception(e);
-        else
-            p.set_value();
+    // A mutex and condition variable rather than std::promise: completing a promise runs
+    // std::call_once, whose glibc pthread_once makes a futex wake system call every time,
+    // whether or not anyone waits, and every queue step of every message comes through here.
+    struct Waiter {
+        std::mutex mutex;
+        std::condition_variable cv;
+        bool finished = false;
+        std::exception_ptr error;
+    } w;
+    submit(std::move(work), [&w](std::exception_ptr e) {
+        std::lock_guard lock(w.mutex);
+        w.error = std::move(e);
+        w.finished = true;
+        w.cv.notify_one();  // under the lock: w lives on the waiter's stack
     });
-    f.get();
+    std::unique_lock lock(w.mutex);
+    w.cv.wait(lock, [&] { return w.finished; });
+    if (w.error) std::rethrow_exception(w.error);
 }
 
 void GroupCommitter::loop() {

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# fuzz.sh [TARGET...] [--seconds N] [--jobs N] - a longer libFuzzer run of the PEC reading side
+# fuzz.sh [TARGET...] [--seconds N] [--jobs N] - a longer libFuzzer run of the parsers that
+# take hostile input
 #
-# Targets: pec_verify (raw message -> S/MIME, classification, verification) and daticert
-# (daticert.xml parser). Default: both, 300 seconds each. The fuzzers are built with clang
+# Targets: pec_verify (raw message -> S/MIME, classification, verification), daticert
+# (daticert.xml parser) and smtp_session (a whole SMTP connection against the server
+# session; fuzz/common/smtp_entries.hpp lists what it checks). Default: all three, 300
+# seconds each. The fuzzers are built with clang
 # into build-fuzz/ (scripts/build.sh --fuzz configures it when missing). Corpora live in
 # build-fuzz/fuzz-corpus/<target>, seeded from tests/data/pec-samples and
 # fuzz/<target>/corpus; crashes are written to build-fuzz/fuzz-artifacts/<target>/ and make
@@ -16,11 +19,11 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds="$2"; shift 2 ;;
     --jobs) jobs="$2"; shift 2 ;;
-    pec_verify|daticert) targets+=("$1"); shift ;;
+    pec_verify|daticert|smtp_session) targets+=("$1"); shift ;;
     *) echo "fuzz.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
-[ ${#targets[@]} -gt 0 ] || targets=(pec_verify daticert)
+[ ${#targets[@]} -gt 0 ] || targets=(pec_verify daticert smtp_session)
 
 dir=build-fuzz
 if [ ! -f "$dir/build.ninja" ] && [ ! -f "$dir/Makefile" ]; then

@@ -15,6 +15,14 @@ namespace {
 
 constexpr std::size_t kAuthLineLimit = 12288;  // RFC 4954 section 4
 constexpr std::size_t kWriteBatch = 64 * 1024;
+constexpr std::size_t kReplyLine = 512;  // RFC 5321 4.5.3.1.5, CRLF included
+
+// Client bytes the session repeats (a parameter name, an address, the HELO name in the
+// Received: header) as printable ASCII: a NUL, a control character or an 8-bit byte
+// becomes '?', so neither a reply nor a stored header carries them.
+void append_printable(std::string& out, std::string_view text) {
+    for (unsigned char c : text) out += c >= 0x20 && c < 0x7f ? static_cast<char>(c) : '?';
+}
 
 std::string random_id() {
     thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -89,13 +97,15 @@ void ServerSession::start() {
 }
 
 void ServerSession::reply(int code, std::string_view enhanced, std::string_view text) {
+    const std::size_t start = out_.size();
     out_ += std::to_string(code);
     out_ += ' ';
     if (!enhanced.empty()) {
         out_ += enhanced;
         out_ += ' ';
     }
-    out_ += text;
+    append_printable(out_, text);
+    if (out_.size() - start > kReplyLine - 2) out_.resize(start + kReplyLine - 2);
     out_ += "\r\n";
 }
 
@@ -240,7 +250,8 @@ void ServerSession::cmd_ehlo(std::string_view arg, bool extended, bool lhlo) {
     arg = trim(arg);
     if (arg.empty()) return error_reply(501, "5.5.4", "Syntax: EHLO hostname");
     reset_transaction();
-    info_.helo = std::string(arg.substr(0, 255));
+    info_.helo.clear();
+    append_printable(info_.helo, arg.substr(0, 255));
     greeted_ = true;
     if (!extended) return reply(250, "", policy_.hostname);
     std::vector<std::string> lines{policy_.hostname};

@@ -10,7 +10,7 @@
 #include <filesystem>
 #include <random>
 
-#include "core/fs.hpp"
+#include "mutate.hpp"
 #include "pec_entries.hpp"
 
 namespace pecd::fuzz {
@@ -18,16 +18,6 @@ namespace {
 
 constexpr int kMutations = 20000;
 constexpr auto kTimeBudget = std::chrono::seconds(240);
-
-std::vector<std::string> load_dir(const std::filesystem::path& dir, const std::string& ext) {
-    std::vector<std::string> out;
-    std::vector<std::filesystem::path> files;
-    for (auto& e : std::filesystem::directory_iterator(dir))
-        if (e.path().extension() == ext) files.push_back(e.path());
-    std::sort(files.begin(), files.end());  // deterministic order
-    for (auto& f : files) out.push_back(pecd::fs::read_file(f));
-    return out;
-}
 
 const std::vector<std::string> kTokens = {
     "\r\n",
@@ -55,45 +45,6 @@ const std::vector<std::string> kTokens = {
     "\xff\xfe",
     std::string(1, '\0')};
 
-// One deterministic mutation of `in`, possibly splicing from `other`.
-std::string mutate(const std::string& in, const std::string& other, std::mt19937& rng) {
-    std::string s = in;
-    auto pick = [&](std::size_t n) {
-        return n == 0 ? 0 : std::uniform_int_distribution<std::size_t>(0, n - 1)(rng);
-    };
-    int ops = 1 + static_cast<int>(pick(4));
-    for (int i = 0; i < ops; ++i) {
-        std::size_t pos = pick(s.size() + 1);
-        switch (pick(7)) {
-            case 0:
-                if (!s.empty()) s[pick(s.size())] ^= static_cast<char>(1u << pick(8));
-                break;
-            case 1:
-                if (!s.empty()) s[pick(s.size())] = "\r\n-:;=\"<>\0\xff"[pick(11)];
-                break;
-            case 2:
-                if (pos < s.size()) s.erase(pos, 1 + pick(64));
-                break;
-            case 3:
-                if (pos < s.size()) s.insert(pos, s.substr(pos, 1 + pick(128)));
-                break;
-            case 4:
-                s.insert(std::min(pos, s.size()), kTokens[pick(kTokens.size())]);
-                break;
-            case 5:
-                s.resize(pos);
-                break;
-            default: {
-                if (other.empty()) break;
-                std::size_t from = pick(other.size());
-                std::size_t len = 1 + pick(256);
-                s.replace(std::min(pos, s.size()), pick(64), other.substr(from, len));
-            }
-        }
-    }
-    return s;
-}
-
 struct RunStats {
     int executed = 0, accepted = 0, rejected = 0;
 };
@@ -106,7 +57,7 @@ RunStats run_mutations(const std::vector<std::string>& corpus, Entry entry, unsi
     for (int i = 0; i < kMutations && std::chrono::steady_clock::now() < deadline; ++i) {
         const auto& base = corpus[static_cast<std::size_t>(i) % corpus.size()];
         const auto& other = corpus[static_cast<std::size_t>(i * 7 + 3) % corpus.size()];
-        auto input = mutate(base, other, rng);
+        auto input = mutate(base, other, rng, kTokens);
         auto o = entry(input);
         ++st.executed;
         if (o.accepted) {

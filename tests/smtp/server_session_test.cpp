@@ -363,6 +363,24 @@ TEST_F(SessionTest, TooManyErrorsCloses) {
     EXPECT_EQ(r.find("250"), std::string::npos) << "nothing is processed after the 421";
 }
 
+TEST_F(SessionTest, ClientBytesRepeatedOnlyAsPrintableAscii) {
+    using namespace std::string_literals;
+    auto s = make();
+    send(*s, "EHLO c\r\n");
+    // A parameter name with a NUL, a tab and an 8-bit byte comes back with each as '?'.
+    EXPECT_EQ(send(*s, "MAIL FROM:<x@y.test> F\0O\t\xe8=1\r\n"s),
+              "555 5.5.4 Unsupported parameter F?O??\r\n");
+    // However long the echoed text, the reply line stays within 512 octets.
+    auto r = send(*s, "MAIL FROM:<x@y.test> " + std::string(1500, 'P') + "=1\r\n");
+    EXPECT_EQ(r.size(), 512u) << r;
+    EXPECT_TRUE(r.starts_with("555 5.5.4 Unsupported parameter PPP") && r.ends_with("PP\r\n")) << r;
+    // The HELO name goes into the Received: header the same way.
+    send(*s, "EHLO ev\0il)\x01\r\nMAIL FROM:<>\r\nRCPT TO:<bob@local.test>\r\nDATA\r\nx\r\n.\r\n"s);
+    ASSERT_EQ(handler.messages.size(), 1u);
+    EXPECT_TRUE(handler.messages[0]->data.starts_with("Received: from ev?il)? ([127.0.0.1])\r\n"))
+        << handler.messages[0]->data;
+}
+
 TEST_F(SessionTest, MalformedCommandsGetPreciseReplies) {
     auto s = make();
     send(*s, "EHLO c\r\n");

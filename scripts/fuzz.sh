@@ -3,9 +3,10 @@
 # take hostile input
 #
 # Targets: pec_verify (raw message -> S/MIME, classification, verification), daticert
-# (daticert.xml parser) and smtp_session (a whole SMTP connection against the server
-# session; fuzz/common/smtp_entries.hpp lists what it checks). Default: all three, 300
-# seconds each. The fuzzers are built with clang
+# (daticert.xml parser), smtp_session (a whole SMTP connection against the server session)
+# and smtp_client (the delivering client against a server that says anything);
+# fuzz/common/smtp_entries.hpp lists what the two SMTP targets check. Default: all four,
+# 300 seconds each. The fuzzers are built with clang
 # into build-fuzz/ (scripts/build.sh --fuzz configures it when missing). Corpora live in
 # build-fuzz/fuzz-corpus/<target>, seeded from tests/data/pec-samples and
 # fuzz/<target>/corpus; crashes are written to build-fuzz/fuzz-artifacts/<target>/ and make
@@ -19,11 +20,11 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds="$2"; shift 2 ;;
     --jobs) jobs="$2"; shift 2 ;;
-    pec_verify|daticert|smtp_session) targets+=("$1"); shift ;;
+    pec_verify|daticert|smtp_session|smtp_client) targets+=("$1"); shift ;;
     *) echo "fuzz.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
-[ ${#targets[@]} -gt 0 ] || targets=(pec_verify daticert smtp_session)
+[ ${#targets[@]} -gt 0 ] || targets=(pec_verify daticert smtp_session smtp_client)
 
 dir=build-fuzz
 if [ ! -f "$dir/build.ninja" ] && [ ! -f "$dir/Makefile" ]; then

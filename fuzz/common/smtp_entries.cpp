@@ -7,6 +7,7 @@
 #include "core/clock.hpp"
 #include "core/error.hpp"
 #include "core/strings.hpp"
+#include "smtp/client.hpp"
 #include "smtp/server_session.hpp"
 
 namespace pecd::fuzz {
@@ -232,6 +233,130 @@ SessionOutcome smtp_session_entry(std::string_view data) {
         ++o.committed;
         if (o.violation.empty()) check_stored(*m, policy, o);
     }
+    return o;
+}
+
+namespace {
+
+void check_commands(std::string_view bytes, ClientOutcome& o) {
+    for (std::size_t i = 0; i < bytes.size() && o.violation.empty(); ++i) {
+        char c = bytes[i];
+        if (c == '\0')
+            o.violation = "NUL in a command";
+        else if (c == '\n' && (i == 0 || bytes[i - 1] != '\r'))
+            o.violation = "bare LF in a command";
+        else if (c == '\r' && (i + 1 == bytes.size() || bytes[i + 1] != '\n'))
+            o.violation = "bare CR in a command";
+    }
+}
+
+}  // namespace
+
+ClientOutcome smtp_client_entry(std::string_view data) {
+    ClientOutcome o;
+    const unsigned char bits = data.empty() ? 0 : static_cast<unsigned char>(data[0]);
+    const unsigned char chunking = data.size() < 2 ? 0 : static_cast<unsigned char>(data[1]);
+    std::string_view server = data.size() < 2 ? std::string_view() : data.substr(2);
+
+    smtp::ClientParams p;
+    p.helo_name = "pecd.local.test";
+    static constexpr smtp::TlsWanted kTls[] = {smtp::TlsWanted::never, smtp::TlsWanted::if_offered,
+                                               smtp::TlsWanted::required, smtp::TlsWanted::required};
+    p.tls = kTls[(bits >> 2) & 3];
+    p.tls_active = ((bits >> 2) & 3) == 3;
+    p.lmtp = (bits & 16) != 0;
+    p.keep_open = (bits & 32) != 0;
+    p.eight_bit = (bits & 64) != 0;
+    p.mail_from = "sender@local.test";
+    p.size = 1234;
+    for (unsigned i = 0; i <= (bits & 3u); ++i)
+        p.recipients.push_back({"r" + std::to_string(i) + "@remote.test", i == 1 ? "SUCCESS,FAILURE" : "",
+                                i == 2 ? "rfc822;r2@remote.test" : ""});
+    const std::size_t rcpts = p.recipients.size();
+    const bool tls_required = p.tls == smtp::TlsWanted::required;
+    o.tls = p.tls_active;
+
+    smtp::ClientSession session(std::move(p));
+    smtp::ReplyParser parser;
+    std::size_t pos = 0, turn = 0;
+    // The next reply, feeding the parser the server's bytes chunk by chunk; nullopt once
+    // they run out (the server closed the connection).
+    auto next_reply = [&]() -> std::optional<smtp::Reply> {
+        for (;;) {
+            if (auto r = parser.next()) return r;
+            if (pos >= server.size()) return std::nullopt;
+            std::size_t n = 1 + ((chunking + turn * 5) & 31) * (1 + (chunking >> 5));
+            ++turn;
+            parser.feed(server.substr(pos, n));
+            pos += n;
+        }
+    };
+
+    try {
+        auto r = next_reply();
+        if (!r) {
+            session.fail_unresolved("connection closed");
+        } else {
+            int last_code = r->code;
+            auto action = session.on_reply(*r);
+            // Bounded: each turn takes one reply from a finite input.
+            for (std::size_t turns = 0; turns <= server.size() + 4 && o.violation.empty(); ++turns) {
+                using Step = smtp::ClientSession::Step;
+                if (action.step == Step::done) {
+                    check_commands(action.bytes, o);
+                    o.transcript += action.bytes;
+                    break;
+                }
+                if (action.step == Step::start_tls) {
+                    o.tls = true;
+                    action = session.tls_started();
+                    continue;
+                }
+                if (action.step == Step::send_body) {
+                    if (last_code != 354) o.violation = "body sent in answer to " + std::to_string(last_code);
+                    if (tls_required && !o.tls) o.violation = "body sent without TLS, which is required";
+                    o.body_sent = true;
+                    o.transcript += "<body>\r\n";
+                    session.body_sent();
+                } else {
+                    check_commands(action.bytes, o);
+                    if (tls_required && !o.tls &&
+                        to_lower(action.bytes).find("mail from:") != std::string::npos)
+                        o.violation = "MAIL sent without TLS, which is required";
+                    o.transcript += action.bytes;
+                }
+                r = next_reply();
+                if (!r) {
+                    session.fail_unresolved("connection closed");
+                    break;
+                }
+                last_code = r->code;
+                action = session.on_reply(*r);
+            }
+        }
+    } catch (const TemporaryError& e) {
+        // A malformed reply (ProtocolError): RemoteTransport drops the connection.
+        session.fail_unresolved(e.what());
+    } catch (const std::exception& e) {
+        o.violation = std::string("unexpected exception from the client session: ") + e.what();
+        return o;
+    }
+    if (!o.violation.empty()) return o;
+    if (!session.finished()) session.fail_unresolved("connection closed");
+    const auto& results = session.results();
+    if (results.size() != rcpts) {
+        o.violation =
+            "results for " + std::to_string(results.size()) + " of " + std::to_string(rcpts) + " recipients";
+        return o;
+    }
+    for (const auto& res : results) {
+        if (!res || !(res->positive() || res->transient() || res->permanent())) {
+            o.violation = "a recipient left without a verdict";
+            return o;
+        }
+        if (res->positive()) ++o.delivered;
+    }
+    if (o.delivered > 0 && !o.body_sent) o.violation = "a recipient delivered though the body never went out";
     return o;
 }
 

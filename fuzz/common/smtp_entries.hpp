@@ -35,4 +35,26 @@ struct SessionOutcome {
 // data[1]: feed chunk sizes; the rest: what the client sends.
 SessionOutcome smtp_session_entry(std::string_view data);
 
+// The other direction: pecd delivering one message to a hostile server. The input's
+// bytes after the first two are everything the server says; the client session answers
+// each reply as RemoteTransport does (STARTTLS completes, the body goes when asked, a
+// malformed reply or the end of the input breaks the connection). What it checks:
+//   - every command is CRLF-terminated text without NUL, bare CR or bare LF;
+//   - with TLS required, neither MAIL nor the body goes out before TLS is up;
+//   - the body goes out only in answer to a 354;
+//   - in the end every recipient has a verdict (2xx, 4xx or 5xx, never a 3xx), and none
+//     is delivered (2xx) unless the body went out;
+//   - nothing but the protocol's own TemporaryError escapes the session.
+struct ClientOutcome {
+    std::string violation;      // empty: every promise above held
+    std::size_t delivered = 0;  // recipients with a 2xx verdict
+    bool body_sent = false;
+    bool tls = false;        // TLS was started
+    std::string transcript;  // what the client sent, in order ("<body>" for the body)
+};
+
+// data[0]: bits 0-1 recipients - 1, 2-3 TLS never/if offered/required/required (implicit),
+// 4 LMTP, 5 keep the session open, 6 8-bit body; data[1]: feed chunk sizes.
+ClientOutcome smtp_client_entry(std::string_view data);
+
 }  // namespace pecd::fuzz

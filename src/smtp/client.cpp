@@ -154,9 +154,18 @@ ClientSession::ClientSession(ClientParams params) : params_(std::move(params)) {
     results_.resize(params_.recipients.size());
 }
 
+// A recipient's verdict is 2xx, 4xx or 5xx. Any other reply where a verdict is due (a 1xx
+// or 3xx from a confused or hostile server) defers the recipient, never settles it.
+namespace {
+Reply verdict_of(const Reply& reply) {
+    if (reply.positive() || reply.transient() || reply.permanent()) return reply;
+    return make_reply(451, "4.5.0 unexpected reply " + reply.summary());
+}
+}  // namespace
+
 void ClientSession::set_all_open(const Reply& reply) {
     for (auto& r : results_)
-        if (!r) r = reply;
+        if (!r) r = verdict_of(reply);
 }
 
 void ClientSession::fail_unresolved(const std::string& reason) {
@@ -304,7 +313,7 @@ ClientSession::Action ClientSession::on_reply(const Reply& reply) {
                 if (reply.positive())
                     accepted_.push_back(idx);
                 else
-                    results_[idx] = reply;
+                    results_[idx] = verdict_of(reply);
             }
             return send_next_rcpt_or_data();
         }
@@ -314,19 +323,24 @@ ClientSession::Action ClientSession::on_reply(const Reply& reply) {
                 if (accepted_.empty()) return {Step::send, ".\r\n"};  // a server that ignored RFC 2920 3.1
                 return {Step::send_body, {}};
             }
+            // DATA answered with a 2xx instead of 354: the body never went, so no recipient
+            // can count as delivered.
             for (auto i : accepted_)
-                if (!results_[i]) results_[i] = reply;
+                if (!results_[i])
+                    results_[i] = reply.positive() ? make_reply(451, "4.5.0 DATA answered with " +
+                                                                         reply.summary() + " instead of 354")
+                                                   : verdict_of(reply);
             // A refused DATA leaves the accepted MAIL in force (RFC 5321 3.3): a next MAIL
             // on this session would be nested.
             return mail_ok_ ? quit() : end_transaction(reply);
         case State::data_end:
             if (accepted_.empty()) return end_transaction(reply);
             if (params_.lmtp) {
-                results_[accepted_[lmtp_index_++]] = reply;
+                results_[accepted_[lmtp_index_++]] = verdict_of(reply);
                 if (lmtp_index_ < accepted_.size()) return {Step::send, {}};
                 return quit();
             }
-            for (auto i : accepted_) results_[i] = reply;
+            for (auto i : accepted_) results_[i] = verdict_of(reply);
             return end_transaction(reply);
         case State::done:
             return {Step::done, {}};

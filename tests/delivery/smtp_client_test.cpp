@@ -112,6 +112,25 @@ TEST(ClientSession, PipelinedSmtpWithMixedRecipientReplies) {
     EXPECT_EQ(s.results()[1]->status(), "5.1.1");
 }
 
+TEST(ClientSession, DataAnsweredWithoutA354DeliversNoOne) {
+    // A server that answers DATA with 250 never received the body: the recipients it
+    // accepted are deferred, not delivered.
+    ClientSession s(params({"ok@y.test"}));
+    open_transaction(s, "220 mx ESMTP\r\n", "250-mx\r\n250 PIPELINING\r\n");
+    auto a = s.on_reply(parse_one("250 2.0.0 thanks\r\n"));
+    EXPECT_EQ(a.step, Step::done);
+    ASSERT_TRUE(s.results()[0]);
+    EXPECT_EQ(s.results()[0]->code, 451) << s.results()[0]->summary();
+    EXPECT_NE(s.results()[0]->summary().find("instead of 354"), std::string::npos);
+    // A 3xx where a verdict is due (here after the body) defers as well.
+    ClientSession t(params({"ok@y.test"}, true));
+    open_transaction(t, "220 lmtp\r\n", "250-lmtp\r\n250 PIPELINING\r\n");
+    EXPECT_EQ(t.on_reply(parse_one("354 go\r\n")).step, Step::send_body);
+    t.on_reply(parse_one("354 again?\r\n"));
+    ASSERT_TRUE(t.results()[0]);
+    EXPECT_EQ(t.results()[0]->code, 451) << t.results()[0]->summary();
+}
+
 TEST(ClientSession, KeptOpenAfterTheTransactionAndResumedWithANewMailFrom) {
     auto p = params({"x@y.test"});
     p.keep_open = true;

@@ -1,7 +1,6 @@
 // group_commit.cpp - batching durable changes into one transaction (see group_commit.hpp)
 #include "queue/group_commit.hpp"
 
-
 #include "core/error.hpp"
 
 namespace pecd::queue {

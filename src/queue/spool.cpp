@@ -507,9 +507,8 @@ std::optional<QueuedMessage> Spool::load(const std::string& id) {
     db_.read([&](store::Tx& tx) {
         auto m = tx.query_one(
             "SELECT mail_from, dsn_ret, dsn_envid, body_type, smtputf8, size, received_at, is_dsn, listener,"
-            " client_ip, helo, auth_user, tls_protocol, message_class, delay_warned, tls_cipher FROM "
-            "queue_messages"
-            " WHERE id = ?",
+            " client_ip, helo, auth_user, tls_protocol, message_class, delay_warned, tls_cipher"
+            " FROM queue_messages WHERE id = ?",
             {id});
         if (!m) return;
         QueuedMessage q;

@@ -45,6 +45,27 @@ ReceiptType requested_type(const OriginalFacts& o, const TransactionContext& tx)
     return o.receipt_type.value_or(ReceiptType::completa);
 }
 
+// A header field copied from the original stays one field of ours whatever line ends it
+// carries: a bare CR or LF ends a line as CRLF does, but a line that is empty or blank
+// (which would end our header block) is dropped and every further line is made a
+// continuation, so a copied field can neither end the header nor add a field of its own.
+void append_copied_field(std::string& out, std::string_view raw) {
+    bool first = true;
+    std::size_t pos = 0;
+    for (;;) {
+        auto end = raw.find_first_of("\r\n", pos);
+        auto line = raw.substr(pos, end == std::string_view::npos ? std::string_view::npos : end - pos);
+        if (line.find_first_not_of(" \t") != std::string_view::npos) {
+            if (!first && line.front() != ' ' && line.front() != '\t') out += '\t';
+            out.append(line);
+            out += "\r\n";
+            first = false;
+        }
+        if (end == std::string_view::npos) break;
+        pos = end + 1;
+    }
+}
+
 std::string client_msgid(const OriginalFacts& o, const TransactionContext& tx) {
     return tx.client_msgid ? *tx.client_msgid : o.message_id;
 }
@@ -142,10 +163,7 @@ TopHeaders top_headers(MessageKind kind, std::string_view original, const Origin
     auto split = mime::split_message(original);
     auto copy_fields = [&](std::string_view name) {
         for (const auto& f : split.fields)
-            if (iequals(f.name, name)) {
-                mime::append_crlf(h.text, f.raw);
-                h.text += "\r\n";
-            }
+            if (iequals(f.name, name)) append_copied_field(h.text, f.raw);
     };
     std::string subject = std::string(subject_prefix(kind)) + o.subject_raw;
     for (auto& c : subject)  // control bytes of a hostile Subject never reach our header
@@ -209,12 +227,16 @@ OriginalFacts read_original(std::string_view original) {
         o.subject = mime::decode_text(*v);
     }
     if (auto v = s.value("Message-ID")) {
-        auto id = std::string(trim(*v));
-        auto lt = id.find('<'), gt = id.find('>', lt == std::string::npos ? 0 : lt);
-        if (lt != std::string::npos && gt != std::string::npos)
-            o.message_id = id.substr(lt, gt - lt + 1);
-        else if (!id.empty())
-            o.message_id = "<" + id + ">";
+        auto id = trim(*v);
+        auto lt = id.find('<'), gt = id.find('>', lt == std::string_view::npos ? 0 : lt);
+        if (lt != std::string_view::npos && gt != std::string_view::npos) id = id.substr(lt + 1, gt - lt - 1);
+        // The id is repeated in our headers (X-Riferimento-Message-ID) and in daticert.xml:
+        // only its printable ASCII goes, so both say the same and neither carries a control
+        // byte, a space or a stray bracket from a hostile client.
+        std::string clean;
+        for (unsigned char c : id)
+            if (c > 0x20 && c < 0x7f && c != '<' && c != '>') clean += static_cast<char>(c);
+        if (!clean.empty()) o.message_id = "<" + clean + ">";
     }
     if (auto v = s.value("From")) {
         auto a = mime::parse_addresses(*v);

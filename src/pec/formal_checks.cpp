@@ -3,6 +3,7 @@
 
 #include <gmime/gmime.h>
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -465,8 +466,12 @@ private:
 
         if (!all("message-id").empty()) {
             auto id = std::string(trim(all("message-id")[0]->value));
+            // RFC 5322 3.6.4: printable ASCII only. The id is repeated in our headers and in
+            // daticert.xml, where a control or 8-bit byte could not be written alike.
+            bool printable =
+                std::all_of(id.begin(), id.end(), [](unsigned char c) { return c > 0x20 && c < 0x7f; });
             if (id.size() < 5 || id.front() != '<' || id.back() != '>' || id.find('@') == std::string::npos ||
-                id.find_first_of(" \t<>", 1) != id.size() - 1)
+                id.find_first_of("<>", 1) != id.size() - 1 || !printable)
                 return syntax("the Message-ID field is not \"<id@domain>\"", "Message-ID");
             info.client_msgid = id;
         }

@@ -7,10 +7,13 @@
 // of the expected kind, with the expected SMTP envelope and daticert fields.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <memory>
+#include <random>
 
 #include "core/error.hpp"
 #include "crypto/identity.hpp"
+#include "mutate.hpp"
 #include "pec/points/access_point.hpp"
 #include "pec/points/delivery_point.hpp"
 #include "pec/points/reception_point.hpp"
@@ -401,7 +404,9 @@ TEST_F(Points, ReceptionOrdinaryMailFollowsMailboxPolicy) {
 TEST_F(Points, ReceptionWrapsHostileBytesInAValidAnomaly) {
     const std::vector<std::string> inputs = {
         "", "\r\n\r\n", std::string("X-Trasporto: posta-certificata\r\n\0\xff\r\n\r\n", 39),
-        "Content-Type: multipart/signed; boundary=\"b\"\r\n\r\n--b\r\n\r\nx\r\n--b--\r\n"};
+        "Content-Type: multipart/signed; boundary=\"b\"\r\n\r\n--b\r\n\r\nx\r\n--b--\r\n",
+        // A bare CR inside a field the anomaly envelope copies (To) must not end its header.
+        "From: someone@example.com\r\nTo: anna@pec.altro.example\r\rSubject: ciao\r\n\r\nciao\r\n"};
     for (const auto& msg : inputs) {
         SCOPED_TRACE(::testing::PrintToString(msg));
         auto v = verify(msg);
@@ -415,6 +420,111 @@ TEST_F(Points, ReceptionWrapsHostileBytesInAValidAnomaly) {
         EXPECT_TRUE(a.valid());
         EXPECT_FALSE(delivery_notice(msg, v, kAnna, StoreOutcome::ok(), delivery_ctx()));
     }
+}
+
+// Bounded, seeded mutations (the fuzz targets' mutator): the same inputs every run.
+constexpr int kHostileCases = 5000;
+constexpr auto kHostileBudget = std::chrono::seconds(90);
+
+const std::vector<std::string> kHeaderTokens = {"\r\n",
+                                                "\n",
+                                                "\r\n\r\n",
+                                                "\r\n\t",
+                                                ":",
+                                                ",",
+                                                ";",
+                                                "<",
+                                                ">",
+                                                "\"",
+                                                "(",
+                                                ")",
+                                                "@",
+                                                "=?utf-8?q?caff=C3=A8?=",
+                                                "=?x?b?",
+                                                "From: ",
+                                                "To: ",
+                                                "Cc: ",
+                                                "Bcc: x@y.example\r\n",
+                                                "Subject: ",
+                                                "Message-ID: ",
+                                                "X-Riferimento-Message-ID: ",
+                                                "Content-Type: multipart/mixed; boundary=\"",
+                                                "\xff",
+                                                std::string(1, '\0'),
+                                                std::string(2000, 's'),
+                                                kAnna,
+                                                kSender};
+
+// Whatever a client submits, every message the access point builds and signs (receipt,
+// notice, transport envelope) passes the verifier as the kind it claims to be.
+TEST_F(Points, HostileSubmissionsYieldVerifiableMessages) {
+    const std::string bases[] = {
+        original(), original("Reply-To: <r@pec.test.example>\r\nX-Tag: " + std::string(300, 'x') + "\r\n")};
+    std::mt19937 rng(20261206u);
+    const auto deadline = std::chrono::steady_clock::now() + kHostileBudget;
+    int accepted = 0, refused = 0;
+    for (int i = 0; i < kHostileCases && std::chrono::steady_clock::now() < deadline; ++i) {
+        auto msg = fuzz::mutate(bases[i % 2], bases[(i + 1) % 2], rng, kHeaderTokens);
+        SCOPED_TRACE("mutation " + std::to_string(i) + ": " + ::testing::PrintToString(msg.substr(0, 600)));
+        AccessDecision d;
+        try {
+            d = accept_submission(submission_envelope(), kSender, msg,
+                                  access_ctx("pecd.1.node.1." + std::to_string(i) + ".aa@pec.test.example"));
+        } catch (const std::exception& e) {
+            FAIL() << "the access point threw instead of deciding: " << e.what();
+        }
+        if (d.transport) {
+            ++accepted;
+            expect_kind(d.receipt, MessageKind::accettazione);
+            expect_kind(*d.transport, MessageKind::transport_envelope);
+        } else {
+            ++refused;
+            expect_kind(d.receipt, MessageKind::non_accettazione);
+        }
+        if (HasFailure()) break;
+    }
+    EXPECT_GT(accepted, 0);
+    EXPECT_GT(refused, 0);
+}
+
+// Whatever arrives at the reception point for a local mailbox, ordinary mail or a
+// provider's signed message damaged on the way, the anomaly envelope wrapping it passes the
+// verifier, and a message that still verifies is taken in charge.
+TEST_F(Points, HostileArrivalsYieldVerifiableAnomalies) {
+    const std::string plain = "From: someone@example.com\r\nTo: " + kAnna +
+                              "\r\nSubject: ciao\r\nMessage-ID: <plain-1@example.com>\r\nDate: Mon, 3 Feb "
+                              "2025 10:15:00 +0100\r\n\r\nciao\r\n";
+    const std::string bases[] = {plain, transport().data};
+    std::mt19937 rng(20261207u);
+    const auto deadline = std::chrono::steady_clock::now() + kHostileBudget;
+    int anomalies = 0;
+    for (int i = 0; i < kHostileCases && std::chrono::steady_clock::now() < deadline; ++i) {
+        auto msg = fuzz::mutate(bases[i % 2], bases[(i + 1) % 2], rng, kHeaderTokens);
+        SCOPED_TRACE("mutation " + std::to_string(i) + ": " + ::testing::PrintToString(msg.substr(0, 600)));
+        auto v = verify(msg);
+        ReceptionDecision d;
+        try {
+            d = receive_message(msg, hop_envelope(i % 2 ? kSender : "someone@example.com", {kAnna}), v,
+                                reception_ctx());
+        } catch (const std::exception& e) {
+            FAIL() << "the reception point threw instead of deciding: " << e.what();
+        }
+        if (d.action == ReceptionAction::anomaly) {
+            ++anomalies;
+            ASSERT_TRUE(d.delivery);
+            BuiltMessage anomaly;
+            anomaly.data = d.delivery->data;
+            expect_kind(anomaly, MessageKind::anomaly_envelope);
+        } else if (v.valid()) {
+            EXPECT_TRUE(d.action == ReceptionAction::take_in_charge ||
+                        d.action == ReceptionAction::forward_receipt)
+                << to_string(d.action);
+        } else {
+            ADD_FAILURE() << "an invalid message got " << to_string(d.action) << " instead of an anomaly";
+        }
+        if (HasFailure()) break;
+    }
+    EXPECT_GT(anomalies, kHostileCases / 4);
 }
 
 TEST_F(Points, ExtractPostacertFindsTheCarriedOriginal) {

@@ -120,6 +120,15 @@ TEST(FormalChecks, SyntaxErrorsAreReportedWithTheLine) {
     Msg bad_id;
     bad_id.set("Message-ID", "no-brackets@example.it");
     expect_code(check(bad_id), FormalCode::syntax);
+    // Printable ASCII only: a control or 8-bit byte could not be repeated alike in our
+    // headers and in daticert.xml.
+    for (const char* id : {"<abc\x0e@example.it>", "<abc\xc3\xa8@example.it>", "<a b@example.it>"}) {
+        Msg unprintable;
+        unprintable.set("Message-ID", id);
+        r = check(unprintable);
+        expect_code(r, FormalCode::syntax);
+        EXPECT_EQ(r.field, "Message-ID") << id;
+    }
 
     Msg latin1;
     latin1.set("Subject", "Citt\xe0");

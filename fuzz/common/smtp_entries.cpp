@@ -17,6 +17,36 @@ constexpr std::string_view kUser = "user@local.test";
 constexpr std::string_view kPassword = "secret";
 constexpr std::size_t kMaxReplyLine = 512;  // RFC 5321 4.5.3.1.5, CRLF included
 
+// Both entries read their input the same way: a byte of settings, a byte of chunking,
+// then the peer's bytes.
+struct Input {
+    unsigned char bits = 0;
+    unsigned char chunking = 0;
+    std::string_view peer;
+};
+
+Input split_input(std::string_view data) {
+    Input in;
+    if (!data.empty()) in.bits = static_cast<unsigned char>(data[0]);
+    if (data.size() >= 2) {
+        in.chunking = static_cast<unsigned char>(data[1]);
+        in.peer = data.substr(2);
+    }
+    return in;
+}
+
+// "bare LF", "bare CR" or "NUL" (when nul_counts) for the first byte that is not part of
+// CRLF-terminated text; empty when there is none.
+std::string line_end_problem(std::string_view bytes, bool nul_counts) {
+    for (std::size_t i = 0; i < bytes.size(); ++i) {
+        char c = bytes[i];
+        if (c == '\0' && nul_counts) return "NUL";
+        if (c == '\n' && (i == 0 || bytes[i - 1] != '\r')) return "bare LF";
+        if (c == '\r' && (i + 1 == bytes.size() || bytes[i + 1] != '\n')) return "bare CR";
+    }
+    return {};
+}
+
 struct Stored {
     SessionInfo session;
     Envelope envelope;
@@ -114,12 +144,10 @@ void check_replies(std::string_view out, SessionOutcome& o) {
 
 void check_stored(const Stored& s, const smtp::ListenerPolicy& p, SessionOutcome& o) {
     const auto& d = s.data;
-    for (std::size_t i = 0; i < d.size() && o.violation.empty(); ++i) {
-        if (d[i] == '\n' && (i == 0 || d[i - 1] != '\r')) o.violation = "bare LF stored in a message";
-        if (d[i] == '\r' && (i + 1 == d.size() || d[i + 1] != '\n'))
-            o.violation = "bare CR stored in a message";
+    if (auto problem = line_end_problem(d, false); !problem.empty()) {
+        o.violation = problem + " stored in a message";
+        return;
     }
-    if (!o.violation.empty()) return;
     // The session puts its Received: header (folded with tabs) in front of what the client
     // sent; the size limit counts the client's bytes.
     if (!d.starts_with("Received: from ")) {
@@ -153,9 +181,9 @@ void check_stored(const Stored& s, const smtp::ListenerPolicy& p, SessionOutcome
 
 SessionOutcome smtp_session_entry(std::string_view data) {
     SessionOutcome o;
-    const unsigned char bits = data.empty() ? 0 : static_cast<unsigned char>(data[0]);
-    const unsigned char chunking = data.size() < 2 ? 0 : static_cast<unsigned char>(data[1]);
-    std::string_view input = data.size() < 2 ? std::string_view() : data.substr(2);
+    const Input in = split_input(data);
+    const unsigned char bits = in.bits, chunking = in.chunking;
+    const std::string_view input = in.peer;
 
     auto policy = policy_of(bits);
     ManualClock clock{TimePoint(std::chrono::seconds(1'700'000'000))};
@@ -236,27 +264,11 @@ SessionOutcome smtp_session_entry(std::string_view data) {
     return o;
 }
 
-namespace {
-
-void check_commands(std::string_view bytes, ClientOutcome& o) {
-    for (std::size_t i = 0; i < bytes.size() && o.violation.empty(); ++i) {
-        char c = bytes[i];
-        if (c == '\0')
-            o.violation = "NUL in a command";
-        else if (c == '\n' && (i == 0 || bytes[i - 1] != '\r'))
-            o.violation = "bare LF in a command";
-        else if (c == '\r' && (i + 1 == bytes.size() || bytes[i + 1] != '\n'))
-            o.violation = "bare CR in a command";
-    }
-}
-
-}  // namespace
-
 ClientOutcome smtp_client_entry(std::string_view data) {
     ClientOutcome o;
-    const unsigned char bits = data.empty() ? 0 : static_cast<unsigned char>(data[0]);
-    const unsigned char chunking = data.size() < 2 ? 0 : static_cast<unsigned char>(data[1]);
-    std::string_view server = data.size() < 2 ? std::string_view() : data.substr(2);
+    const Input in = split_input(data);
+    const unsigned char bits = in.bits, chunking = in.chunking;
+    const std::string_view server = in.peer;
 
     smtp::ClientParams p;
     p.helo_name = "pecd.local.test";
@@ -277,6 +289,10 @@ ClientOutcome smtp_client_entry(std::string_view data) {
     o.tls = p.tls_active;
 
     smtp::ClientSession session(std::move(p));
+    auto check_commands = [&](std::string_view bytes) {
+        if (auto problem = line_end_problem(bytes, true); !problem.empty() && o.violation.empty())
+            o.violation = problem + " in a command";
+    };
     smtp::ReplyParser parser;
     std::size_t pos = 0, turn = 0;
     // The next reply, feeding the parser the server's bytes chunk by chunk; nullopt once
@@ -303,7 +319,7 @@ ClientOutcome smtp_client_entry(std::string_view data) {
             for (std::size_t turns = 0; turns <= server.size() + 4 && o.violation.empty(); ++turns) {
                 using Step = smtp::ClientSession::Step;
                 if (action.step == Step::done) {
-                    check_commands(action.bytes, o);
+                    check_commands(action.bytes);
                     o.transcript += action.bytes;
                     break;
                 }
@@ -319,7 +335,7 @@ ClientOutcome smtp_client_entry(std::string_view data) {
                     o.transcript += "<body>\r\n";
                     session.body_sent();
                 } else {
-                    check_commands(action.bytes, o);
+                    check_commands(action.bytes);
                     if (tls_required && !o.tls &&
                         to_lower(action.bytes).find("mail from:") != std::string::npos)
                         o.violation = "MAIL sent without TLS, which is required";

@@ -18,6 +18,7 @@
 
 #include "api/server.hpp"
 #include "core/fs.hpp"
+#include "jwt_helpers.hpp"
 #include "log/legal_log.hpp"
 #include "store/mail_store.hpp"
 #include "tls/server_tls.hpp"
@@ -26,6 +27,8 @@ namespace pecd::api {
 namespace {
 
 using json = nlohmann::json;
+using test::bn_b64;
+using test::sign;
 
 struct Cmd {
     int rc;
@@ -42,44 +45,11 @@ Cmd run(const std::string& cmd) {
     return r;
 }
 
-std::string bn_b64(EVP_PKEY* k, const char* name) {
-    BIGNUM* bn = nullptr;
-    EVP_PKEY_get_bn_param(k, name, &bn);
-    std::string s(static_cast<std::size_t>(BN_num_bytes(bn)), '\0');
-    BN_bn2bin(bn, reinterpret_cast<unsigned char*>(s.data()));
-    BN_free(bn);
-    return base64url_encode(s);
-}
-
 EVP_PKEY* load_key(const std::filesystem::path& p) {
     FILE* f = std::fopen(p.c_str(), "r");
     EVP_PKEY* k = PEM_read_PrivateKey(f, nullptr, nullptr, nullptr);
     std::fclose(f);
     return k;
-}
-
-// Signs header.payload with the key (RS256 or ES256 r||s form).
-std::string sign(EVP_PKEY* key, const json& header, const json& payload) {
-    std::string input = base64url_encode(header.dump()) + "." + base64url_encode(payload.dump());
-    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-    EVP_DigestSignInit(ctx, nullptr, EVP_sha256(), nullptr, key);
-    std::size_t len = 0;
-    EVP_DigestSign(ctx, nullptr, &len, reinterpret_cast<const unsigned char*>(input.data()), input.size());
-    std::string sig(len, '\0');
-    EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(sig.data()), &len,
-                   reinterpret_cast<const unsigned char*>(input.data()), input.size());
-    sig.resize(len);
-    EVP_MD_CTX_free(ctx);
-    if (header["alg"] == "ES256") {
-        const unsigned char* p = reinterpret_cast<const unsigned char*>(sig.data());
-        ECDSA_SIG* es = d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(sig.size()));
-        std::string raw(64, '\0');
-        BN_bn2binpad(ECDSA_SIG_get0_r(es), reinterpret_cast<unsigned char*>(raw.data()), 32);
-        BN_bn2binpad(ECDSA_SIG_get0_s(es), reinterpret_cast<unsigned char*>(raw.data()) + 32, 32);
-        ECDSA_SIG_free(es);
-        sig = raw;
-    }
-    return input + "." + base64url_encode(sig);
 }
 
 const TimePoint kStart = TimePoint(std::chrono::seconds(1790000000));

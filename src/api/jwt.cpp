@@ -181,6 +181,10 @@ std::string base64url_decode(std::string_view in) {
             out.push_back(static_cast<char>((acc >> bits) & 0xff));
         }
     }
+    // Canonical encoding only (RFC 4648 3.5): with the unused low bits of the last
+    // character ignored, one signature would have several spellings, and a token could be
+    // altered without breaking it.
+    if (bits > 0 && (acc & ((1u << bits) - 1)) != 0) throw TokenError("bad base64url padding bits");
     return out;
 }
 

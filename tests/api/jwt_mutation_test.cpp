@@ -2,9 +2,9 @@
 //
 // Valid RS256 and ES256 tokens (keys made in-process) are checked once, then a bounded,
 // seeded set of mutations of them (the fuzz targets' mutator) goes through
-// verify_token. Each must be refused with a TokenError, or, when accepted, carry exactly
-// the header and payload that were signed: a tampered token never reaches the API with
-// claims nobody signed, and nothing but TokenError ever escapes the verifier.
+// verify_token. Each must be refused with a TokenError unless the mutations gave the seed
+// back unchanged: a tampered token never reaches the API, not even as another spelling of
+// a valid one, and nothing but TokenError ever escapes the verifier.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -29,12 +29,7 @@ struct Key {
     EVP_PKEY* pkey;
 };
 
-// The header and payload parts: what the signature covers.
-std::string signed_part(const std::string& token) {
-    return token.substr(0, token.rfind('.'));
-}
-
-TEST(JwtMutations, TamperedTokensAreRefusedOrCarryWhatWasSigned) {
+TEST(JwtMutations, TamperedTokensAreRefused) {
     Key rsa(EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", static_cast<size_t>(2048)));
     Key ec(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
     ASSERT_TRUE(rsa.pkey && ec.pkey);
@@ -85,11 +80,9 @@ TEST(JwtMutations, TamperedTokensAreRefusedOrCarryWhatWasSigned) {
         try {
             auto c = verify_token(token, keys, policy, kNow);
             ++accepted;
-            // Only the signature's own encoding may differ (base64url's unused trailing
-            // bits): the signed header and payload are the seed's, to the byte.
-            ASSERT_TRUE(signed_part(token) == signed_part(seeds[0]) ||
-                        signed_part(token) == signed_part(seeds[1]))
-                << "mutation " << i << " accepted with unsigned content: " << token;
+            // Base64url is read in its canonical spelling only, so an accepted token is a
+            // seed, to the byte: no content nobody signed, no second spelling of one token.
+            ASSERT_TRUE(token == seeds[0] || token == seeds[1]) << "mutation " << i << " accepted: " << token;
             EXPECT_EQ(c.subject, "portal-a");
         } catch (const TokenError&) {
             ++refused;

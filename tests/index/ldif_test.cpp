@@ -4,7 +4,12 @@
 
 #include <gtest/gtest.h>
 
+#include <iostream>
+#include <random>
+
 #include "core/error.hpp"
+#include "index/provider_index.hpp"
+#include "mutate.hpp"
 
 namespace pecd::index {
 namespace {
@@ -153,6 +158,79 @@ TEST(Ldif, HostileInputNeverCrashes) {
         }
     }
     SUCCEED();
+}
+
+// A directory as the central index serves it, mutated: seeded and bounded (the fuzz
+// targets' mutator). Reading and indexing either succeed or fail with a ParseError naming
+// the line; a built index answers look-ups; nothing else escapes.
+TEST(Ldif, MutatedDirectoriesIndexOrFailWithAParseError) {
+    const std::string root =
+        "dn: o=postacert\nobjectClass: top\nobjectClass: organization\nobjectClass: LDIFLocationURLObject\n"
+        "o: postacert\nLDIFLocationURL: https://igpec.example/igpec.ldif.p7m\n\n";
+    const std::string acme =
+        "dn: providerName=Acme PEC,o=postacert\nobjectClass: top\nobjectClass: provider\n"
+        "providerName: Acme PEC\nmailReceipt: ricevute@pec.acme.example\nmanagedDomains: pec.acme.example\n"
+        "managedDomains: Altro.Acme.Example\nproviderCertificateHash: "
+        "0123456789ABCDEF0123456789ABCDEF01234567\n"
+        "providerCertificate;binary:: MIIBszCCAVmgAwIBAgIUQ2VydGlmaWNhdGUgbm90IHJlYWw=\n\n";
+    const std::string unit =
+        "dn: providerUnit=Backup,providerName=Acme PEC,o=postacert\nobjectClass: top\nobjectClass: provider\n"
+        "providerName: Acme PEC\nproviderUnit: Backup\nmailReceipt: backup@pec.acme.example\n"
+        "managedDomains: backup.acme.example\n\n";
+    const std::string change =
+        "dn: providerName=Acme PEC,o=postacert\nchangetype: modify\nadd: managedDomains\n"
+        "managedDomains: nuovo.acme.example\n-\ndelete: managedDomains\nmanagedDomains: "
+        "Altro.Acme.Example\n-\n\n";
+    const std::vector<std::string> seeds = {root + acme + unit, root + acme + change,
+                                            "version: 1\n" + root + unit};
+    for (const auto& s : seeds) {
+        std::vector<Problem> problems;
+        ASSERT_TRUE(index_from_ldif(s, &problems)) << s;
+    }
+    const std::vector<std::string> tokens = {"\n",
+                                             "\n ",
+                                             "\n\n",
+                                             ":",
+                                             "::",
+                                             ":<",
+                                             "dn: ",
+                                             "-\n",
+                                             ";binary",
+                                             "=",
+                                             ",",
+                                             "o=postacert",
+                                             "changetype: delete\n",
+                                             "#",
+                                             "managedDomains: ",
+                                             "providerName=",
+                                             std::string(1, '\0'),
+                                             "\xff",
+                                             "\r\n",
+                                             std::string(5000, 'A')};
+    std::mt19937 rng(20261206u);
+    int built = 0, refused = 0;
+    for (int i = 0; i < 100000; ++i) {
+        auto text = fuzz::mutate(seeds[static_cast<std::size_t>(i) % seeds.size()],
+                                 seeds[static_cast<std::size_t>(i + 1) % seeds.size()], rng, tokens);
+        try {
+            std::vector<Problem> problems;
+            auto index = index_from_ldif(text, &problems);
+            ASSERT_TRUE(index) << "mutation " << i;
+            for (const char* domain :
+                 {"pec.acme.example", "PEC.ACME.EXAMPLE", "backup.acme.example", "", "."})
+                (void)index->by_domain(domain);
+            (void)index->by_hash("0123456789abcdef0123456789abcdef01234567");
+            ++built;
+        } catch (const ParseError& e) {
+            EXPECT_GT(e.line(), 0u) << "mutation " << i << ": " << e.what();
+            ++refused;
+        } catch (const std::exception& e) {
+            FAIL() << "mutation " << i << ": " << e.what() << " escaped for\n" << text;
+        }
+    }
+    std::cout << "directory mutations: " << built << " indexed, " << refused << " refused\n";
+    EXPECT_GT(built, 0);
+    EXPECT_GT(refused, 0);
 }
 
 TEST(Ldif, NormalizedDnsCompareEqual) {

@@ -44,6 +44,13 @@ std::string take(char* s) {
     return out;
 }
 
+// Text the API shows goes into JSON, which holds UTF-8 only: a hostile header or file
+// name keeps its valid sequences, and each broken one becomes U+FFFD.
+std::string utf8_text(const std::string& s) {
+    if (g_utf8_validate(s.data(), static_cast<gssize>(s.size()), nullptr)) return s;
+    return take(g_utf8_make_valid(s.data(), static_cast<gssize>(s.size())));
+}
+
 std::string bytes_of(GMimeStream* mem) {
     GByteArray* arr = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
     return arr ? std::string(reinterpret_cast<const char*>(arr->data), arr->len) : std::string();
@@ -74,6 +81,8 @@ void walk(GMimeObject* obj, int& next, const std::function<bool(GMimeObject*, co
     } else {
         return;
     }
+    info.filename = utf8_text(info.filename);
+    info.content_type = utf8_text(info.content_type);
     info.index = next++;
     fn(obj, info);
 }
@@ -96,6 +105,8 @@ MessageHeaders summarize(std::string_view raw) {
     h.pec_ref = header(obj, "X-Riferimento-Message-ID");
     if (h.pec_ref.size() > 2 && h.pec_ref.front() == '<' && h.pec_ref.back() == '>')
         h.pec_ref = h.pec_ref.substr(1, h.pec_ref.size() - 2);
+    for (auto* text : {&h.message_id, &h.subject, &h.from, &h.date, &h.pec_type, &h.pec_ref})
+        *text = utf8_text(*text);
     return h;
 }
 

@@ -9,6 +9,8 @@
 //   an attachment disposition, and every message/rfc822 part (postacert.eml of a PEC
 //   envelope), numbered 0.. in document order; an enclosed message is one attachment
 //   (its own parts are not listed).
+// - Every text returned (header values, file names, content types) is valid UTF-8: a
+//   broken sequence becomes U+FFFD, because the API writes these texts into JSON.
 // - attachment(raw, index) returns that part's decoded bytes (transfer encoding undone;
 //   a message/rfc822 part as its message text); nullopt when there is no such index.
 #pragma once

@@ -139,7 +139,9 @@ json message_json(const std::string& mailbox, const CatalogEntry& e, const std::
 ApiResponse json_response(int status, const json& j) {
     ApiResponse r;
     r.status = status;
-    r.body = j.dump();
+    // Strings come from stored mail; mime_view makes them UTF-8, and should one slip
+    // through, it is replaced rather than failing the whole response.
+    r.body = j.dump(-1, ' ', false, json::error_handler_t::replace);
     return r;
 }
 

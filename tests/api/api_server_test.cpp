@@ -368,6 +368,30 @@ TEST_F(ApiServerTest, DeliveredMessageIsFoundReadDownloadedAndEachReadAudited) {
     EXPECT_EQ(reads, 6);
 }
 
+TEST_F(ApiServerTest, BrokenTextInStoredMailIsListedAsUtf8) {
+    // A file name that says it is UTF-8 and is not (RFC 2231, "caff%E8"): the listing
+    // still answers, with U+FFFD where the bytes were broken.
+    store_->add_mailbox({"box@a.example", 1 << 20, store::MailboxKind::receive_only, true});
+    deliver(
+        "box@a.example", "k1",
+        "From: x@c.example\r\nSubject: caff\xe8\r\nMIME-Version: 1.0\r\n"
+        "Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nx\r\n"
+        "--b\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; "
+        "filename*=utf-8''caff%E8.pdf\r\n"
+        "\r\n%PDF\r\n--b--\r\n");
+    auto t = token();
+    auto r = curl("GET", "/v1/mailboxes/box@a.example/messages", t);
+    ASSERT_EQ(r.status, 200) << r.body;
+    auto id = json::parse(r.body)["items"][0]["id"].get<std::int64_t>();
+    std::string base = "/v1/mailboxes/box@a.example/messages/" + std::to_string(id);
+    r = curl("GET", base + "/attachments", t);
+    ASSERT_EQ(r.status, 200) << r.body;
+    auto list = json::parse(r.body);
+    ASSERT_FALSE(list.dump().empty());
+    EXPECT_NE(r.body.find("caff\xef\xbf\xbd.pdf"), std::string::npos) << r.body;
+    EXPECT_EQ(curl("GET", base, t).status, 200);
+}
+
 TEST_F(ApiServerTest, BadBodiesGetProblemsAndTheServerKeepsServing) {
     auto t = token();
     auto r = curl("POST", "/v1/mailboxes", t, "{\"address\": ");

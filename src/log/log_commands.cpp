@@ -61,10 +61,6 @@ struct LogArgs {
     std::string signer_ca, tsa_ca;
 };
 
-std::unique_ptr<store::Database> open_database(const LogArgs& a) {
-    return open_log_database(a.db, a.data_dir, a.config);
-}
-
 TimePoint parse_cli_time(const std::string& text, const char* option) {
     std::string t = text;
     if (t.size() == 10) t += "T00:00:00Z";
@@ -101,7 +97,7 @@ VerifyOptions verify_options(const LogArgs& a) {
 }
 
 void run_search(const LogArgs& a) {
-    auto db = open_database(a);
+    auto db = open_log_database(a.db, a.data_dir, a.config);
     LegalLog legal(*db);
     auto records = legal.search(query_of(a));
     auto segments = legal.segments();
@@ -158,7 +154,7 @@ void run_search(const LogArgs& a) {
 }
 
 int run_verify(const LogArgs& a) {
-    auto db = open_database(a);
+    auto db = open_log_database(a.db, a.data_dir, a.config);
     LegalLog legal(*db);
     auto report = verify_log(legal, verify_options(a));
     std::cout << "records checked: " << report.records << "\n"
@@ -178,7 +174,7 @@ int run_verify(const LogArgs& a) {
 }
 
 void run_export(const LogArgs& a) {
-    auto db = open_database(a);
+    auto db = open_log_database(a.db, a.data_dir, a.config);
     LegalLog legal(*db);
     bool filtered = !a.message_id.empty() || !a.address.empty() || !a.from.empty() || !a.to.empty();
     SearchQuery q = query_of(a);

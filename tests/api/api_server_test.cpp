@@ -27,7 +27,6 @@ namespace pecd::api {
 namespace {
 
 using json = nlohmann::json;
-using test::bn_b64;
 using test::sign;
 
 struct Cmd {
@@ -90,21 +89,7 @@ protected:
         ec_ = load_key(dir_ / "ec.key");
         other_ = load_key(dir_ / "other.key");
         ASSERT_TRUE(rsa_ && ec_ && other_);
-        unsigned char pub[65];
-        std::size_t publen = 0;
-        EVP_PKEY_get_octet_string_param(ec_, OSSL_PKEY_PARAM_PUB_KEY, pub, sizeof pub, &publen);
-        ASSERT_EQ(publen, 65u);
-        json jwks = {{"keys",
-                      {{{"kty", "RSA"},
-                        {"kid", "rsa1"},
-                        {"use", "sig"},
-                        {"n", bn_b64(rsa_, OSSL_PKEY_PARAM_RSA_N)},
-                        {"e", bn_b64(rsa_, OSSL_PKEY_PARAM_RSA_E)}},
-                       {{"kty", "EC"},
-                        {"kid", "ec1"},
-                        {"crv", "P-256"},
-                        {"x", base64url_encode(std::string(reinterpret_cast<char*>(pub) + 1, 32))},
-                        {"y", base64url_encode(std::string(reinterpret_cast<char*>(pub) + 33, 32))}}}}};
+        json jwks = test::jwks_of(rsa_, ec_);
         fs::write_file_durable(dir_ / "jwks.json", jwks.dump(), 0600);
 
         db_ = store::open_sqlite((dir_ / "pecd.db").string());

@@ -1,6 +1,6 @@
 // jwt_helpers.hpp - what the API tests need to act as an identity provider: a key's
-// public numbers as JWK members, and a compact JWS signed with a key (RS256, or ES256 in
-// its r||s form). Header-only, for the test binaries.
+// public numbers as JWK members, the JWK Set of the test keys, and a compact JWS signed
+// with a key (RS256, or ES256 in its r||s form). Header-only, for the test binaries.
 #pragma once
 
 #include <openssl/core_names.h>
@@ -8,6 +8,7 @@
 #include <openssl/evp.h>
 
 #include <nlohmann/json.hpp>
+#include <stdexcept>
 #include <string>
 
 #include "api/jwt.hpp"
@@ -22,6 +23,26 @@ inline std::string bn_b64(EVP_PKEY* k, const char* name) {
     BN_bn2bin(bn, reinterpret_cast<unsigned char*>(s.data()));
     BN_free(bn);
     return base64url_encode(s);
+}
+
+// The JWK Set of an RSA key (kid "rsa1") and a P-256 key (kid "ec1"), as an identity
+// provider publishes it.
+inline nlohmann::json jwks_of(EVP_PKEY* rsa, EVP_PKEY* ec) {
+    unsigned char pub[65];
+    std::size_t publen = 0;
+    EVP_PKEY_get_octet_string_param(ec, OSSL_PKEY_PARAM_PUB_KEY, pub, sizeof pub, &publen);
+    if (publen != 65) throw std::runtime_error("not an uncompressed P-256 public key");
+    return {{"keys",
+             {{{"kty", "RSA"},
+               {"kid", "rsa1"},
+               {"use", "sig"},
+               {"n", bn_b64(rsa, OSSL_PKEY_PARAM_RSA_N)},
+               {"e", bn_b64(rsa, OSSL_PKEY_PARAM_RSA_E)}},
+              {{"kty", "EC"},
+               {"kid", "ec1"},
+               {"crv", "P-256"},
+               {"x", base64url_encode(std::string(reinterpret_cast<char*>(pub) + 1, 32))},
+               {"y", base64url_encode(std::string(reinterpret_cast<char*>(pub) + 33, 32))}}}}};
 }
 
 // Signs header.payload with the key (RS256 or ES256 r||s form).

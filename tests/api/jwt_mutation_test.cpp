@@ -33,20 +33,7 @@ TEST(JwtMutations, TamperedTokensAreRefused) {
     Key rsa(EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", static_cast<size_t>(2048)));
     Key ec(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
     ASSERT_TRUE(rsa.pkey && ec.pkey);
-    unsigned char pub[65];
-    std::size_t publen = 0;
-    EVP_PKEY_get_octet_string_param(ec.pkey, OSSL_PKEY_PARAM_PUB_KEY, pub, sizeof pub, &publen);
-    ASSERT_EQ(publen, 65u);
-    json jwks = {{"keys",
-                  {{{"kty", "RSA"},
-                    {"kid", "rsa1"},
-                    {"n", test::bn_b64(rsa.pkey, OSSL_PKEY_PARAM_RSA_N)},
-                    {"e", test::bn_b64(rsa.pkey, OSSL_PKEY_PARAM_RSA_E)}},
-                   {{"kty", "EC"},
-                    {"kid", "ec1"},
-                    {"crv", "P-256"},
-                    {"x", base64url_encode(std::string(reinterpret_cast<char*>(pub) + 1, 32))},
-                    {"y", base64url_encode(std::string(reinterpret_cast<char*>(pub) + 33, 32))}}}}};
+    json jwks = test::jwks_of(rsa.pkey, ec.pkey);
     auto keys = parse_jwks(jwks.dump());
     ASSERT_EQ(keys.keys.size(), 2u);
     const TokenPolicy policy{"https://idp.test", "pecd-api", std::chrono::seconds(30)};

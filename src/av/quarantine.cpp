@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "core/calendar.hpp"
 #include "core/error.hpp"
 #include "core/fs.hpp"
 #include "core/strings.hpp"
@@ -121,20 +122,10 @@ bool valid_id(const std::string& id) {
 
 }  // namespace
 
-TimePoint months_before(TimePoint now, int months) {
-    using namespace std::chrono;
-    auto day = floor<days>(now);
-    auto time_of_day = now - day;
-    year_month_day ymd(day);
-    year_month target_ym = year_month(ymd.year(), ymd.month()) - std::chrono::months(months);
-    auto last = year_month_day_last(target_ym.year(), month_day_last(target_ym.month())).day();
-    auto d = std::min(ymd.day(), last);
-    return sys_days(year_month_day(target_ym.year(), target_ym.month(), d)) + time_of_day;
-}
-
 Quarantine::Quarantine(fsys::path dir, const Clock& clock, int retention_months)
     : dir_(std::move(dir)), clock_(clock), retention_months_(retention_months) {
-    if (retention_months_ < 1) throw Error("quarantine: retention must be at least one month");
+    if (retention_months_ < 1 || retention_months_ > kMaxRetentionMonths)
+        throw Error("quarantine: retention must be 1 to " + std::to_string(kMaxRetentionMonths) + " months");
     fs::ensure_dir(dir_, 0700);
 }
 

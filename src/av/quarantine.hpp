@@ -75,7 +75,4 @@ private:
     mutable std::mutex mu_;
 };
 
-// now minus `months` calendar months, the day clamped to the target month's end (UTC).
-TimePoint months_before(TimePoint now, int months);
-
 }  // namespace pecd::av

@@ -6,11 +6,17 @@
 #include <optional>
 #include <set>
 
+#include "core/calendar.hpp"
 #include "core/error.hpp"
 #include "core/fs.hpp"
 
 namespace pecd::config {
 namespace {
+
+// The longest period any setting takes, in seconds: ten years. Longer is a typo (a few
+// zeros too many), and near the top of int64 a period overflows when a timer adds it to
+// the clock, which makes it fire at once or never.
+constexpr std::int64_t kMaxPeriodSeconds = 10ll * 365 * 86400;
 
 // Reads typed values from one TOML table and remembers which keys were used, so that
 // anything left over can be reported as unknown.
@@ -34,10 +40,15 @@ public:
         } else if constexpr (std::is_same_v<T, std::chrono::seconds>) {
             auto v = node->value<std::int64_t>();
             if (!v || *v <= 0) fail(*node, key, "expected a positive number of seconds");
+            if (*v > kMaxPeriodSeconds)
+                fail(*node, key, "at most " + std::to_string(kMaxPeriodSeconds) + " seconds (ten years)");
             out = std::chrono::seconds(*v);
         } else if constexpr (std::is_same_v<T, std::chrono::milliseconds>) {
             auto v = node->value<std::int64_t>();
             if (!v || *v <= 0) fail(*node, key, "expected a positive number of milliseconds");
+            if (*v > kMaxPeriodSeconds * 1000)
+                fail(*node, key,
+                     "at most " + std::to_string(kMaxPeriodSeconds * 1000) + " milliseconds (ten years)");
             out = std::chrono::milliseconds(*v);
         } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
             auto arr = node->as_array();
@@ -202,7 +213,11 @@ void read_dns(const toml::table& t, Dns& d) {
     s.get("tries", d.tries);
     s.get("ipv6", d.ipv6);
     s.no_unknown_keys();
-    if (t.contains("tries")) s.positive("tries", d.tries);
+    // c-ares takes both as int, per query: a minute and ten tries are already generous.
+    if (t.contains("tries") && (d.tries == 0 || d.tries > 10))
+        s.fail(*t.get("tries"), "tries", "must be between 1 and 10");
+    if (d.timeout > std::chrono::minutes(1))
+        s.fail(*t.get("timeout_ms"), "timeout_ms", "at most 60000 milliseconds per try");
 }
 
 // A host name as SNI carries it (RFC 6066 3): LDH labels, no trailing dot; "*." may
@@ -280,6 +295,14 @@ void read_store(const toml::table& t, Store& st) {
         s.fail(*t.get("pool_size"), "pool_size", "must be between 1 and 256");
 }
 
+// A retention that cannot be turned into a cut-off date is refused here, at start, rather
+// than by every purge (core/calendar.hpp).
+void retention_at_most_max(const Table& s, const toml::table& t, unsigned months) {
+    if (months > static_cast<unsigned>(kMaxRetentionMonths))
+        s.fail(*t.get("retention_months"), "retention_months",
+               "at most " + std::to_string(kMaxRetentionMonths) + " months (100 years)");
+}
+
 void read_antivirus(const toml::table& t, Antivirus& a) {
     Table s(t, "antivirus");
     s.get("enabled", a.enabled);
@@ -306,6 +329,7 @@ void read_antivirus(const toml::table& t, Antivirus& a) {
     if (a.retention_months < 30)
         s.fail(*t.get("retention_months"), "retention_months",
                "infected messages must be kept at least 30 months (pec.md 7)");
+    retention_at_most_max(s, t, a.retention_months);
 }
 
 void read_pec(const toml::table& t, Pec& p) {
@@ -366,6 +390,7 @@ void read_log(const toml::table& t, LegalLog& l) {
     if (l.retention_months < 30)
         s.fail(*t.get("retention_months"), "retention_months",
                "the legal log is kept at least 30 months (pec.md 7)");
+    retention_at_most_max(s, t, l.retention_months);
 }
 
 void read_api(const toml::table& t, Api& a) {

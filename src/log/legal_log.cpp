@@ -4,6 +4,7 @@
 #include <chrono>
 #include <set>
 
+#include "core/calendar.hpp"
 #include "core/error.hpp"
 #include "core/strings.hpp"
 
@@ -86,16 +87,6 @@ std::int64_t to_micros(TimePoint t) {
 
 TimePoint from_micros(std::int64_t us) {
     return TimePoint(std::chrono::duration_cast<TimePoint::duration>(std::chrono::microseconds(us)));
-}
-
-TimePoint months_before(TimePoint now, int months) {
-    using namespace std::chrono;
-    auto day = floor<days>(now);
-    year_month_day ymd{day};
-    year_month ym = year_month{ymd.year(), ymd.month()} - std::chrono::months{months};
-    auto last = year_month_day_last{ym.year(), month_day_last{ym.month()}}.day();
-    year_month_day target{ym.year(), ym.month(), std::min(ymd.day(), last)};
-    return TimePoint(sys_days{target}.time_since_epoch() + (now - day));
 }
 
 std::vector<store::Migration> LegalLog::migrations(const std::string& backend) {

@@ -104,7 +104,5 @@ private:
 
 std::int64_t to_micros(TimePoint t);
 TimePoint from_micros(std::int64_t us);
-// now minus `months` calendar months (day clamped to the month's end).
-TimePoint months_before(TimePoint now, int months);
 
 }  // namespace pecd::log

@@ -12,6 +12,7 @@
 
 #include "av/clamd.hpp"
 #include "clamd_peer.hpp"
+#include "core/calendar.hpp"
 #include "core/error.hpp"
 
 namespace pecd::av {
@@ -158,6 +159,9 @@ TEST(Quarantine, ConfiguredRetentionAndMonthEnds) {
     EXPECT_EQ(months_before(utc(2026, 3, 31), 1), utc(2026, 2, 28));
     EXPECT_EQ(months_before(utc(2028, 8, 31), 30), utc(2026, 2, 28));
     EXPECT_THROW(Quarantine(dir.path(), clock, 0), Error);
+    // Beyond 100 years the cut-off would wrap into the future and purge everything.
+    EXPECT_THROW(Quarantine(dir.path(), clock, kMaxRetentionMonths + 1), Error);
+    EXPECT_THROW(months_before(utc(2026, 3, 31), 2000000000), Error);
 }
 
 TEST(Quarantine, LeftoversOfInterruptedWorkAreIgnoredAndCleaned) {

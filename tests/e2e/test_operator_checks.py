@@ -24,6 +24,27 @@ class OperatorChecks(unittest.TestCase):
             self.assertIn("must be one of", p.stderr)
             self.assertFalse(os.path.exists(os.path.join(tmp, "listeners.json")))
 
+    def test_out_of_range_periods_are_refused_by_check_config(self):
+        # A "keep forever" retention of two thousand million months once became a purge
+        # cut-off in the future; --check-config and the start refuse it, naming the key.
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "pecd.toml")
+            base = 'data_dir = "%s"\n[[listener]]\nname = "mx"\nport = 2525\n' % tmp
+            for section, key, value in (("log", "retention_months", "2000000000"),
+                                        ("antivirus", "retention_months", "1201"),
+                                        ("limits", "idle_timeout", "999999999999")):
+                with open(path, "w") as f:
+                    f.write(base + "[%s]\n%s = %s\n" % (section, key, value))
+                for args in (["--check-config"], []):
+                    p = subprocess.run([PECD, "--config", path, *args], capture_output=True, text=True, timeout=30)
+                    self.assertEqual(p.returncode, 2, (key, args, p.stdout, p.stderr))
+                    self.assertIn("%s.%s: at most" % (section, key), p.stderr)
+            with open(path, "w") as f:
+                f.write(base + "[log]\nretention_months = 1200\n")
+            p = subprocess.run([PECD, "--config", path, "--check-config"], capture_output=True, text=True, timeout=30)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertFalse(os.path.exists(os.path.join(tmp, "listeners.json")))
+
     def test_listeners_file_describes_every_listener(self):
         inst = PecdInstance().start()
         try:

@@ -4,6 +4,7 @@
 
 #include <chrono>
 
+#include "core/calendar.hpp"
 #include "core/error.hpp"
 #include "log/builtin_tsa.hpp"
 #include "log/bundle.hpp"
@@ -423,6 +424,28 @@ TEST_F(LegalLogTest, RetentionPurgesOldSegmentsWithARecord) {
     EXPECT_EQ(report.segments_purged, 1);
     EXPECT_EQ(months_before(TimePoint(sys_days{2026y / 8 / 31}.time_since_epoch()), 30),
               TimePoint(sys_days{2024y / 2 / 29}.time_since_epoch()));
+}
+
+// A retention beyond the calendar must purge nothing. Two thousand million months wrapped
+// around the system clock's range into a cut-off in the future, and a purge against it
+// removed every sealed segment of the log.
+TEST_F(LegalLogTest, RetentionBeyondTheCalendarPurgesNothing) {
+    LocalTimestampSource source(
+        std::make_shared<crypto::TimestampAuthority>(crypto::create_tsa_identity("t"), clock));
+    fill(4);
+    ASSERT_EQ(seal_all(source), 1);
+    clock.advance(hours(24 * 2000));
+    for (int months : {2000000000, kMaxRetentionMonths + 1, -1})
+        EXPECT_THROW(log->purge(clock.now(), months, 60), Error) << months;
+    SealerOptions options;
+    options.retention_months = 2000000000;
+    Sealer sealer(*log, provider, source, clock, options);
+    sealer.run_once(true);  // the purge fails and is logged; the pass goes on
+    EXPECT_EQ(log->records(1, 100).size(), 4u);
+    EXPECT_EQ(verify_log(*log).segments_purged, 0);
+    // The longest retention accepted still yields a cut-off in the past.
+    const auto now = clock.now();
+    EXPECT_LT(months_before(now, kMaxRetentionMonths), now - hours(24 * 365 * 99));
 }
 
 }  // namespace

@@ -68,6 +68,26 @@ TEST(Config, ErrorsNameKeyAndReason) {
     EXPECT_EQ(error_of(base + "[limits]\nrecipients = -4\n"), "line 6: limits.recipients: expected a non-negative integer");
 }
 
+// A few zeros too many must be an error at start, not a timer that fires at once or a
+// retention whose cut-off wraps into the future and purges the legal log.
+TEST(Config, PeriodsAndRetentionsHaveUpperBounds) {
+    std::string base = "data_dir = \"/d\"\n[[listener]]\nname = \"mx\"\nport = 25\n";
+    EXPECT_EQ(error_of(base + "[limits]\nidle_timeout = 315360001\n"),
+              "line 6: limits.idle_timeout: at most 315360000 seconds (ten years)");
+    EXPECT_EQ(error_of(base + "[limits]\nin_flow_delay = 9223372036854775807\n"),
+              "line 6: limits.in_flow_delay: at most 315360000000 milliseconds (ten years)");
+    EXPECT_EQ(config::parse_config(base + "[outbound]\nlifetime = 315360000\n").outbound.lifetime,
+              std::chrono::seconds(315360000));
+    EXPECT_EQ(error_of(base + "[log]\nretention_months = 2000000000\n"),
+              "line 6: log.retention_months: at most 1200 months (100 years)");
+    EXPECT_EQ(error_of(base + "[antivirus]\nretention_months = 4294967295\n"),
+              "line 6: antivirus.retention_months: at most 1200 months (100 years)");
+    EXPECT_EQ(config::parse_config(base + "[log]\nretention_months = 1200\n").log.retention_months, 1200u);
+    EXPECT_EQ(error_of(base + "[dns]\ntries = 4294967295\n"), "line 6: dns.tries: must be between 1 and 10");
+    EXPECT_EQ(error_of(base + "[dns]\ntimeout_ms = 3000000000\n"),
+              "line 6: dns.timeout_ms: at most 60000 milliseconds per try");
+}
+
 TEST(Config, ListenerSniCertificates) {
     auto c = config::parse_config(R"(
 data_dir = "/d"

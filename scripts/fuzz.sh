@@ -3,10 +3,11 @@
 # take hostile input
 #
 # Targets: pec_verify (raw message -> S/MIME, classification, verification), daticert
-# (daticert.xml parser), smtp_session (a whole SMTP connection against the server session)
-# and smtp_client (the delivering client against a server that says anything);
-# fuzz/common/smtp_entries.hpp lists what the two SMTP targets check. Default: all four,
-# 300 seconds each. The fuzzers are built with clang
+# (daticert.xml parser), smtp_session (a whole SMTP connection against the server
+# session), smtp_client (the delivering client against a server that says anything) and
+# config (the TOML configuration reader). fuzz/common/smtp_entries.hpp and
+# config_entries.hpp list what those targets check. Default: all five, 300 seconds each;
+# a target's fuzz/<target>/<target>.dict goes to libFuzzer. The fuzzers are built with clang
 # into build-fuzz/ (scripts/build.sh --fuzz configures it when missing). Corpora live in
 # build-fuzz/fuzz-corpus/<target>, seeded from tests/data/pec-samples and
 # fuzz/<target>/corpus; crashes are written to build-fuzz/fuzz-artifacts/<target>/ and make
@@ -20,11 +21,11 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds="$2"; shift 2 ;;
     --jobs) jobs="$2"; shift 2 ;;
-    pec_verify|daticert|smtp_session|smtp_client) targets+=("$1"); shift ;;
+    pec_verify|daticert|smtp_session|smtp_client|config) targets+=("$1"); shift ;;
     *) echo "fuzz.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
-[ ${#targets[@]} -gt 0 ] || targets=(pec_verify daticert smtp_session smtp_client)
+[ ${#targets[@]} -gt 0 ] || targets=(pec_verify daticert smtp_session smtp_client config)
 
 dir=build-fuzz
 if [ ! -f "$dir/build.ninja" ] && [ ! -f "$dir/Makefile" ]; then
@@ -41,11 +42,12 @@ for t in "${targets[@]}"; do
   [ -d "fuzz/$t/corpus" ] && seeds+=("fuzz/$t/corpus")
   [ "$t" = pec_verify ] && seeds+=("tests/data/pec-samples")
   echo "fuzz.sh: $t for ${seconds}s (corpus $corpus)"
-  parallel=()
+  extra=()
+  [ -f "fuzz/$t/$t.dict" ] && extra+=(-dict="fuzz/$t/$t.dict")
   # -jobs (even -jobs=1) sends libFuzzer's output to fuzz-N.log files: only when asked.
-  [ "$jobs" -gt 1 ] && parallel=(-jobs="$jobs" -workers="$jobs")
+  [ "$jobs" -gt 1 ] && extra+=(-jobs="$jobs" -workers="$jobs")
   if ! "$dir/fuzz/$t/fuzz_$t" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=4096 \
-      -max_len=262144 "${parallel[@]}" -print_final_stats=1 \
+      -max_len=262144 "${extra[@]}" -print_final_stats=1 \
       -artifact_prefix="$artifacts/" "$corpus" "${seeds[@]}"; then
     echo "fuzz.sh: $t FOUND A PROBLEM - see $artifacts" >&2
     status=1

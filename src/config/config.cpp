@@ -153,6 +153,9 @@ void read_outbound(const toml::table& t, Outbound& o) {
         // Zero is allowed here: it turns delay notices off.
         auto v = n->value<std::int64_t>();
         if (!v || *v < 0) s.fail(*n, "delay_warning", "expected seconds (0 = no delay notices)");
+        if (*v > kMaxPeriodSeconds)
+            s.fail(*n, "delay_warning",
+                   "at most " + std::to_string(kMaxPeriodSeconds) + " seconds (ten years)");
         o.delay_warning = std::chrono::seconds(*v);
     }
     s.known("delay_warning");

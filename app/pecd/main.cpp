@@ -3,7 +3,9 @@
 // pecd [--config FILE] [--data-dir DIR] [--any-port] [--smtp-only] [--check-config]
 // Without --config it runs the embedded default: a PEC provider on loopback under DIR
 // (default ./pecd-data); --smtp-only runs it as a plain SMTP server instead (no PEC
-// processing). --check-config validates FILE and exits (0 = valid).
+// processing). --check-config validates FILE and the files it names (certificates, keys,
+// trust anchors, secrets, the data directory) and exits: 0 = valid, 2 = a problem, each
+// named by its key on standard error.
 #include <malloc.h>
 #include <spdlog/spdlog.h>
 
@@ -13,6 +15,7 @@
 
 #include "config/config.hpp"
 #include "core/error.hpp"
+#include "server/config_check.hpp"
 #include "server/daemon.hpp"
 
 namespace {
@@ -65,6 +68,12 @@ int main(int argc, char** argv) {
         return 2;
     }
     if (check_only) {
+        // Beyond the TOML: the files it names, read as the daemon will read them.
+        auto problems = pecd::server::check_files(cfg, std::chrono::system_clock::now());
+        for (const auto& p : problems)
+            std::cerr << "pecd: configuration " << (config_file.empty() ? "" : config_file + ": ") << p.key
+                      << ": " << p.problem << "\n";
+        if (!problems.empty()) return 2;
         std::cout << "pecd: configuration is valid\n";
         return 0;
     }

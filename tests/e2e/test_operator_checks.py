@@ -45,6 +45,54 @@ class OperatorChecks(unittest.TestCase):
             self.assertEqual(p.returncode, 0, p.stderr)
             self.assertFalse(os.path.exists(os.path.join(tmp, "listeners.json")))
 
+    def test_check_config_reads_the_files_it_names(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            def openssl(*args):
+                subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=60)
+            for name in ("mx", "other"):
+                openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                        "-days", "30", "-subj", "/CN=%s.example" % name, "-keyout", os.path.join(tmp, name + ".key"),
+                        "-out", os.path.join(tmp, name + ".pem"))
+            with open(os.path.join(tmp, "garbage.pem"), "w") as f:
+                f.write("not a certificate\n")
+            with open(os.path.join(tmp, "db.password"), "w") as f:
+                f.write("s3cret-value\n")
+            path = os.path.join(tmp, "pecd.toml")
+
+            def check(text):
+                with open(path, "w") as f:
+                    f.write(text)
+                return subprocess.run([PECD, "--config", path, "--check-config"], capture_output=True, text=True,
+                                      timeout=30)
+
+            good = ('data_dir = "{t}/data"\n[tls]\ncertificate = "{t}/mx.pem"\nkey = "{t}/mx.key"\n'
+                    '[[listener]]\nname = "mx"\nport = 2525\ncertificate = "{t}/other.pem"\nkey = "{t}/other.key"\n'
+                    '[outbound]\nca_file = "{t}/mx.pem"\n').format(t=tmp)
+            p = check(good)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertIn("configuration is valid", p.stdout)
+            self.assertFalse(os.path.exists(os.path.join(tmp, "data")), "a check creates nothing")
+
+            bad = ('data_dir = "{t}/missing/data"\n[tls]\ncertificate = "{t}/nothere.pem"\nkey = "{t}/mx.key"\n'
+                   '[[listener]]\nname = "mx"\nport = 2525\ncertificate = "{t}/mx.pem"\nkey = "{t}/other.key"\n'
+                   '[outbound]\nca_file = "{t}/garbage.pem"\n'
+                   '[store]\nbackend = "postgresql"\nconninfo = "host=db"\npassword_file = "{t}/db.pw"\n').format(t=tmp)
+            p = check(bad)
+            self.assertEqual(p.returncode, 2, p.stdout)
+            lines = p.stderr.strip().splitlines()
+            keys = [l.split(": ")[2] for l in lines]
+            self.assertEqual(keys, ["data_dir", "tls.certificate", "listener[1].key", "outbound.ca_file",
+                                    "store.password_file"], p.stderr)
+            self.assertIn("is not the key of the certificate", p.stderr)
+            self.assertIn("nothere.pem", p.stderr)
+            # A secret file's content never appears, even when it is named wrongly.
+            p = check(good + '[store]\nbackend = "postgresql"\nconninfo = "host=db"\npassword_file = "%s/garbage.pem"\n' % tmp)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            p = check(good.replace("other.key", "db.password"))
+            self.assertEqual(p.returncode, 2)
+            self.assertIn("listener[1].key", p.stderr)
+            self.assertNotIn("s3cret", p.stderr)
+
     def test_listeners_file_describes_every_listener(self):
         inst = PecdInstance().start()
         try:

@@ -4,11 +4,12 @@
 #
 # Targets: pec_verify (raw message -> S/MIME, classification, verification), daticert
 # (daticert.xml parser), smtp_session (a whole SMTP connection against the server
-# session), smtp_client (the delivering client against a server that says anything) and
-# config (the TOML configuration reader). fuzz/common/smtp_entries.hpp and
-# config_entries.hpp list what those targets check. Default: all five, 300 seconds each;
-# a target's fuzz/<target>/<target>.dict goes to libFuzzer. The fuzzers are built with clang
-# into build-fuzz/ (scripts/build.sh --fuzz configures it when missing). Corpora live in
+# session), smtp_client (the delivering client against a server that says anything),
+# config (the TOML configuration reader), ldif (the provider directory and the index
+# built from it) and mime_view (a stored message as the API shows it); the
+# fuzz/common/*_entries.hpp list what each of the last five checks. Default: all seven,
+# 300 seconds each; a target's fuzz/<target>/<target>.dict goes to libFuzzer. The fuzzers
+# are built with clang into build-fuzz/ (scripts/build.sh --fuzz configures it when missing). Corpora live in
 # build-fuzz/fuzz-corpus/<target>, seeded from tests/data/pec-samples and
 # fuzz/<target>/corpus; crashes are written to build-fuzz/fuzz-artifacts/<target>/ and make
 # the script exit non-zero.
@@ -21,11 +22,11 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds="$2"; shift 2 ;;
     --jobs) jobs="$2"; shift 2 ;;
-    pec_verify|daticert|smtp_session|smtp_client|config) targets+=("$1"); shift ;;
+    pec_verify|daticert|smtp_session|smtp_client|config|ldif|mime_view) targets+=("$1"); shift ;;
     *) echo "fuzz.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
-[ ${#targets[@]} -gt 0 ] || targets=(pec_verify daticert smtp_session smtp_client config)
+[ ${#targets[@]} -gt 0 ] || targets=(pec_verify daticert smtp_session smtp_client config ldif mime_view)
 
 dir=build-fuzz
 if [ ! -f "$dir/build.ninja" ] && [ ! -f "$dir/Makefile" ]; then
@@ -40,7 +41,7 @@ for t in "${targets[@]}"; do
   mkdir -p "$corpus" "$artifacts"
   seeds=()
   [ -d "fuzz/$t/corpus" ] && seeds+=("fuzz/$t/corpus")
-  [ "$t" = pec_verify ] && seeds+=("tests/data/pec-samples")
+  { [ "$t" = pec_verify ] || [ "$t" = mime_view ]; } && seeds+=("tests/data/pec-samples")
   echo "fuzz.sh: $t for ${seconds}s (corpus $corpus)"
   extra=()
   [ -f "fuzz/$t/$t.dict" ] && extra+=(-dict="fuzz/$t/$t.dict")

@@ -6,10 +6,11 @@
 # (daticert.xml parser), smtp_session (a whole SMTP connection against the server
 # session), smtp_client (the delivering client against a server that says anything),
 # config (the TOML configuration reader), ldif (the provider directory and the index
-# built from it) and mime_view (a stored message as the API shows it); the
-# fuzz/common/*_entries.hpp list what each of the last five checks. Default: all seven,
-# 300 seconds each; a target's fuzz/<target>/<target>.dict goes to libFuzzer. The fuzzers
-# are built with clang into build-fuzz/ (scripts/build.sh --fuzz configures it when missing). Corpora live in
+# built from it), mime_view (a stored message as the API shows it) and jwt (bearer tokens
+# through the API's verifier); the fuzz/common/*_entries.hpp list what each of the last
+# six checks. Default: all eight, 300 seconds each; a target's fuzz/<target>/<target>.dict
+# goes to libFuzzer. The fuzzers are built with clang into build-fuzz/ (scripts/build.sh
+# --fuzz configures it when missing). Corpora live in
 # build-fuzz/fuzz-corpus/<target>, seeded from tests/data/pec-samples and
 # fuzz/<target>/corpus; crashes are written to build-fuzz/fuzz-artifacts/<target>/ and make
 # the script exit non-zero.
@@ -22,11 +23,11 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds="$2"; shift 2 ;;
     --jobs) jobs="$2"; shift 2 ;;
-    pec_verify|daticert|smtp_session|smtp_client|config|ldif|mime_view) targets+=("$1"); shift ;;
+    pec_verify|daticert|smtp_session|smtp_client|config|ldif|mime_view|jwt) targets+=("$1"); shift ;;
     *) echo "fuzz.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
-[ ${#targets[@]} -gt 0 ] || targets=(pec_verify daticert smtp_session smtp_client config ldif mime_view)
+[ ${#targets[@]} -gt 0 ] || targets=(pec_verify daticert smtp_session smtp_client config ldif mime_view jwt)
 
 dir=build-fuzz
 if [ ! -f "$dir/build.ninja" ] && [ ! -f "$dir/Makefile" ]; then

@@ -15,6 +15,9 @@
 //          are delivered at their next retry
 //   pecctl mailbox read ADDRESS [ID] --data-dir DIR         without ID: the list of
 //          messages; with ID: the message's bytes, unmodified, on stdout
+//   pecctl mailbox check --data-dir DIR [--remove-orphans] [--grace SECONDS] [--json]
+//          every stored message against its file (store/store_check.hpp); exit 1 when
+//          something is wrong (after a restore, say)
 //   pecctl queue list --data-dir DIR [--json]
 //   pecctl queue show ID --data-dir DIR [--json]
 // The database is DIR/pecd.db, or with --config FILE the [store] of pecd's configuration
@@ -28,10 +31,11 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/registry.hpp"
-#include "core/error.hpp"
 #include "config/config.hpp"
+#include "core/error.hpp"
 #include "delivery/mail_system.hpp"
 #include "queue/dsn.hpp"
+#include "store/store_check.hpp"
 
 namespace pecd::cli {
 namespace {
@@ -130,7 +134,8 @@ struct Args {
     std::string name, route = "local", address, kind = "standard", state, domain, id;
     std::uint64_t quota = 1ull << 30;
     std::int64_t message_id = -1;
-    bool pec_only = false, password_stdin = false, json_output = false;
+    bool pec_only = false, password_stdin = false, json_output = false, remove_orphans = false;
+    std::int64_t grace_seconds = 3600;
 };
 
 void add_data_dir(CLI::App* c, Args& a) {
@@ -288,6 +293,79 @@ void register_mailbox(CLI::App& app, std::shared_ptr<Args> a) {
     });
 }
 
+void print_check(const store::StoreCheckReport& r, bool remove_orphans) {
+    for (const auto& p : r.missing)
+        std::cout << "missing: message " << p.message_id << " of " << p.mailbox << ": no file " << p.blob_key
+                  << "\n";
+    for (const auto& p : r.wrong_size)
+        std::cout << "wrong size: message " << p.message_id << " of " << p.mailbox << ": " << p.blob_key
+                  << " has " << p.actual_size << " bytes, the row says " << p.expected_size << "\n";
+    for (const auto& c : r.counters)
+        std::cout << "counters: " << c.mailbox << " records " << c.recorded_messages << " messages / "
+                  << c.recorded_bytes << " bytes, its rows are " << c.actual_messages << " / "
+                  << c.actual_bytes << "\n";
+    for (const auto& o : r.orphans)
+        std::cout << (remove_orphans ? "removed orphan: " : "orphan: ") << o << "\n";
+    std::cout << r.messages << " messages, " << r.files << " files; " << r.missing.size() << " missing, "
+              << r.wrong_size.size() << " wrong size, " << r.counters.size() << " mailbox counters off, "
+              << r.orphans.size() << " orphans" << (remove_orphans ? " (removed)" : "") << ", "
+              << r.young_unnamed << " files too young to judge\n";
+}
+
+json check_json(const store::StoreCheckReport& r) {
+    auto problems = [](const std::vector<store::MessageProblem>& list) {
+        json out = json::array();
+        for (const auto& p : list) {
+            json j{{"mailbox", p.mailbox},
+                   {"message_id", p.message_id},
+                   {"blob_key", p.blob_key},
+                   {"size", p.expected_size}};
+            if (p.actual_size) j["file_size"] = p.actual_size;
+            out.push_back(j);
+        }
+        return out;
+    };
+    json counters = json::array();
+    for (const auto& c : r.counters)
+        counters.push_back({{"mailbox", c.mailbox},
+                            {"recorded_messages", c.recorded_messages},
+                            {"actual_messages", c.actual_messages},
+                            {"recorded_bytes", c.recorded_bytes},
+                            {"actual_bytes", c.actual_bytes}});
+    return {{"clean", r.clean()},
+            {"messages", r.messages},
+            {"files", r.files},
+            {"missing", problems(r.missing)},
+            {"wrong_size", problems(r.wrong_size)},
+            {"counters", counters},
+            {"orphans", r.orphans},
+            {"orphans_removed", r.orphans_removed},
+            {"young_unnamed", r.young_unnamed}};
+}
+
+void register_store_check(CLI::App* mailbox, std::shared_ptr<Args> a) {
+    auto* check = mailbox->add_subcommand(
+        "check", "every stored message against its file: missing, wrong size, counters, orphan files");
+    check->add_flag("--remove-orphans", a->remove_orphans,
+                    "remove files no message names (older than --grace)");
+    check->add_option("--grace", a->grace_seconds, "seconds a file must be unchanged to count as an orphan")
+        ->check(CLI::PositiveNumber);
+    check->add_flag("--json", a->json_output, "JSON output");
+    add_data_dir(check, *a);
+    check->callback([a] {
+        auto sys = open_system(a->data_dir, a->config);
+        store::StoreCheckOptions o;
+        o.grace = std::chrono::seconds(a->grace_seconds);
+        o.remove_orphans = a->remove_orphans;
+        auto r = store::check_store(sys->database(), sys->blobs(), std::chrono::system_clock::now(), o);
+        if (a->json_output)
+            std::cout << check_json(r).dump(2) << "\n";
+        else
+            print_check(r, a->remove_orphans);
+        if (!r.clean()) throw CLI::RuntimeError(1);
+    });
+}
+
 void register_queue(CLI::App& app, std::shared_ptr<Args> a) {
     auto* q = app.add_subcommand("queue", "the delivery queue");
     q->require_subcommand(1);
@@ -326,6 +404,7 @@ void register_store_commands(CLI::App& app) {
     auto args = std::make_shared<Args>();
     register_domain(app, args);
     register_mailbox(app, args);
+    register_store_check(app.get_subcommand("mailbox"), args);
     register_queue(app, args);
 }
 

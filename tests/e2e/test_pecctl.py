@@ -1,5 +1,6 @@
 """pecctl through the real binary beside a running pecd: domains (add, list, routes),
-mailboxes (add, list, show, passwords), the queue (list, show) and reading a mailbox;
+mailboxes (add, list, show, passwords, the store check), the queue (list, show) and
+reading a mailbox;
 errors exit with status 2 and a precise message, passwords are never printed."""
 import json
 import smtplib
@@ -91,6 +92,50 @@ class PecctlTest(unittest.TestCase):
                            capture_output=True, text=True, timeout=60)
         self.assertEqual(r.returncode, 2)
         self.assertIn("no queued message nonexistent", r.stderr)
+
+    def test_store_check_after_a_bad_restore(self):
+        import os
+        import time
+        from test_mx_delivery import wait_for_message
+        self.ctl("mailbox", "add", "checked@pec.localhost", "--password-stdin", input="pw\n")
+        with smtplib.SMTP("127.0.0.1", self.pecd.port("submission"), timeout=20) as s:
+            s.starttls(context=ssl.create_default_context(cafile=self.pecd.ca_file))
+            s.login("checked@pec.localhost", "pw")
+            s.sendmail("checked@pec.localhost", ["checked@pec.localhost"], b"Subject: kept\r\n\r\nbody\r\n")
+        wait_for_message(self.pecd, "checked@pec.localhost", b"Subject: kept")
+        report = json.loads(self.ctl("mailbox", "check", "--json").stdout)
+        self.assertTrue(report["clean"], report)
+        self.assertGreaterEqual(report["messages"], 1)
+
+        # A restore that brought the database back without one body, and a body without its row.
+        mailboxes = os.path.join(self.pecd.data_dir, "mailboxes")
+        msg_id = json.loads(self.ctl("mailbox", "read", "checked@pec.localhost", "--json").stdout)[0]["id"]
+        copies = []
+        for d, _, files in os.walk(mailboxes):
+            for name in files:
+                with open(os.path.join(d, name), "rb") as f:
+                    if b"Subject: kept" in f.read():
+                        copies.append(os.path.join(d, name))
+        self.assertEqual(len(copies), 1, "the one stored copy")
+        os.unlink(copies[0])
+        os.makedirs(os.path.join(mailboxes, "00"), exist_ok=True)
+        with open(os.path.join(mailboxes, "00", "m999-orphan"), "wb") as f:
+            f.write(b"a body without a row")
+        time.sleep(1.5)
+        r = subprocess.run([PECCTL, "mailbox", "check", "--grace", "1", "--data-dir", self.pecd.data_dir],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("missing: message %d of checked@pec.localhost" % msg_id, r.stdout)
+        self.assertIn("orphan: m999-orphan", r.stdout)
+        self.assertTrue(os.path.exists(os.path.join(mailboxes, "00", "m999-orphan")), "a check removes nothing")
+        r = subprocess.run([PECCTL, "mailbox", "check", "--grace", "1", "--remove-orphans", "--json", "--data-dir",
+                            self.pecd.data_dir], capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 1, "the lost body is still reported")
+        report = json.loads(r.stdout)
+        self.assertEqual(report["orphans"], ["m999-orphan"])
+        self.assertEqual(report["orphans_removed"], 1)
+        self.assertEqual([m["message_id"] for m in report["missing"]], [msg_id])
+        self.assertFalse(os.path.exists(os.path.join(mailboxes, "00", "m999-orphan")))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@
 
 #include "core/error.hpp"
 #include "core/fs.hpp"
+#include "store/store_check.hpp"
 #include "temp_dir.hpp"
 #include "test_database.hpp"
 
@@ -312,6 +313,70 @@ TEST(ReadFile, ReadsWholeFilesOfAnySizeAndNamesAMissingOne) {
     } catch (const Error& e) {
         EXPECT_NE(std::string(e.what()).find("missing"), std::string::npos) << e.what();
     }
+}
+
+// What a restore from backups taken at different moments leaves, found by check_store():
+// a row without its file, a file of the wrong size, counters off, files no row names.
+TEST_P(MailStoreTest, StoreCheckFindsWhatARestoreBroke) {
+    store.add_domain("example.test");
+    store.add_mailbox({"a@example.test", 1 << 20});
+    store.add_mailbox({"b@example.test", 1 << 20});
+    const std::string body = "Subject: x\r\n\r\nbody\r\n";
+    for (const auto* key : {"k1", "k2", "k3"})
+        ASSERT_EQ(store.deliver("a@example.test", key, spool_file(body), body.size(), "s@x.test"),
+                  DeliveryOutcome::stored);
+    ASSERT_EQ(store.deliver_bytes("b@example.test", "r1", body, "s@x.test"), DeliveryOutcome::stored);
+    const auto now = std::chrono::system_clock::now();
+    const auto later = now + std::chrono::hours(2);  // every file is past the one-hour grace
+    auto clean = check_store(*db, blobs, later);
+    EXPECT_TRUE(clean.clean());
+    EXPECT_EQ(clean.messages, 4);
+    EXPECT_EQ(clean.files, 4);
+
+    auto ids = store.messages("a@example.test");
+    ASSERT_EQ(ids.size(), 3u);
+    const std::string key1 = "m" + std::to_string(store.mailbox("a@example.test")->id) + "-k1";
+    const std::string key2 = "m" + std::to_string(store.mailbox("a@example.test")->id) + "-k2";
+    std::filesystem::remove(blobs.path_of(key1));
+    fs::write_file_durable(blobs.path_of(key2), "trunc");  // a new inode: no longer the spool's
+    db->transact([](Tx& tx) {
+        tx.exec("UPDATE mailboxes SET used_bytes = used_bytes + 7 WHERE address = ?",
+                {std::string("b@example.test")});
+    });
+    blobs.put("m999-lost", "a delivery that never committed");
+
+    auto young = check_store(*db, blobs, now);
+    EXPECT_TRUE(young.orphans.empty());
+    EXPECT_EQ(young.young_unnamed, 1u);
+
+    auto r = check_store(*db, blobs, later);
+    EXPECT_FALSE(r.clean());
+    ASSERT_EQ(r.missing.size(), 1u);
+    EXPECT_EQ(r.missing[0].blob_key, key1);
+    EXPECT_EQ(r.missing[0].mailbox, "a@example.test");
+    EXPECT_EQ(r.missing[0].message_id, ids[0].id);
+    ASSERT_EQ(r.wrong_size.size(), 1u);
+    EXPECT_EQ(r.wrong_size[0].blob_key, key2);
+    EXPECT_EQ(r.wrong_size[0].actual_size, 5u);
+    EXPECT_EQ(r.wrong_size[0].expected_size, body.size());
+    ASSERT_EQ(r.counters.size(), 1u);
+    EXPECT_EQ(r.counters[0].mailbox, "b@example.test");
+    EXPECT_EQ(r.counters[0].recorded_bytes, body.size() + 7);
+    EXPECT_EQ(r.counters[0].actual_bytes, body.size());
+    EXPECT_EQ(r.orphans, std::vector<std::string>{"m999-lost"});
+    EXPECT_EQ(r.orphans_removed, 0u);
+    EXPECT_TRUE(blobs.exists("m999-lost")) << "checking changes nothing";
+
+    StoreCheckOptions remove;
+    remove.remove_orphans = true;
+    auto removed = check_store(*db, blobs, later, remove);
+    EXPECT_EQ(removed.orphans_removed, 1u);
+    EXPECT_FALSE(blobs.exists("m999-lost"));
+    EXPECT_TRUE(blobs.exists(key2)) << "a named file is never removed, whatever its size";
+    auto after = check_store(*db, blobs, later);
+    EXPECT_TRUE(after.orphans.empty());
+    EXPECT_EQ(after.missing.size(), 1u);
+    EXPECT_EQ(after.files, 3);
 }
 
 }  // namespace

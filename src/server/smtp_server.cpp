@@ -180,7 +180,9 @@ struct Connection {
         else
             co_await asio::async_write(sock, asio::buffer(data), asio::redirect_error(use_awaitable, ec));
     }
-    awaitable<bool> handshake(const tls::ContextPtr& ctx, std::chrono::seconds limit) {
+    // Empty when the handshake succeeded, else why it failed, for the operator's log: the
+    // peer's TLS version or ciphers that we refuse, a plain-text client, a time-out.
+    awaitable<std::string> handshake(const tls::ContextPtr& ctx, std::chrono::seconds limit) {
         context = ctx;
         tls = std::make_unique<ssl::stream<tcp::socket&>>(sock, *ctx);
         // Idle TLS sessions give their I/O buffers back (memory per idle connection).
@@ -189,7 +191,11 @@ struct Connection {
         arm(limit);
         co_await tls->async_handshake(ssl::stream_base::server, asio::redirect_error(use_awaitable, ec));
         disarm();
-        co_return !ec;
+        if (!ec) co_return std::string();
+        if (timed_out) co_return "no handshake within " + std::to_string(limit.count()) + " s";
+        if (ec == asio::error::eof || ec == ssl::error::stream_truncated)
+            co_return "the client closed the connection";
+        co_return ec.message();
     }
 };
 
@@ -257,8 +263,8 @@ awaitable<void> SmtpServer::Impl::session(tcp::socket sock, Listener& l) {
     bool implicit = policy.tls == smtp::TlsMode::implicit;
     smtp::ServerSession s(policy, *l.handler, clock, ip, remote.port(), implicit);
     if (implicit) {
-        if (!co_await conn.handshake(l.config.tls->current(), limits.tls_handshake)) {
-            spdlog::info("smtp: {} TLS handshake failed from [{}]", policy.name, ip);
+        if (auto why = co_await conn.handshake(l.config.tls->current(), limits.tls_handshake); !why.empty()) {
+            spdlog::info("smtp: {} TLS handshake failed from [{}]: {}", policy.name, ip, why);
             co_return;
         }
         s.tls_started(SSL_get_version(conn.tls->native_handle()),
@@ -284,8 +290,9 @@ awaitable<void> SmtpServer::Impl::session(tcp::socket sock, Listener& l) {
                 conn.sock.shutdown(tcp::socket::shutdown_both, ec);
                 co_return;
             case smtp::Wait::start_tls: {
-                if (!co_await conn.handshake(l.config.tls->current(), limits.tls_handshake)) {
-                    spdlog::info("smtp: {} STARTTLS handshake failed from [{}]", policy.name, ip);
+                if (auto why = co_await conn.handshake(l.config.tls->current(), limits.tls_handshake);
+                    !why.empty()) {
+                    spdlog::info("smtp: {} STARTTLS handshake failed from [{}]: {}", policy.name, ip, why);
                     co_return;
                 }
                 s.tls_started(SSL_get_version(conn.tls->native_handle()),

@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import tempfile
+import time
 import unittest
 
 from pecd_harness import PECD, PecdInstance, configured_instance, raw_dialog
@@ -143,6 +144,11 @@ class OperatorChecks(unittest.TestCase):
             self.assertIn("TLSv1.3", out13)
             rc12, out12 = handshake("-tls1_2")
             self.assertNotEqual(rc12, 0, out12)
+            # The log says why, so the operator can tell a peer on an old TLS from a broken one.
+            deadline = time.monotonic() + 10
+            while "handshake failed" not in inst.read_log() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            self.assertIn("mx STARTTLS handshake failed from [127.0.0.1]: unsupported protocol", inst.read_log())
         finally:
             inst.cleanup()
 

@@ -215,7 +215,7 @@ KeySet parse_jwks(std::string_view text) {
     json doc;
     try {
         doc = json::parse(text);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 1e999
         throw ParseError(std::string("not JSON: ") + e.what(), 0, "jwks");
     }
     if (!doc.is_object() || !doc.contains("keys") || !doc["keys"].is_array())

@@ -180,6 +180,10 @@ json parse_body(const ApiRequest& req, std::initializer_list<const char*> allowe
         j = json::parse(req.body);
     } catch (const json::parse_error& e) {
         throw ParseError(std::string("malformed JSON (byte ") + std::to_string(e.byte) + ")", 0, "body");
+    } catch (const json::exception&) {
+        // A number beyond a double (1e999) is well-formed JSON that nlohmann refuses with
+        // out_of_range, not parse_error: still the client's mistake, not a server error.
+        throw ParseError("a number in the JSON body is out of range", 0, "body");
     }
     if (!j.is_object()) throw ParseError("expected a JSON object", 0, "body");
     std::set<std::string> ok(allowed.begin(), allowed.end());

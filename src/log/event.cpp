@@ -159,7 +159,7 @@ ParsedRecord parse_record(std::string_view text) {
     json j;
     try {
         j = json::parse(text);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 1e999
         throw ParseError(std::string("not JSON: ") + e.what(), 0, "record");
     }
     if (!j.is_object()) throw ParseError("not a JSON object", 0, "record");

@@ -388,6 +388,10 @@ TEST_F(ApiServerTest, BadBodiesGetProblemsAndTheServerKeepsServing) {
     EXPECT_NE(r.body.find("colour"), std::string::npos);
     r = curl("POST", "/v1/mailboxes", t, R"({"address":"x@a.example","quota_bytes":"big"})");
     EXPECT_EQ(r.status, 400);
+    // Well-formed JSON with a number no double holds: the client's mistake (it was a 500).
+    r = curl("POST", "/v1/mailboxes", t, R"({"address":"x@a.example","quota_bytes":1e999})");
+    EXPECT_EQ(r.status, 400) << r.body;
+    EXPECT_NE(r.body.find("out of range"), std::string::npos) << r.body;
     r = curl("POST", "/v1/mailboxes", t, "{\"address\":\"" + std::string(10000, 'x') + "@a.example\"}");
     EXPECT_EQ(r.status, 413);
     EXPECT_EQ(r.content_type, "application/problem+json");

@@ -13,6 +13,8 @@
 #include <iostream>
 #include <random>
 
+#include "api/jwt.hpp"
+#include "core/error.hpp"
 #include "jwt_entries.hpp"
 #include "mutate.hpp"
 
@@ -76,6 +78,13 @@ TEST(JwtMutations, TamperedTokensAreRefused) {
               << accepted << " accepted\n";
     EXPECT_GE(executed, 1000);
     EXPECT_GT(executed - accepted, executed * 9 / 10);
+}
+
+// A JWK Set is read from the identity provider: a number no double holds is a malformed
+// document (ParseError), as any other.
+TEST(Jwks, NumbersOutOfRangeAreAParseError) {
+    EXPECT_THROW(parse_jwks(R"({"keys":[{"kty":"EC","kid":"x","crv":"P-256","x":1e999}]})"), ParseError);
+    EXPECT_THROW(parse_jwks("1e999"), ParseError);
 }
 
 }  // namespace

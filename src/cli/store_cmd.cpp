@@ -20,6 +20,7 @@
 //          something is wrong (after a restore, say)
 //   pecctl queue list --data-dir DIR [--json]
 //   pecctl queue show ID --data-dir DIR [--json]
+//   pecctl queue retry (ID... | --all) --data-dir DIR       pending recipients due now
 // The database is DIR/pecd.db, or with --config FILE the [store] of pecd's configuration
 // (PostgreSQL, shared blob and spool directories); these commands may run beside a running pecd (they never
 // run the queue's crash recovery). Errors exit with status 2 and a precise message.
@@ -134,7 +135,8 @@ struct Args {
     std::string name, route = "local", address, kind = "standard", state, domain, id;
     std::uint64_t quota = 1ull << 30;
     std::int64_t message_id = -1;
-    bool pec_only = false, password_stdin = false, json_output = false, remove_orphans = false;
+    bool pec_only = false, password_stdin = false, json_output = false, remove_orphans = false, all = false;
+    std::vector<std::string> ids;
     std::int64_t grace_seconds = 3600;
 };
 
@@ -397,6 +399,16 @@ void register_queue(CLI::App& app, std::shared_ptr<Args> a) {
         auto m = open_system(a->data_dir, a->config)->spool().load(a->id);
         if (!m) throw Error("no queued message " + a->id);
         std::cout << queue_json(*m).dump(2) << "\n";
+    });
+    auto* retry =
+        q->add_subcommand("retry", "make pending recipients due now (after a destination came back)");
+    retry->add_option("ids", a->ids, "queue ids");
+    retry->add_flag("--all", a->all, "every queued message");
+    add_data_dir(retry, *a);
+    retry->callback([a] {
+        if (a->ids.empty() != a->all) throw Error("name the queued messages, or give --all (not both)");
+        auto moved = open_system(a->data_dir, a->config)->spool().retry_now(a->ids);
+        std::cout << moved << " recipient(s) due now; pecd retries them within a second\n";
     });
 }
 

@@ -581,6 +581,25 @@ std::optional<TimePoint> Spool::next_due() {
     return out;
 }
 
+std::size_t Spool::retry_now(const std::vector<std::string>& ids) {
+    const auto now = to_ms(clock_.now());
+    std::int64_t moved = 0;
+    db_.transact([&](store::Tx& tx) {
+        const std::string set =
+            "UPDATE queue_recipients SET next_attempt = ? WHERE state = 'pending' AND next_attempt > ?";
+        if (ids.empty()) {
+            moved = tx.exec(set, {now, now});
+            return;
+        }
+        for (const auto& id : ids) {
+            if (!tx.query_one("SELECT 1 FROM queue_messages WHERE id = ?", {id}))
+                throw Error("no queued message " + id);
+            moved += tx.exec(set + " AND queue_id = ?", {now, now, id});
+        }
+    });
+    return static_cast<std::size_t>(moved);
+}
+
 std::vector<QueuedMessage> Spool::list(std::size_t limit) {
     std::vector<std::string> ids;
     db_.read([&](store::Tx& tx) {

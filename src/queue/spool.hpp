@@ -165,6 +165,11 @@ public:
     // The earliest next attempt among pending recipients, if any.
     std::optional<TimePoint> next_due();
     std::vector<QueuedMessage> list(std::size_t limit = 1000);
+    // The operator's "retry now" (after a destination came back): every pending recipient
+    // of the messages `ids` (all messages when empty) becomes due at once; a running
+    // daemon picks them up at its next poll. Returns how many recipients were moved;
+    // throws Error naming an id that is not queued.
+    std::size_t retry_now(const std::vector<std::string>& ids);
     std::filesystem::path data_path(const std::string& id) const;
 
     // Takes (or renews) this node's lease on the message; false when another node holds

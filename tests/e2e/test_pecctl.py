@@ -1,5 +1,5 @@
 """pecctl through the real binary beside a running pecd: domains (add, list, routes),
-mailboxes (add, list, show, passwords, the store check), the queue (list, show) and
+mailboxes (add, list, show, passwords, the store check), the queue (list, show, retry) and
 reading a mailbox;
 errors exit with status 2 and a precise message, passwords are never printed."""
 import json
@@ -92,6 +92,32 @@ class PecctlTest(unittest.TestCase):
                            capture_output=True, text=True, timeout=60)
         self.assertEqual(r.returncode, 2)
         self.assertIn("no queued message nonexistent", r.stderr)
+
+        # "Retry now": the failed first attempt waits minutes for its retry; after
+        # `queue retry` the daemon tries again within its one-second poll.
+        import time
+
+        def attempts():
+            shown = json.loads(self.ctl("queue", "show", mine[0]["id"], "--json").stdout)
+            return [x["attempts"] for x in shown["recipients"] if x["address"] == "someone@down.test"][0]
+        deadline = time.monotonic() + 30
+        while attempts() < 1 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        first = attempts()
+        self.assertGreaterEqual(first, 1)
+        time.sleep(1.5)
+        self.assertEqual(attempts(), first, "no retry before its time")
+        self.assertIn("1 recipient(s) due now", self.ctl("queue", "retry", mine[0]["id"]).stdout)
+        deadline = time.monotonic() + 30
+        while attempts() == first and time.monotonic() < deadline:
+            time.sleep(0.2)
+        self.assertEqual(attempts(), first + 1)
+        for args, why in ((["queue", "retry"], "or give --all"), (["queue", "retry", "nonexistent"],
+                                                                  "no queued message nonexistent")):
+            r = subprocess.run([PECCTL, *args, "--data-dir", self.pecd.data_dir], capture_output=True, text=True,
+                               timeout=60)
+            self.assertEqual(r.returncode, 2)
+            self.assertIn(why, r.stderr)
 
     def test_store_check_after_a_bad_restore(self):
         import os

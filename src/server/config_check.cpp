@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include "core/error.hpp"
+#include "index/document.hpp"
 #include "tls/certificate.hpp"
 
 namespace pecd::server {
@@ -50,6 +51,17 @@ public:
             return;
         }
         if (::access(path.c_str(), R_OK) != 0) add(name, path.string() + ": not readable");
+    }
+
+    // The provider index as the daemon loads it: parsed, and verified when signed.
+    void index_file(const fsys::path& path, const fsys::path& trust_anchor) {
+        readable("index.file", path);
+        if (!problems.empty() && problems.back().key == "index.file") return;
+        try {
+            index::load_index_file(path, trust_anchor);
+        } catch (const Error& e) {
+            add("index.file", e.what());
+        }
     }
 
     void data_dir(const fsys::path& dir) {
@@ -106,7 +118,7 @@ std::vector<ConfigProblem> check_files(const config::Config& c, TimePoint now) {
     k.pair("outbound.", c.outbound.client_certificate, c.outbound.client_key, "client_certificate",
            "client_key");
     k.readable("store.password_file", c.store.password_file);
-    if (c.index.source == "file") k.readable("index.file", c.index.file);
+    if (c.index.source == "file") k.index_file(c.index.file, c.index.trust_anchor);
     k.readable("index.ldap_password_file", c.index.ldap_password_file);
     k.bundle("index.trust_anchor", c.index.trust_anchor);
     k.bundle("index.ca_file", c.index.ca_file);

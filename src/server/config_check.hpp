@@ -9,8 +9,9 @@
 //     the leaf, the leaf has not expired;
 //   - certificate bundles (trust anchors, CA files): at least one certificate, all
 //     parsable;
-//   - other files (secrets, the index file, the JWKS file, the CRL, the PKCS#11 module):
-//     present and readable; a secret's content is never read into a message;
+//   - the provider index file: parsed (and verified when signed) as the daemon loads it;
+//   - other files (secrets, the JWKS file, the CRL, the PKCS#11 module): present and
+//     readable; a secret's content is never read into a message;
 //   - the data directory: a writable directory, or creatable in a writable parent.
 // Each problem names the setting's key and the reason.
 #pragma once

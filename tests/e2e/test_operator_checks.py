@@ -89,6 +89,17 @@ class OperatorChecks(unittest.TestCase):
             # A secret file's content never appears, even when it is named wrongly.
             p = check(good + '[store]\nbackend = "postgresql"\nconninfo = "host=db"\npassword_file = "%s/garbage.pem"\n' % tmp)
             self.assertEqual(p.returncode, 0, p.stderr)
+            # The provider index is read as the daemon reads it: a broken file names its line.
+            with open(os.path.join(tmp, "index.ldif"), "w") as f:
+                f.write("dn: o=postacert\nobjectClass: top\nthis line has no colon\n")
+            p = check(good + '[index]\nsource = "file"\nfile = "%s/index.ldif"\n' % tmp)
+            self.assertEqual(p.returncode, 2, p.stderr)
+            self.assertIn("index.file: ", p.stderr)
+            self.assertIn("line 3", p.stderr)
+            directory = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                     "../../fuzz/ldif/corpus/provider-and-unit.ldif")
+            p = check(good + '[index]\nsource = "file"\nfile = "%s"\n' % directory)
+            self.assertEqual(p.returncode, 0, p.stderr)
             p = check(good.replace("other.key", "db.password"))
             self.assertEqual(p.returncode, 2)
             self.assertIn("listener[1].key", p.stderr)

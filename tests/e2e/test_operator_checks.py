@@ -10,7 +10,7 @@ import tempfile
 import time
 import unittest
 
-from pecd_harness import PECD, PecdInstance, configured_instance, raw_dialog
+from pecd_harness import PECCTL, PECD, PecdInstance, configured_instance, raw_dialog
 
 
 class OperatorChecks(unittest.TestCase):
@@ -96,10 +96,25 @@ class OperatorChecks(unittest.TestCase):
             self.assertEqual(p.returncode, 2, p.stderr)
             self.assertIn("index.file: ", p.stderr)
             self.assertIn("line 3", p.stderr)
-            directory = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                     "../../fuzz/ldif/corpus/provider-and-unit.ldif")
-            p = check(good + '[index]\nsource = "file"\nfile = "%s"\n' % directory)
+            # A provider's own record, plain and signed (as `pecctl index publish` writes them).
+            signing = json.loads(subprocess.run(
+                [PECCTL, "pec", "demo-identity", "--ca-dir", os.path.join(tmp, "pec-ca"), "--domain", "pec.a.test",
+                 "--name", "A", "--out", os.path.join(tmp, "signing")],
+                check=True, capture_output=True, text=True, timeout=60).stdout)
+            subprocess.run([PECCTL, "index", "publish", "--name", "A", "--mail-receipt",
+                            "posta-certificata@pec.a.test", "--domain", "pec.a.test", "--certificate",
+                            signing["certificate"], "--key", signing["key"], "--out", os.path.join(tmp, "record.p7m"),
+                            "--ldif-out", os.path.join(tmp, "record.ldif")],
+                           check=True, capture_output=True, timeout=60)
+            p = check(good + '[index]\nsource = "file"\nfile = "%s/record.ldif"\n' % tmp)
             self.assertEqual(p.returncode, 0, p.stderr)
+            p = check(good + '[index]\nsource = "file"\nfile = "%s/record.p7m"\ntrust_anchor = "%s/pec-ca/ca.pem"\n'
+                      % (tmp, tmp))
+            self.assertEqual(p.returncode, 0, p.stderr)
+            p = check(good + '[index]\nsource = "file"\nfile = "%s/record.p7m"\ntrust_anchor = "%s/mx.pem"\n'
+                      % (tmp, tmp))
+            self.assertEqual(p.returncode, 2, "signed by a chain the anchor does not vouch for")
+            self.assertIn("index.file: ", p.stderr)
             p = check(good.replace("other.key", "db.password"))
             self.assertEqual(p.returncode, 2)
             self.assertIn("listener[1].key", p.stderr)

@@ -151,7 +151,10 @@ QuarantineEntry Quarantine::store(std::string_view message, const Envelope& enve
     if (ec) throw TemporaryError("quarantine: cannot create " + tmp.string() + ": " + ec.message());
     try {
         fs::write_file_durable(tmp / kMessageFile, message, 0600);
-        fs::write_file_durable(tmp / kMetaFile, to_json(meta).dump(2) + "\n", 0600);
+        // What came from outside (a sender's address) may not be UTF-8: kept as U+FFFD in
+        // the metadata rather than refusing to quarantine the message (stored intact).
+        fs::write_file_durable(
+            tmp / kMetaFile, to_json(meta).dump(2, ' ', false, json::error_handler_t::replace) + "\n", 0600);
         fsys::rename(tmp, final_dir, ec);
         if (ec)
             throw TemporaryError("quarantine: cannot rename into " + final_dir.string() + ": " +

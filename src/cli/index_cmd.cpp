@@ -135,7 +135,7 @@ void run_show(const ShowArgs& a) {
     }
     auto j = provider_json(*p);
     if (a.json_output) {
-        std::cout << j.dump(2) << "\n";
+        std::cout << json_text(j) << "\n";
         return;
     }
     for (auto& [k, v] : j.items()) {
@@ -173,7 +173,7 @@ void run_check(const CheckArgs& a) {
     }
     j["verdict"] = status == 0 ? "ok" : "fail";
     if (a.json_output) {
-        std::cout << j.dump(2) << "\n";
+        std::cout << json_text(j) << "\n";
     } else if (j.contains("error")) {
         std::cout << a.file << ": refused: " << j["error"].get<std::string>() << "\n";
     } else {

@@ -25,6 +25,7 @@
 namespace {
 
 using nlohmann::json;
+using pecd::cli::json_text;
 
 struct HistoryArgs {
     std::string message_id, data_dir, config;
@@ -76,15 +77,14 @@ void run_history(const HistoryArgs& a) {
             if (!v.empty()) std::cout << "    " << k << ": " << v << "\n";
         for (const auto& g : e.generated_ids) std::cout << "    generated: <" << g << ">\n";
     }
-    if (a.json_output) std::cout << list.dump(2) << "\n";
+    if (a.json_output) std::cout << json_text(list) << "\n";
 }
 
 void run_identity(const IdentityArgs& a) {
     auto id = pecd::provider::ensure_demo_signing(a.ca_dir, a.out, a.domain, a.name);
-    std::cout << json{{"ca_certificate", id.ca_certificate.string()},
-                      {"certificate", id.certificate.string()},
-                      {"key", id.key.string()}}
-                     .dump(2)
+    std::cout << json_text(json{{"ca_certificate", id.ca_certificate.string()},
+                                {"certificate", id.certificate.string()},
+                                {"key", id.key.string()}})
               << "\n";
 }
 

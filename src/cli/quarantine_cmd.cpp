@@ -26,6 +26,7 @@ namespace {
 
 namespace fsys = std::filesystem;
 using nlohmann::json;
+using pecd::cli::json_text;
 
 struct QuarantineArgs {
     std::string dir, config, data_dir, id;
@@ -117,7 +118,7 @@ void register_quarantine_commands(CLI::App& app) {
         guarded([&] {
             auto l = locate(*args);
             pecd::av::Quarantine q(l.dir, pecd::SystemClock::instance(), l.retention_months);
-            for (const auto& e : q.list()) std::cout << entry_json(e).dump() << "\n";
+            for (const auto& e : q.list()) std::cout << json_text(entry_json(e), -1) << "\n";
         });
     });
 
@@ -134,7 +135,7 @@ void register_quarantine_commands(CLI::App& app) {
             if (args->message)
                 std::cout << q.read_message(args->id);
             else
-                std::cout << entry_json(*e).dump(2) << "\n";
+                std::cout << json_text(entry_json(*e)) << "\n";
         });
     });
 
@@ -146,7 +147,7 @@ void register_quarantine_commands(CLI::App& app) {
         guarded([&] {
             auto l = locate(*args);
             pecd::av::Quarantine q(l.dir, pecd::SystemClock::instance(), l.retention_months);
-            std::cout << json{{"removed", q.purge()}}.dump() << "\n";
+            std::cout << json_text(json{{"removed", q.purge()}}, -1) << "\n";
         });
     });
 }

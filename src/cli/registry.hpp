@@ -8,6 +8,8 @@
 
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
 #include <vector>
 
 namespace pecd::cli {
@@ -18,6 +20,13 @@ std::vector<GroupRegistrar>& groups();
 inline bool add_group(GroupRegistrar r) {
     groups().push_back(r);
     return true;
+}
+
+// pecctl's JSON output. Stored data that came from outside (a sender's address, a remote
+// server's reply, a header) may hold bytes that are not UTF-8: they are printed as U+FFFD
+// instead of failing the whole listing (nlohmann's default is to throw).
+inline std::string json_text(const nlohmann::json& j, int indent = 2) {
+    return j.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace pecd::cli

@@ -175,7 +175,7 @@ void register_domain(CLI::App& app, std::shared_ptr<Args> a) {
         if (a->json_output) {
             json j = json::array();
             for (auto& d : domains) j.push_back({{"name", d.name}, {"route", store::to_string(d.route)}});
-            std::cout << j.dump(2) << "\n";
+            std::cout << json_text(j) << "\n";
             return;
         }
         for (auto& d : domains) std::cout << d.name << "\t" << store::to_string(d.route) << "\n";
@@ -221,7 +221,7 @@ void register_mailbox(CLI::App& app, std::shared_ptr<Args> a) {
         if (a->json_output) {
             json j = json::array();
             for (auto& m : boxes) j.push_back(mailbox_json(m));
-            std::cout << j.dump(2) << "\n";
+            std::cout << json_text(j) << "\n";
             return;
         }
         for (auto& m : boxes)
@@ -239,11 +239,11 @@ void register_mailbox(CLI::App& app, std::shared_ptr<Args> a) {
         if (!m) throw Error("no mailbox " + a->address);
         auto j = mailbox_json(*m);
         if (a->json_output) {
-            std::cout << j.dump(2) << "\n";
+            std::cout << json_text(j) << "\n";
             return;
         }
         for (auto& [k, v] : j.items())
-            std::cout << k << ": " << (v.is_string() ? v.get<std::string>() : v.dump()) << "\n";
+            std::cout << k << ": " << (v.is_string() ? v.get<std::string>() : json_text(v, -1)) << "\n";
     });
 
     auto* state = mailbox->add_subcommand("state", "activate, deactivate or close a mailbox");
@@ -286,7 +286,7 @@ void register_mailbox(CLI::App& app, std::shared_ptr<Args> a) {
                              {"from", m.mail_from},
                              {"size", m.size},
                              {"received_at", iso(m.received_at)}});
-            std::cout << j.dump(2) << "\n";
+            std::cout << json_text(j) << "\n";
             return;
         }
         for (auto& m : msgs)
@@ -361,7 +361,7 @@ void register_store_check(CLI::App* mailbox, std::shared_ptr<Args> a) {
         o.remove_orphans = a->remove_orphans;
         auto r = store::check_store(sys->database(), sys->blobs(), std::chrono::system_clock::now(), o);
         if (a->json_output)
-            std::cout << check_json(r).dump(2) << "\n";
+            std::cout << json_text(check_json(r)) << "\n";
         else
             print_check(r, a->remove_orphans);
         if (!r.clean()) throw CLI::RuntimeError(1);
@@ -379,7 +379,7 @@ void register_queue(CLI::App& app, std::shared_ptr<Args> a) {
         if (a->json_output) {
             json j = json::array();
             for (auto& m : msgs) j.push_back(queue_json(m));
-            std::cout << j.dump(2) << "\n";
+            std::cout << json_text(j) << "\n";
             return;
         }
         for (auto& m : msgs) {
@@ -398,7 +398,7 @@ void register_queue(CLI::App& app, std::shared_ptr<Args> a) {
     show->callback([a] {
         auto m = open_system(a->data_dir, a->config)->spool().load(a->id);
         if (!m) throw Error("no queued message " + a->id);
-        std::cout << queue_json(*m).dump(2) << "\n";
+        std::cout << json_text(queue_json(*m)) << "\n";
     });
     auto* retry =
         q->add_subcommand("retry", "make pending recipients due now (after a destination came back)");

@@ -99,7 +99,7 @@ void run_tls_check(const TlsCheckArgs& a) {
                           {"missing", result.chain.missing}};
         }
         if (result.leaf) j["certificate"] = certificate_json(*result.leaf, result.days_to_expiry);
-        std::cout << j.dump(2) << "\n";
+        std::cout << json_text(j) << "\n";
     } else {
         std::cout << "tls-check " << o.host << ":" << o.port << " ("
                   << (o.mode == tls::ProbeMode::implicit ? "implicit TLS" : "STARTTLS") << ")\n";
@@ -213,7 +213,7 @@ void run_show(const CertArgs& a) {
                   << "    key:      " << info.key_description << (info.is_ca ? ", CA" : "") << "\n"
                   << "    sha256:   " << info.sha256_fingerprint << "\n";
     }
-    if (a.json_output) std::cout << list.dump(2) << "\n";
+    if (a.json_output) std::cout << json_text(list) << "\n";
     if (expired) throw CLI::RuntimeError(1);
 }
 

@@ -164,7 +164,7 @@ void run_verify(const VerifyArgs& a, const std::vector<std::string>& extras) {
     o.check_from_domain = !a.no_from_domain;
     auto r = pec::verify_message(raw, o);
     if (a.json_output)
-        std::cout << to_json(a.file, r).dump(2) << "\n";
+        std::cout << json_text(to_json(a.file, r)) << "\n";
     else
         print_text(a.file, r);
     if (!r.valid()) throw CLI::RuntimeError(1);

@@ -124,6 +124,23 @@ TEST(Quarantine, ListIsOldestFirst) {
     EXPECT_EQ(q.read_message(b.id), "b");
 }
 
+// An infected message whose sender's address holds a byte that is not UTF-8 (a quoted
+// local part allows 8-bit) is still quarantined: the metadata shows U+FFFD, the stored
+// message is intact. Writing the metadata used to throw, and the message was never kept.
+TEST(Quarantine, SenderBytesThatAreNotUtf8AreKeptAsReplacement) {
+    test::TempDir dir("pecd-quarantine");
+    ManualClock clock(utc(2026, 1, 10));
+    Quarantine q(dir.path(), clock);
+    auto env = sample_envelope();
+    env.mail_from = "\"caf\xe9\"@x.example";
+    const std::string message = "From: \"caf\xe9\"@x.example\r\n\r\nbody\r\n";
+    auto stored = q.store(message, env, meta("V"));
+    auto all = q.list();
+    ASSERT_EQ(all.size(), 1u);
+    EXPECT_EQ(all[0].mail_from, "\"caf\xef\xbf\xbd\"@x.example");
+    EXPECT_EQ(q.read_message(stored.id), message);
+}
+
 TEST(Quarantine, PurgeAfterThirtyMonths) {
     test::TempDir dir("pecd-quarantine");
     ManualClock clock(utc(2024, 1, 15));

@@ -119,6 +119,22 @@ class PecctlTest(unittest.TestCase):
             self.assertEqual(r.returncode, 2)
             self.assertIn(why, r.stderr)
 
+    def test_json_listings_survive_bytes_that_are_not_utf8(self):
+        # A sender's address may carry 8-bit bytes in a quoted local part; one such message
+        # must not make the mailbox's JSON listing fail.
+        from pecd_harness import raw_dialog
+        from test_mx_delivery import wait_for_message
+        self.ctl("mailbox", "add", "latin@pec.localhost", "--password-stdin", input="pw\n")
+        reply = raw_dialog(self.pecd.port("mx"), [
+            b"EHLO client.test\r\n", b'MAIL FROM:<"caf\xe9"@x.example>\r\n', b"RCPT TO:<latin@pec.localhost>\r\n",
+            b"DATA\r\n", b"Subject: latin-1 sender\r\n\r\nbody\r\n.\r\n", b"QUIT\r\n"])
+        self.assertIn("250 2.0.0", reply)
+        wait_for_message(self.pecd, "latin@pec.localhost", b"Subject: latin-1 sender")
+        r = subprocess.run([PECCTL, "mailbox", "read", "latin@pec.localhost", "--json", "--data-dir",
+                            self.pecd.data_dir], capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn('"caf\ufffd"@x.example', [m["from"] for m in json.loads(r.stdout)])
+
     def test_store_check_after_a_bad_restore(self):
         import os
         import time

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "api/server.hpp"
+#include "api_stack.hpp"
 #include "core/fs.hpp"
 #include "jwt_helpers.hpp"
 #include "log/legal_log.hpp"
@@ -92,21 +93,12 @@ protected:
         json jwks = test::jwks_of(rsa_, ec_);
         fs::write_file_durable(dir_ / "jwks.json", jwks.dump(), 0600);
 
-        db_ = store::open_sqlite((dir_ / "pecd.db").string());
-        blobs_ = std::make_unique<store::BlobStore>(dir_ / "mailboxes");
-        store_ = std::make_unique<store::MailStore>(*db_, *blobs_, clock_);
-        store_->add_domain("a.example");
-        store_->add_domain("b.example");
-        log_ = std::make_unique<log::LegalLog>(*db_);
+        stack_ = std::make_unique<test::ApiStack>(dir_, clock_);
+        db_ = stack_->db.get();
+        store_ = &stack_->store;
+        log_ = &stack_->log;
+        lifecycle_ = &stack_->lifecycle;
         audit_ = std::make_unique<AuditTrail>(*db_, *log_, clock_);
-        lifecycle_ = std::make_unique<store::MailboxLifecycle>(*store_, clock_);
-        catalog_ = std::make_unique<MessageCatalog>(*db_, *blobs_, pec_);
-        KeySettings ks;
-        ks.jwks_file = dir_ / "jwks.json";
-        tokens_ = std::make_unique<TokenVerifier>(
-            ks, TokenPolicy{"https://idp.test", "pecd-api", std::chrono::seconds(30)}, clock_);
-        ASSERT_TRUE(tokens_->load());
-        api_ = std::make_unique<MailboxApi>(*lifecycle_, *catalog_, pec_, *tokens_);
 
         tls::ServerTlsSettings ts;
         ts.pair = tls::ensure_self_signed(dir_ / "tls", {"localhost"});
@@ -115,7 +107,7 @@ protected:
         ss.tls = std::make_shared<tls::ServerTls>(ts);
         ss.allow = AllowList({"127.0.0.1/32", "::1"});
         ss.max_body = 4096;
-        server_ = std::make_unique<ApiServer>(io_, *api_, *audit_, *lifecycle_, ss);
+        server_ = std::make_unique<ApiServer>(io_, stack_->api, *audit_, *lifecycle_, ss);
         port_ = server_->start();
         for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { io_.run(); });
     }
@@ -196,16 +188,12 @@ protected:
     std::filesystem::path dir_;
     ManualClock clock_{kStart};
     EVP_PKEY *rsa_ = nullptr, *ec_ = nullptr, *other_ = nullptr;
-    std::unique_ptr<store::Database> db_;
-    std::unique_ptr<store::BlobStore> blobs_;
-    std::unique_ptr<store::MailStore> store_;
-    std::unique_ptr<log::LegalLog> log_;
+    std::unique_ptr<test::ApiStack> stack_;
+    store::Database* db_ = nullptr;
+    store::MailStore* store_ = nullptr;
+    log::LegalLog* log_ = nullptr;
+    store::MailboxLifecycle* lifecycle_ = nullptr;
     std::unique_ptr<AuditTrail> audit_;
-    std::unique_ptr<store::MailboxLifecycle> lifecycle_;
-    StorePecView pec_;
-    std::unique_ptr<MessageCatalog> catalog_;
-    std::unique_ptr<TokenVerifier> tokens_;
-    std::unique_ptr<MailboxApi> api_;
     boost::asio::io_context io_;
     std::unique_ptr<ApiServer> server_;
     std::vector<std::thread> threads_;

@@ -16,12 +16,10 @@
 #include <iostream>
 #include <random>
 
-#include "api/service.hpp"
+#include "api_stack.hpp"
 #include "core/fs.hpp"
 #include "jwt_helpers.hpp"
-#include "log/legal_log.hpp"
 #include "mutate.hpp"
-#include "store/mail_store.hpp"
 
 namespace pecd::api {
 namespace {
@@ -56,31 +54,20 @@ protected:
         dir_ = ::mkdtemp(tmpl);
         json jwks = test::jwks_of(rsa_.pkey, ec_.pkey);
         fs::write_file_durable(dir_ / "jwks.json", jwks.dump(), 0600);
-        db_ = store::open_sqlite((dir_ / "pecd.db").string());
-        blobs_ = std::make_unique<store::BlobStore>(dir_ / "mailboxes");
-        store_ = std::make_unique<store::MailStore>(*db_, *blobs_, clock_);
-        store_->add_domain("a.example");
-        store_->add_domain("b.example");
-        store_->add_mailbox({"alice@a.example", 1 << 20});
-        store_->add_mailbox({"carol@a.example", 1 << 20});
-        store_->add_mailbox({"bob@b.example", 1 << 20, store::MailboxKind::receive_only, false});
+        stack_ = std::make_unique<test::ApiStack>(dir_, clock_);
+        auto& mail = stack_->store;
+        mail.add_mailbox({"alice@a.example", 1 << 20});
+        mail.add_mailbox({"carol@a.example", 1 << 20});
+        mail.add_mailbox({"bob@b.example", 1 << 20, store::MailboxKind::receive_only, false});
         for (auto [address, marker] : {std::pair{"alice@a.example", "OWN-A"},
                                        {"carol@a.example", "SECRET-C"},
                                        {"bob@b.example", "SECRET-B"}})
-            ASSERT_EQ(store_->deliver_bytes(address, std::string(marker) + ".1", secret_message(marker),
-                                            "s@x.example"),
+            ASSERT_EQ(mail.deliver_bytes(address, std::string(marker) + ".1", secret_message(marker),
+                                         "s@x.example"),
                       store::DeliveryOutcome::stored);
-        log_ = std::make_unique<log::LegalLog>(*db_);
-        lifecycle_ = std::make_unique<store::MailboxLifecycle>(*store_, clock_);
-        catalog_ = std::make_unique<MessageCatalog>(*db_, *blobs_, pec_);
-        KeySettings ks;
-        ks.jwks_file = dir_ / "jwks.json";
-        tokens_ = std::make_unique<TokenVerifier>(
-            ks, TokenPolicy{"https://idp.test", "pecd-api", std::chrono::seconds(30)}, clock_);
-        ASSERT_TRUE(tokens_->load());
-        api_ = std::make_unique<MailboxApi>(*lifecycle_, *catalog_, pec_, *tokens_);
     }
     void TearDown() override {
+        stack_.reset();
         std::error_code ec;
         std::filesystem::remove_all(dir_, ec);
     }
@@ -93,16 +80,18 @@ protected:
         for (auto& [k, v] : grants.items()) c[k] = v;
         return test::sign(ec_.pkey, {{"alg", "ES256"}, {"kid", "ec1"}}, c);
     }
-    std::int64_t first_message(const std::string& address) { return store_->messages(address).at(0).id; }
+    std::int64_t first_message(const std::string& address) {
+        return stack_->store.messages(address).at(0).id;
+    }
 
     // Commits a lifecycle plan the way the server does (with its audit record) and
     // returns the response that goes out.
     ApiResponse run(Plan& plan) {
         if (!plan.change) return plan.response;
         try {
-            db_->transact([&](store::Tx& tx) { plan.change(tx); });
+            stack_->db->transact([&](store::Tx& tx) { plan.change(tx); });
         } catch (...) {
-            return api_->failed_change(std::current_exception()).first;
+            return stack_->api.failed_change(std::current_exception()).first;
         }
         return plan.after_change();
     }
@@ -111,15 +100,7 @@ protected:
     ManualClock clock_{kStart};
     Key rsa_{EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", static_cast<size_t>(2048))};
     Key ec_{EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256")};
-    std::unique_ptr<store::Database> db_;
-    std::unique_ptr<store::BlobStore> blobs_;
-    std::unique_ptr<store::MailStore> store_;
-    std::unique_ptr<log::LegalLog> log_;
-    std::unique_ptr<store::MailboxLifecycle> lifecycle_;
-    StorePecView pec_;
-    std::unique_ptr<MessageCatalog> catalog_;
-    std::unique_ptr<TokenVerifier> tokens_;
-    std::unique_ptr<MailboxApi> api_;
+    std::unique_ptr<test::ApiStack> stack_;
 };
 
 // "METHOD TARGET\nBODY": one line to mutate as a whole.
@@ -142,7 +123,7 @@ TEST_F(TenancyTest, NoRequestReachesAnotherTenant) {
     const auto a = std::to_string(first_message("alice@a.example"));
     const auto b = std::to_string(first_message("bob@b.example"));
     const auto c = std::to_string(first_message("carol@a.example"));
-    const auto bob_before = *store_->mailbox("bob@b.example");
+    const auto bob_before = *stack_->store.mailbox("bob@b.example");
     // Two companies' portals: one may reach all of a.example but nothing of b.example,
     // the other only alice's mailbox.
     const std::string domain_token = token({{"pecd_domains", {"a.example"}}});
@@ -206,8 +187,9 @@ TEST_F(TenancyTest, NoRequestReachesAnotherTenant) {
                                  seeds[static_cast<std::size_t>(i * 5 + 1) % seeds.size()], rng, tokens);
         const bool whole_domain = i % 2 == 0;
         auto req = parse_request(text, whole_domain ? domain_token : mailbox_token);
-        const auto carol_before = *store_->mailbox("carol@a.example");  // the domain token may change her
-        auto plan = api_->handle(req);
+        const auto carol_before =
+            *stack_->store.mailbox("carol@a.example");  // the domain token may change her
+        auto plan = stack_->api.handle(req);
         if (plan.change) ++changed;
         auto response = run(plan);
         const std::string where = "mutation " + std::to_string(i) + ": " + text;
@@ -220,16 +202,17 @@ TEST_F(TenancyTest, NoRequestReachesAnotherTenant) {
         if (req.target.rfind("/v1/", 0) == 0) {
             ASSERT_TRUE(plan.audited) << where;
         }
-        auto bob = store_->mailbox("bob@b.example");
+        auto bob = stack_->store.mailbox("bob@b.example");
         ASSERT_TRUE(bob && bob->state == bob_before.state && bob->quota_bytes == bob_before.quota_bytes)
             << where;
         if (!whole_domain) {
-            auto carol = store_->mailbox("carol@a.example");
+            auto carol = stack_->store.mailbox("carol@a.example");
             ASSERT_TRUE(carol && carol->state == carol_before.state &&
                         carol->quota_bytes == carol_before.quota_bytes)
                 << where;
         }
-        for (const auto& m : store_->mailboxes("b.example")) ASSERT_EQ(m.address, "bob@b.example") << where;
+        for (const auto& m : stack_->store.mailboxes("b.example"))
+            ASSERT_EQ(m.address, "bob@b.example") << where;
     }
     std::cout << "tenancy mutations: " << run_count << " requests, " << ok << " answered 2xx, " << changed
               << " lifecycle changes\n";

@@ -26,6 +26,7 @@ namespace {
 
 using nlohmann::json;
 using pecd::cli::json_text;
+using pecd::cli::terminal_text;
 
 struct HistoryArgs {
     std::string message_id, data_dir, config;
@@ -71,11 +72,12 @@ void run_history(const HistoryArgs& a) {
             continue;
         }
         std::cout << pecd::log::format_utc(e.time) << "  " << pecd::log::to_string(e.kind) << "  "
-                  << (e.outcome.empty() ? "-" : e.outcome) << "\n";
-        if (!e.recipients.empty()) std::cout << "    recipients: " << recipients_text(e) << "\n";
+                  << (e.outcome.empty() ? "-" : terminal_text(e.outcome)) << "\n";
+        if (!e.recipients.empty())
+            std::cout << "    recipients: " << terminal_text(recipients_text(e)) << "\n";
         for (const auto& [k, v] : e.details)
-            if (!v.empty()) std::cout << "    " << k << ": " << v << "\n";
-        for (const auto& g : e.generated_ids) std::cout << "    generated: <" << g << ">\n";
+            if (!v.empty()) std::cout << "    " << k << ": " << terminal_text(v) << "\n";
+        for (const auto& g : e.generated_ids) std::cout << "    generated: <" << terminal_text(g) << ">\n";
     }
     if (a.json_output) std::cout << json_text(list) << "\n";
 }

@@ -290,8 +290,8 @@ void register_mailbox(CLI::App& app, std::shared_ptr<Args> a) {
             return;
         }
         for (auto& m : msgs)
-            std::cout << m.id << "\t" << iso(m.received_at) << "\t<" << m.mail_from << ">\t" << m.size
-                      << " bytes\n";
+            std::cout << m.id << "\t" << iso(m.received_at) << "\t<" << terminal_text(m.mail_from) << ">\t"
+                      << m.size << " bytes\n";
     });
 }
 
@@ -384,10 +384,11 @@ void register_queue(CLI::App& app, std::shared_ptr<Args> a) {
         }
         for (auto& m : msgs) {
             std::cout << m.id << "\t" << m.size << " bytes\t" << iso(m.envelope.received_at) << "\t<"
-                      << m.envelope.mail_from << ">\n";
+                      << terminal_text(m.envelope.mail_from) << ">\n";
             for (auto& r : m.recipients)
-                std::cout << "\t<" << r.address << "> " << state_text(r.state) << ", " << r.attempts
-                          << " attempts" << (r.last_error.empty() ? "" : ": " + r.last_error) << "\n";
+                std::cout << "\t<" << terminal_text(r.address) << "> " << state_text(r.state) << ", "
+                          << r.attempts << " attempts"
+                          << (r.last_error.empty() ? "" : ": " + terminal_text(r.last_error)) << "\n";
         }
         std::cout << msgs.size() << " message(s) queued\n";
     });

@@ -134,6 +134,20 @@ class PecctlTest(unittest.TestCase):
                             self.pecd.data_dir], capture_output=True, text=True, timeout=60)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn('"caf\ufffd"@x.example', [m["from"] for m in json.loads(r.stdout)])
+        # The text listing shows the same, and a C1 control (CSI, U+009B) as '?': a
+        # sender does not drive the operator's terminal.
+        reply = raw_dialog(self.pecd.port("mx"), [
+            b"EHLO client.test\r\n", b'MAIL FROM:<"a\xc2\x9b2Jb"@x.example>\r\n', b"RCPT TO:<latin@pec.localhost>\r\n",
+            b"DATA\r\n", b"Subject: control sender\r\n\r\nbody\r\n.\r\n", b"QUIT\r\n"])
+        self.assertIn("250 2.0.0", reply)
+        wait_for_message(self.pecd, "latin@pec.localhost", b"Subject: control sender")
+        r = subprocess.run([PECCTL, "mailbox", "read", "latin@pec.localhost", "--data-dir", self.pecd.data_dir],
+                           capture_output=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        text = r.stdout.decode("utf-8")  # valid UTF-8 throughout
+        self.assertIn('<"caf\ufffd"@x.example>', text)
+        self.assertIn('<"a?2Jb"@x.example>', text)
+        self.assertNotIn("\x9b", text)
 
     def test_store_check_after_a_bad_restore(self):
         import os

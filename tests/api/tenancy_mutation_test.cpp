@@ -20,6 +20,7 @@
 #include "core/fs.hpp"
 #include "jwt_helpers.hpp"
 #include "mutate.hpp"
+#include "temp_dir.hpp"
 
 namespace pecd::api {
 namespace {
@@ -50,8 +51,6 @@ std::string secret_message(const std::string& marker) {
 class TenancyTest : public ::testing::Test {
 protected:
     void SetUp() override {
-        char tmpl[] = "/tmp/pecd-tenancy-XXXXXX";
-        dir_ = ::mkdtemp(tmpl);
         json jwks = test::jwks_of(rsa_.pkey, ec_.pkey);
         fs::write_file_durable(dir_ / "jwks.json", jwks.dump(), 0600);
         stack_ = std::make_unique<test::ApiStack>(dir_, clock_);
@@ -65,11 +64,6 @@ protected:
             ASSERT_EQ(mail.deliver_bytes(address, std::string(marker) + ".1", secret_message(marker),
                                          "s@x.example"),
                       store::DeliveryOutcome::stored);
-    }
-    void TearDown() override {
-        stack_.reset();
-        std::error_code ec;
-        std::filesystem::remove_all(dir_, ec);
     }
 
     std::string token(const json& grants) {
@@ -96,7 +90,8 @@ protected:
         return plan.after_change();
     }
 
-    std::filesystem::path dir_;
+    pecd::test::TempDir temp_{"pecd-tenancy"};
+    const std::filesystem::path& dir_ = temp_.path();
     ManualClock clock_{kStart};
     Key rsa_{EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", static_cast<size_t>(2048))};
     Key ec_{EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256")};

@@ -315,14 +315,14 @@ void print_check(const store::StoreCheckReport& r, bool remove_orphans) {
 }
 
 json check_json(const store::StoreCheckReport& r) {
-    auto problems = [](const std::vector<store::MessageProblem>& list) {
+    auto problems = [](const std::vector<store::MessageProblem>& list, bool with_file_size) {
         json out = json::array();
         for (const auto& p : list) {
             json j{{"mailbox", p.mailbox},
                    {"message_id", p.message_id},
                    {"blob_key", p.blob_key},
                    {"size", p.expected_size}};
-            if (p.actual_size) j["file_size"] = p.actual_size;
+            if (with_file_size) j["file_size"] = p.actual_size;  // 0 for a file cut to nothing
             out.push_back(j);
         }
         return out;
@@ -337,8 +337,8 @@ json check_json(const store::StoreCheckReport& r) {
     return {{"clean", r.clean()},
             {"messages", r.messages},
             {"files", r.files},
-            {"missing", problems(r.missing)},
-            {"wrong_size", problems(r.wrong_size)},
+            {"missing", problems(r.missing, false)},
+            {"wrong_size", problems(r.wrong_size, true)},
             {"counters", counters},
             {"orphans", r.orphans},
             {"orphans_removed", r.orphans_removed},

@@ -18,6 +18,10 @@ namespace {
 // the clock, which makes it fire at once or never.
 constexpr std::int64_t kMaxPeriodSeconds = 10ll * 365 * 86400;
 
+std::string longer_than_ten_years(std::int64_t most, const char* unit) {
+    return "at most " + std::to_string(most) + " " + unit + " (ten years)";
+}
+
 // Reads typed values from one TOML table and remembers which keys were used, so that
 // anything left over can be reported as unknown.
 class Table {
@@ -40,15 +44,13 @@ public:
         } else if constexpr (std::is_same_v<T, std::chrono::seconds>) {
             auto v = node->value<std::int64_t>();
             if (!v || *v <= 0) fail(*node, key, "expected a positive number of seconds");
-            if (*v > kMaxPeriodSeconds)
-                fail(*node, key, "at most " + std::to_string(kMaxPeriodSeconds) + " seconds (ten years)");
+            if (*v > kMaxPeriodSeconds) fail(*node, key, longer_than_ten_years(kMaxPeriodSeconds, "seconds"));
             out = std::chrono::seconds(*v);
         } else if constexpr (std::is_same_v<T, std::chrono::milliseconds>) {
             auto v = node->value<std::int64_t>();
             if (!v || *v <= 0) fail(*node, key, "expected a positive number of milliseconds");
             if (*v > kMaxPeriodSeconds * 1000)
-                fail(*node, key,
-                     "at most " + std::to_string(kMaxPeriodSeconds * 1000) + " milliseconds (ten years)");
+                fail(*node, key, longer_than_ten_years(kMaxPeriodSeconds * 1000, "milliseconds"));
             out = std::chrono::milliseconds(*v);
         } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
             auto arr = node->as_array();
@@ -154,8 +156,7 @@ void read_outbound(const toml::table& t, Outbound& o) {
         auto v = n->value<std::int64_t>();
         if (!v || *v < 0) s.fail(*n, "delay_warning", "expected seconds (0 = no delay notices)");
         if (*v > kMaxPeriodSeconds)
-            s.fail(*n, "delay_warning",
-                   "at most " + std::to_string(kMaxPeriodSeconds) + " seconds (ten years)");
+            s.fail(*n, "delay_warning", longer_than_ten_years(kMaxPeriodSeconds, "seconds"));
         o.delay_warning = std::chrono::seconds(*v);
     }
     s.known("delay_warning");

@@ -42,21 +42,23 @@ public:
         }
     }
 
-    // Present and readable; the content is not looked at (it may be a secret).
-    void readable(const std::string& name, const fsys::path& path) {
-        if (path.empty()) return;
+    // Present and readable; the content is not looked at (it may be a secret). False when
+    // a problem was added.
+    bool readable(const std::string& name, const fsys::path& path) {
+        if (path.empty()) return true;
         std::error_code ec;
         if (!fsys::is_regular_file(path, ec)) {
             add(name, path.string() + ": no such file");
-            return;
+            return false;
         }
-        if (::access(path.c_str(), R_OK) != 0) add(name, path.string() + ": not readable");
+        if (::access(path.c_str(), R_OK) == 0) return true;
+        add(name, path.string() + ": not readable");
+        return false;
     }
 
     // The provider index as the daemon loads it: parsed, and verified when signed.
     void index_file(const fsys::path& path, const fsys::path& trust_anchor) {
-        readable("index.file", path);
-        if (!problems.empty() && problems.back().key == "index.file") return;
+        if (!readable("index.file", path)) return;
         try {
             index::load_index_file(path, trust_anchor);
         } catch (const Error& e) {

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "core/calendar.hpp"
 #include "core/strings.hpp"
 
 namespace pecd::api {
@@ -139,9 +140,14 @@ TimePoint seconds_claim(const json& claims, const char* name, bool required) {
         return TimePoint::min();
     }
     if (!it->is_number()) throw TokenError(std::string("token claim \"") + name + "\" is not a number");
+    // Up to what the clock holds (2262): past it, a conversion would wrap around, and an
+    // "nbf" in 2603 became a day in 2019.
     double v = it->get<double>();
-    if (v < 0 || v > 1e11) throw TokenError(std::string("token claim \"") + name + "\" is out of range");
-    return TimePoint(std::chrono::seconds(static_cast<std::int64_t>(v)));
+    std::optional<TimePoint> t;
+    if (v >= 0 && v < 1e12)
+        t = to_time_point(std::chrono::sys_seconds(std::chrono::seconds(static_cast<std::int64_t>(v))));
+    if (!t) throw TokenError(std::string("token claim \"") + name + "\" is out of range");
+    return *t;
 }
 
 std::vector<std::string> string_list(const json& claims, const char* name, bool lower) {

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "api/openapi_doc.hpp"
+#include "core/calendar.hpp"
 #include "core/strings.hpp"
 
 namespace pecd::api {
@@ -63,8 +64,9 @@ TimePoint parse_time(const std::string& s, const std::string& field) {
     std::chrono::year_month_day ymd{std::chrono::year(Y), std::chrono::month(static_cast<unsigned>(M)),
                                     std::chrono::day(static_cast<unsigned>(D))};
     if (!ymd.ok() || h > 23 || m > 59 || sec > 60) throw ParseError("not a valid date and time", 0, field);
-    return std::chrono::sys_days(ymd) + std::chrono::hours(h) + std::chrono::minutes(m) +
-           std::chrono::seconds(sec) - std::chrono::minutes(offset);
+    // A search bound: 9999-12-31 means "no bound", not a wrapped-around day in 1816.
+    return clamp_to_time_point(std::chrono::sys_days(ymd) + std::chrono::hours(h) + std::chrono::minutes(m) +
+                               std::chrono::seconds(sec) - std::chrono::minutes(offset));
 }
 
 std::string percent_decode(std::string_view s) {

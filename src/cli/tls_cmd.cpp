@@ -14,6 +14,7 @@
 //       --warn-days (default 30); exit status 1 when one has expired.
 // Private keys are written with mode 0600, every file durably; keys are never printed.
 #include <CLI/CLI.hpp>
+#include <cstdio>
 #include <iomanip>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -29,12 +30,16 @@ namespace {
 
 using nlohmann::json;
 
-std::string iso_time(TimePoint t) {
-    std::time_t tt = std::chrono::system_clock::to_time_t(t);
-    std::tm tm{};
-    gmtime_r(&tt, &tm);
+// Any year a certificate carries, 9999 included (calendar arithmetic, no time_t).
+std::string iso_time(std::chrono::sys_seconds t) {
+    auto day = std::chrono::floor<std::chrono::days>(t);
+    std::chrono::year_month_day ymd(day);
+    std::chrono::hh_mm_ss hms(t - day);
     char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02dZ", static_cast<int>(ymd.year()),
+                  static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                  static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
+                  static_cast<int>(hms.seconds().count()));
     return buf;
 }
 

@@ -20,4 +20,13 @@ TimePoint months_before(TimePoint now, int months) {
     return sys_days(year_month_day(target.year(), target.month(), std::min(ymd.day(), last))) + time_of_day;
 }
 
+std::chrono::sys_seconds utc_seconds(const std::tm& utc) {
+    using namespace std::chrono;
+    // Month and day are counted on from January 1st, so a field past its range carries
+    // over into the next month or year, as timegm() would do.
+    year_month first = year(utc.tm_year + 1900) / January + months(utc.tm_mon);
+    sys_days day = sys_days(first / 1) + days(utc.tm_mday - 1);
+    return day + hours(utc.tm_hour) + minutes(utc.tm_min) + seconds(utc.tm_sec);
+}
+
 }  // namespace pecd

@@ -19,6 +19,7 @@
 #include <optional>
 #include <unordered_map>
 
+#include "core/calendar.hpp"
 #include "core/error.hpp"
 #include "core/fs.hpp"
 #include "core/strings.hpp"
@@ -288,7 +289,9 @@ std::optional<TimePoint> signing_time(CMS_SignerInfo* si) {
     if (!t || (t->type != V_ASN1_UTCTIME && t->type != V_ASN1_GENERALIZEDTIME)) return std::nullopt;
     std::tm tm{};
     if (!ASN1_TIME_to_tm(reinterpret_cast<ASN1_TIME*>(t->value.asn1_string), &tm)) return std::nullopt;
-    return std::chrono::system_clock::from_time_t(timegm(&tm));
+    // The signer chose this time: a GeneralizedTime may say year 9999, which no TimePoint
+    // holds; such a time is reported as absent.
+    return to_time_point(utc_seconds(tm));
 }
 
 bool verify_chain(X509* signer, STACK_OF(X509) * untrusted, const TrustStore& trust, std::string& error) {

@@ -18,6 +18,7 @@
 #include <ctime>
 #include <memory>
 
+#include "core/calendar.hpp"
 #include "core/error.hpp"
 #include "core/strings.hpp"
 
@@ -92,11 +93,11 @@ std::string integer_bytes(const ASN1_INTEGER* i) {
     return out;
 }
 
-std::optional<TimePoint> to_time_point(const ASN1_GENERALIZEDTIME* t) {
+std::optional<TimePoint> token_time(const ASN1_GENERALIZEDTIME* t) {
     if (!t) return std::nullopt;
     std::tm tm{};
     if (ASN1_TIME_to_tm(t, &tm) != 1) return std::nullopt;
-    TimePoint tp = std::chrono::system_clock::from_time_t(timegm(&tm));
+    std::chrono::sys_time<std::chrono::microseconds> at = utc_seconds(tm);
     // Fractions of a second (RFC 3161 allows them): "YYYYMMDDhhmmss.fffZ".
     std::string_view s(reinterpret_cast<const char*>(t->data), static_cast<std::size_t>(t->length));
     if (auto dot = s.find('.'); dot != std::string_view::npos) {
@@ -105,9 +106,10 @@ std::optional<TimePoint> to_time_point(const ASN1_GENERALIZEDTIME* t) {
             frac = frac * 10 + (s[i] - '0');
             scale *= 10;
         }
-        tp += std::chrono::microseconds(frac * (1000000 / scale));
+        at += std::chrono::microseconds(frac * (1000000 / scale));
     }
-    return tp;
+    // The TSA chose this time; one no TimePoint holds (year 9999) is reported as absent.
+    return to_time_point(at);
 }
 
 std::string object_text(const ASN1_OBJECT* o) {
@@ -221,7 +223,7 @@ TimestampResponse parse_timestamp_response(std::string_view der) {
     if (len > 0) out.token_der.assign(reinterpret_cast<char*>(buf), static_cast<std::size_t>(len));
     OPENSSL_free(buf);
     if (TS_TST_INFO* info = TS_RESP_get_tst_info(resp.get())) {
-        out.gen_time = to_time_point(TS_TST_INFO_get_time(info));
+        out.gen_time = token_time(TS_TST_INFO_get_time(info));
         out.serial_hex = to_hex(integer_bytes(TS_TST_INFO_get_serial(info)));
         out.policy_oid = object_text(TS_TST_INFO_get_policy_id(info));
         const ASN1_OCTET_STRING* msg = TS_MSG_IMPRINT_get_msg(TS_TST_INFO_get_msg_imprint(info));
@@ -244,7 +246,17 @@ TimestampVerification verify_timestamp_response(std::string_view response_der, s
         return out;
     }
     TS_TST_INFO* info = TS_RESP_get_tst_info(resp.get());
-    if (info) out.gen_time = to_time_point(TS_TST_INFO_get_time(info));
+    if (info) {
+        out.gen_time = token_time(TS_TST_INFO_get_time(info));
+        if (!out.gen_time) {
+            // Without its time a token proves nothing, and the chain could not be checked
+            // at the moment it was made.
+            out.error =
+                "the time stamp's time (genTime) is malformed or outside 1677-09-21 to 2262-04-11, the range "
+                "this system holds";
+            return out;
+        }
+    }
     if (!expected_nonce.empty() && (!info || integer_bytes(TS_TST_INFO_get_nonce(info)) != expected_nonce)) {
         out.error = "the nonce in the time stamp does not match the request";
         return out;

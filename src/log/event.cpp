@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "core/calendar.hpp"
 #include "core/error.hpp"
 
 namespace pecd::log {
@@ -93,7 +94,9 @@ std::string format_utc(TimePoint t) {
     return buf;
 }
 
-TimePoint parse_utc(std::string_view s) {
+namespace {
+
+sys_time<microseconds> parse_utc_calendar(std::string_view s) {
     // Exactly the form format_utc() writes.
     if (s.size() != 27 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' ||
         s[19] != '.' || s[26] != 'Z')
@@ -109,9 +112,20 @@ TimePoint parse_utc(std::string_view s) {
     year_month_day ymd{year{int(number(0, 4))}, month{unsigned(number(5, 2))}, day{unsigned(number(8, 2))}};
     if (!ymd.ok() || number(11, 2) > 23 || number(14, 2) > 59 || number(17, 2) > 60)
         throw ParseError("date out of range", 0, "time");
-    return TimePoint(duration_cast<TimePoint::duration>(
-        sys_days{ymd}.time_since_epoch() + hours{number(11, 2)} + minutes{number(14, 2)} +
-        seconds{number(17, 2)} + microseconds{number(20, 6)}));
+    return sys_days{ymd} + hours{number(11, 2)} + minutes{number(14, 2)} + seconds{number(17, 2)} +
+           microseconds{number(20, 6)};
+}
+
+}  // namespace
+
+TimePoint parse_utc(std::string_view s) {
+    auto t = to_time_point(parse_utc_calendar(s));
+    if (!t) throw ParseError("date out of range", 0, "time");
+    return *t;
+}
+
+TimePoint parse_utc_bound(std::string_view s) {
+    return clamp_to_time_point(parse_utc_calendar(s));
 }
 
 std::string format_offset(int m) {

@@ -92,6 +92,9 @@ ParsedRecord parse_record(std::string_view record);
 // "2026-03-29T01:00:00.000000Z"; and back (ParseError on a bad form).
 std::string format_utc(TimePoint t);
 TimePoint parse_utc(std::string_view text);
+// The same form as a search bound: a time the clock cannot hold (before 1677-09-21 or
+// after 2262-04-11) saturates at its end instead of being refused.
+TimePoint parse_utc_bound(std::string_view text);
 // "+01:00" from minutes; and back.
 std::string format_offset(int minutes);
 

@@ -66,7 +66,7 @@ TimePoint parse_cli_time(const std::string& text, const char* option) {
     if (t.size() == 10) t += "T00:00:00Z";
     if (t.size() == 20 && t.back() == 'Z') t = t.substr(0, 19) + ".000000Z";
     try {
-        return parse_utc(t);
+        return parse_utc_bound(t);
     } catch (const ParseError&) {
         throw ParseError("expected YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ, got '" + text + "'", 0, option);
     }

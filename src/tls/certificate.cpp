@@ -16,6 +16,7 @@
 #include <ctime>
 #include <fstream>
 
+#include "core/calendar.hpp"
 #include "core/error.hpp"
 #include "core/fs.hpp"
 #include "core/strings.hpp"
@@ -126,10 +127,11 @@ void set_random_serial(X509* cert) {
     BN_free(bn);
 }
 
-TimePoint asn1_time_point(const ASN1_TIME* t) {
+// A validity time; the epoch for a malformed one (a certificate OpenSSL parsed has none).
+std::chrono::sys_seconds asn1_seconds(const ASN1_TIME* t) {
     std::tm tm{};
-    if (!t || ASN1_TIME_to_tm(t, &tm) != 1) return TimePoint{};
-    return std::chrono::system_clock::from_time_t(timegm(&tm));
+    if (!t || ASN1_TIME_to_tm(t, &tm) != 1) return {};
+    return utc_seconds(tm);
 }
 
 std::string name_text(const X509_NAME* name) {
@@ -336,8 +338,8 @@ CertificateInfo describe(X509* cert) {
         }
     }
     GENERAL_NAMES_free(sans);
-    info.not_before = asn1_time_point(X509_get0_notBefore(cert));
-    info.not_after = asn1_time_point(X509_get0_notAfter(cert));
+    info.not_before = asn1_seconds(X509_get0_notBefore(cert));
+    info.not_after = asn1_seconds(X509_get0_notAfter(cert));
     if (BIGNUM* bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), nullptr)) {
         char* hex = BN_bn2hex(bn);
         info.serial_hex = hex;
@@ -361,7 +363,8 @@ CertificateInfo describe(X509* cert) {
 }
 
 int days_until_expiry(X509* cert, TimePoint now) {
-    auto left = asn1_time_point(X509_get0_notAfter(cert)) - now;
+    // In seconds, where 9999-12-31 fits; now rounded up keeps "rounded down" exact.
+    auto left = asn1_seconds(X509_get0_notAfter(cert)) - std::chrono::ceil<std::chrono::seconds>(now);
     return static_cast<int>(std::chrono::floor<std::chrono::days>(left).count());
 }
 

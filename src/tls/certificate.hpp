@@ -87,8 +87,10 @@ struct CertificateInfo {
     std::string common_name;  // last CN of the subject, empty if none
     std::vector<std::string> dns_names;
     std::vector<std::string> ip_addresses;
-    TimePoint not_before;
-    TimePoint not_after;
+    // Exact for every year a certificate can carry, 9999-12-31 ("no expiry", RFC 5280
+    // 4.1.2.5) included, which a TimePoint cannot hold (core/calendar.hpp).
+    std::chrono::sys_seconds not_before{};
+    std::chrono::sys_seconds not_after{};
     std::string serial_hex;
     std::string sha256_fingerprint;  // upper-case hex pairs separated by ':'
     bool is_ca = false;

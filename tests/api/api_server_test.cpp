@@ -234,6 +234,10 @@ TEST_F(ApiServerTest, BadTokensAre401) {
     EXPECT_EQ(curl("GET", path, "").status, 401);
     EXPECT_EQ(curl("GET", path, token({{"exp", now - 100}})).status, 401);
     EXPECT_EQ(curl("GET", path, token({{"nbf", now + 3600}})).status, 401);
+    // Times past the clock's range (2262) are refused, not wrapped into the past.
+    EXPECT_EQ(curl("GET", path, token({{"nbf", 20000000000}})).status, 401);
+    EXPECT_EQ(curl("GET", path, token({{"exp", 20000000000}})).status, 401);
+    EXPECT_EQ(curl("GET", path, token({{"exp", 9000000000}})).status, 200);
     EXPECT_EQ(curl("GET", path, token({{"iss", "https://evil.test"}})).status, 401);
     EXPECT_EQ(curl("GET", path, token({{"aud", "other-api"}})).status, 401);
     EXPECT_EQ(curl("GET", path, sign(other_, {{"alg", "RS256"}, {"kid", "rsa1"}}, claims())).status, 401);
@@ -294,6 +298,27 @@ TEST_F(ApiServerTest, LifecycleWithReadOnlyPeriodAndNoReactivation) {
     for (auto& e : audit_records())
         if (e.details["action"].rfind("mailbox.", 0) == 0) ++changes;
     EXPECT_GE(changes, 8);
+}
+
+TEST_F(ApiServerTest, SearchBoundsBeyondTheClockAreOpenEnds) {
+    // RFC 3339 allows years 0000 to 9999; the clock holds 1677 to 2262. A bound beyond it
+    // once wrapped around (9999 became a day in 1816), so "until 9999" found nothing.
+    store_->add_mailbox({"office@a.example", 1 << 20, store::MailboxKind::receive_only, true});
+    deliver("office@a.example", "k1", "From: x@b.example\r\nSubject: one\r\n\r\nx\r\n");
+    deliver("office@a.example", "k2", "From: x@c.example\r\nSubject: two\r\n\r\nx\r\n");
+    auto t = token({{"pecd_domains", json::array()},
+                    {"pecd_mailboxes", json::array({"office@a.example"})},
+                    {"scope", "mailbox:read"}});
+    auto total = [&](const std::string& query) {
+        auto r = curl("GET", "/v1/mailboxes/office@a.example/messages?" + query, t);
+        EXPECT_EQ(r.status, 200) << query << ": " << r.body;
+        return r.status == 200 ? json::parse(r.body)["total"].get<int>() : -1;
+    };
+    EXPECT_EQ(total("to=9999-12-31T23:59:59Z"), 2);
+    EXPECT_EQ(total("from=9999-01-01T00:00:00Z"), 0);
+    EXPECT_EQ(total("from=0000-01-01T00:00:00Z"), 2);
+    EXPECT_EQ(total("to=0001-01-01T00:00:00%2B01:00"), 0);
+    EXPECT_EQ(total("from=2000-01-01T00:00:00Z&to=2262-04-11T23:47:16Z"), 2);
 }
 
 TEST_F(ApiServerTest, DeliveredMessageIsFoundReadDownloadedAndEachReadAudited) {

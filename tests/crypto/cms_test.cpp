@@ -5,6 +5,9 @@
 #include "crypto/cms.hpp"
 
 #include <gtest/gtest.h>
+#include <openssl/cms.h>
+
+#include <chrono>
 
 #include "crypto/identity.hpp"
 #include "test_pki.hpp"
@@ -70,6 +73,41 @@ TEST_F(CmsTest, OpensslDerSignatureVerifies) {
     EXPECT_NE(certificate_subject(v.signer.get()).find("CN=Posta Certificata Test Provider"),
               std::string::npos);
     EXPECT_TRUE(v.signing_time.has_value());
+}
+
+// A detached signature over kContent whose signingTime attribute says `when` (an ASN.1
+// time string); OpenSSL adds none of its own when one is there.
+std::string signed_at(const SigningIdentity& id, const char* when) {
+    BIO* in = BIO_new_mem_buf(kContent.data(), static_cast<int>(kContent.size()));
+    CMS_ContentInfo* cms =
+        CMS_sign(nullptr, nullptr, nullptr, nullptr, CMS_PARTIAL | CMS_DETACHED | CMS_BINARY);
+    CMS_SignerInfo* si = CMS_add1_signer(cms, id.certificate.get(), id.key.get(), EVP_sha256(), CMS_PARTIAL);
+    ASN1_TIME* t = ASN1_TIME_new();
+    EXPECT_EQ(ASN1_TIME_set_string_X509(t, when), 1) << when;
+    EXPECT_EQ(CMS_signed_add1_attr_by_NID(si, NID_pkcs9_signingTime, t->type, t, -1), 1);
+    EXPECT_EQ(CMS_final(cms, in, nullptr, CMS_DETACHED | CMS_BINARY), 1);
+    unsigned char* der = nullptr;
+    int len = i2d_CMS_ContentInfo(cms, &der);
+    std::string out(reinterpret_cast<char*>(der), static_cast<std::size_t>(len));
+    OPENSSL_free(der);
+    ASN1_TIME_free(t);
+    CMS_ContentInfo_free(cms);
+    BIO_free(in);
+    return out;
+}
+
+TEST_F(CmsTest, SigningTimeBeyondTheClockIsReportedAbsent) {
+    using namespace std::chrono;
+    auto today = cms_verify_detached(signed_at(identity(), "20261206201850Z"), kContent);
+    EXPECT_TRUE(today.signature_ok) << today.error;
+    ASSERT_TRUE(today.signing_time);
+    EXPECT_EQ(*today.signing_time, sys_days(2026y / December / 6) + 20h + 18min + 50s);
+    // The signer chooses this time. Year 9999 once wrapped into 1816 (an overflow).
+    for (const char* when : {"99991231235959Z", "22620411234717Z", "16770921001243Z"}) {
+        auto v = cms_verify_detached(signed_at(identity(), when), kContent);
+        EXPECT_TRUE(v.signature_ok) << when << ": " << v.error;
+        EXPECT_FALSE(v.signing_time) << when;
+    }
 }
 
 TEST_F(CmsTest, OpensslStreamedBerSignatureVerifies) {

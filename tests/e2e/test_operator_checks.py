@@ -1,7 +1,7 @@
 """What an operator relies on at the edges of the SMTP server, through the real daemon:
 a bad configuration refused at start with the key and the reason, listeners.json as
-documented, the header-size limit, a TLS 1.3-only setting, and the listener certificate
-expiry warned about in the log."""
+documented, the header-size limit, a TLS 1.3-only setting, the listener certificate
+expiry warned about in the log, and a certificate that never expires taken as such."""
 import json
 import os
 import socket
@@ -188,6 +188,49 @@ class OperatorChecks(unittest.TestCase):
             try:
                 log = inst.read_log()
                 self.assertRegex(log, r"warn.*listener certificate .*c\.pem expires in [45] days")
+            finally:
+                inst.cleanup()
+
+    def test_certificate_without_expiry_is_accepted(self):
+        # RFC 5280 4.1.2.5: 99991231235959Z is the notAfter of a certificate with no
+        # well-defined expiration. Past the system clock's range (2262), it once wrapped
+        # into 1816: `cert show` and --check-config called it expired 76 953 days ago.
+        with tempfile.TemporaryDirectory() as tmp:
+            key, csr, cert = (os.path.join(tmp, n) for n in ("k.pem", "r.csr", "c.pem"))
+            subprocess.run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                            "-nodes", "-keyout", key, "-out", csr, "-subj", "/CN=localhost"],
+                           check=True, capture_output=True, timeout=60)
+            os.mkdir(os.path.join(tmp, "ca"))
+            open(os.path.join(tmp, "ca", "index.txt"), "w").close()
+            with open(os.path.join(tmp, "ca", "serial"), "w") as f:
+                f.write("01\n")
+            with open(os.path.join(tmp, "ca.cnf"), "w") as f:
+                f.write("[ca]\ndefault_ca = d\n[d]\ndatabase = {t}/ca/index.txt\nnew_certs_dir = {t}/ca\n"
+                        "serial = {t}/ca/serial\ndefault_md = sha256\npolicy = p\n[p]\ncommonName = supplied\n"
+                        .format(t=tmp))
+            subprocess.run(["openssl", "ca", "-batch", "-config", os.path.join(tmp, "ca.cnf"), "-selfsign",
+                            "-keyfile", key, "-in", csr, "-out", cert, "-startdate", "20240101000000Z",
+                            "-enddate", "99991231235959Z"], check=True, capture_output=True, timeout=60)
+
+            shown = subprocess.run([PECCTL, "cert", "show", cert], capture_output=True, text=True, timeout=30)
+            self.assertEqual(shown.returncode, 0, shown.stderr)
+            self.assertIn("2024-01-01T00:00:00Z .. 9999-12-31T23:59:59Z", shown.stdout)
+            self.assertNotIn("expired", shown.stderr)
+            shown = subprocess.run([PECCTL, "cert", "show", "--json", cert], capture_output=True, text=True,
+                                   timeout=30)
+            listed = json.loads(shown.stdout)
+            self.assertEqual(listed[0]["not_after"], "9999-12-31T23:59:59Z")
+            self.assertGreater(listed[0]["days_to_expiry"], 2_900_000)
+
+            inst = configured_instance('[tls]\ncertificate = "%s"\nkey = "%s"\n' % (cert, key))
+            try:
+                p = subprocess.run([PECD, "--config", inst.config, "--check-config"], capture_output=True,
+                                   text=True, timeout=30)
+                self.assertEqual(p.returncode, 0, p.stderr)
+                inst.start()
+                log = inst.read_log()
+                self.assertRegex(log, r"certificate .*c\.pem valid for 29\d{5} more days")
+                self.assertNotIn("expires in -", log)
             finally:
                 inst.cleanup()
 

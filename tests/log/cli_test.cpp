@@ -95,6 +95,14 @@ TEST_F(LogCliTest, SearchPrintsRecordsWithTheirProof) {
     EXPECT_EQ(by_address["records"].size(), 13u);
     auto none = nlohmann::json::parse(pecctl("search" + db_arg() + " --to 2000-01-01").output);
     EXPECT_EQ(none["records"].size(), 0u);
+    // Bounds past the clock's range (1677-2262) are open ends, not wrapped-around days.
+    auto all = nlohmann::json::parse(pecctl("search" + db_arg() + " --to 9999-12-31").output);
+    EXPECT_EQ(all["records"].size(), 13u);
+    all = nlohmann::json::parse(
+        pecctl("search" + db_arg() + " --from 0001-01-01 --to 9999-12-31T23:59:59Z").output);
+    EXPECT_EQ(all["records"].size(), 13u);
+    none = nlohmann::json::parse(pecctl("search" + db_arg() + " --from 9999-01-01").output);
+    EXPECT_EQ(none["records"].size(), 0u);
 }
 
 TEST_F(LogCliTest, ExportWritesABundleOpensslChecks) {

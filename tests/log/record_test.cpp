@@ -92,6 +92,12 @@ TEST(Record, MalformedRecordsNameTheField) {
     std::string bad_time = rec;
     bad_time.replace(bad_time.find("2026-03-01T"), 11, "2026-13-01T");
     EXPECT_EQ(field_of(bad_time), "time");
+    // A well-formed time the clock cannot hold (it once wrapped into another century).
+    for (const char* year : {"9999", "2263", "0001"}) {
+        std::string far = rec;
+        far.replace(far.find("2026-03-01T"), 4, year);
+        EXPECT_EQ(field_of(far), "time") << year;
+    }
     std::string bad_kind = rec;
     bad_kind.replace(bad_kind.find("\"delivery\""), 10, "\"deliverx\"");
     EXPECT_EQ(field_of(bad_kind), "kind");

@@ -86,6 +86,33 @@ TEST_F(TimestampTest, GarbageRequestGetsARejectionAndGarbageReplyAParseError) {
     EXPECT_THROW(make_timestamp_request("short"), Error);
 }
 
+TEST_F(TimestampTest, GenTimeBeyondTheClockIsNeitherWrappedNorAccepted) {
+    // A TSA's genTime may be any GeneralizedTime up to year 9999, which no TimePoint holds;
+    // converting it once overflowed into 1816. The year is rewritten in the DER (the
+    // token's signature breaks too; the time is what is checked first).
+    std::string digest = sha256("segment manifest");
+    TimestampRequest req = make_timestamp_request(digest);
+    std::string reply = tsa.respond(req.der);
+    std::string year = std::to_string(static_cast<int>(
+        std::chrono::year_month_day(std::chrono::floor<std::chrono::days>(clock.now())).year()));
+    std::size_t at = std::string::npos;
+    for (std::size_t i = 0; i + 2 + 4 <= reply.size(); ++i)
+        if (reply[i] == 0x18 && static_cast<unsigned char>(reply[i + 1]) >= 15 &&
+            reply.compare(i + 2, 4, year) == 0)
+            at = i + 2;
+    ASSERT_NE(at, std::string::npos) << "no genTime in the reply";
+    for (const char* hostile : {"9999", "2263", "0001"}) {
+        std::string changed = reply;
+        changed.replace(at, 4, hostile);
+        TimestampResponse parsed = parse_timestamp_response(changed);
+        EXPECT_TRUE(parsed.granted());
+        EXPECT_FALSE(parsed.gen_time.has_value()) << hostile;
+        auto v = verify_timestamp_response(changed, digest, {identity.certificate}, req.nonce);
+        EXPECT_FALSE(v.ok) << hostile;
+        EXPECT_NE(v.error.find("genTime"), std::string::npos) << v.error;
+    }
+}
+
 TEST_F(TimestampTest, CertificateWithoutTimeStampingUsageIsRefused) {
     TempDir dir;
     auto r = run_command(

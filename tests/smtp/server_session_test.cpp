@@ -331,6 +331,12 @@ TEST_F(SessionTest, DeclaredSizeOverLimitRefusedAtMail) {
     auto s = make(p);
     send(*s, "EHLO c\r\n");
     EXPECT_EQ(send(*s, "MAIL FROM:<x@r.test> SIZE=5000\r\n"), "552 5.3.4 Message size exceeds fixed limit\r\n");
+    // RFC 1870 size-value is digits only: a sign is a syntax error, not a huge size.
+    for (const char* bad : {"-1", "+5", " 5", "5x", "", "999999999999999999999"})
+        EXPECT_EQ(send(*s, std::string("MAIL FROM:<x@r.test> SIZE=") + bad + "\r\n"),
+                  "501 5.5.4 Bad SIZE parameter\r\n")
+            << bad;
+    EXPECT_EQ(send(*s, "MAIL FROM:<x@r.test> SIZE=999\r\n"), "250 2.1.0 Ok\r\n");
 }
 
 TEST_F(SessionTest, OverlongDataLineRefusedAtEndOfData) {

@@ -6,9 +6,10 @@
 # (daticert.xml parser), smtp_session (a whole SMTP connection against the server
 # session), smtp_client (the delivering client against a server that says anything),
 # config (the TOML configuration reader), ldif (the provider directory and the index
-# built from it), mime_view (a stored message as the API shows it) and jwt (bearer tokens
-# through the API's verifier); the fuzz/common/*_entries.hpp list what each of the last
-# six checks. Default: all eight, 300 seconds each; a target's fuzz/<target>/<target>.dict
+# built from it), mime_view (a stored message as the API shows it), jwt (bearer tokens
+# through the API's verifier) and timestamp (RFC 3161 replies as the legal log's sealer
+# reads and verifies them); the fuzz/common/*_entries.hpp list what each of the last
+# seven checks. Default: all nine, 300 seconds each; a target's fuzz/<target>/<target>.dict
 # goes to libFuzzer. The fuzzers are built with clang into build-fuzz/ (scripts/build.sh
 # --fuzz configures it when missing). Corpora live in
 # build-fuzz/fuzz-corpus/<target>, seeded from tests/data/pec-samples and
@@ -23,11 +24,11 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds="$2"; shift 2 ;;
     --jobs) jobs="$2"; shift 2 ;;
-    pec_verify|daticert|smtp_session|smtp_client|config|ldif|mime_view|jwt) targets+=("$1"); shift ;;
+    pec_verify|daticert|smtp_session|smtp_client|config|ldif|mime_view|jwt|timestamp) targets+=("$1"); shift ;;
     *) echo "fuzz.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
-[ ${#targets[@]} -gt 0 ] || targets=(pec_verify daticert smtp_session smtp_client config ldif mime_view jwt)
+[ ${#targets[@]} -gt 0 ] || targets=(pec_verify daticert smtp_session smtp_client config ldif mime_view jwt timestamp)
 
 dir=build-fuzz
 if [ ! -f "$dir/build.ninja" ] && [ ! -f "$dir/Makefile" ]; then

@@ -14,7 +14,6 @@
 //       --warn-days (default 30); exit status 1 when one has expired.
 // Private keys are written with mode 0600, every file durably; keys are never printed.
 #include <CLI/CLI.hpp>
-#include <cstdio>
 #include <iomanip>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -30,27 +29,14 @@ namespace {
 
 using nlohmann::json;
 
-// Any year a certificate carries, 9999 included (calendar arithmetic, no time_t).
-std::string iso_time(std::chrono::sys_seconds t) {
-    auto day = std::chrono::floor<std::chrono::days>(t);
-    std::chrono::year_month_day ymd(day);
-    std::chrono::hh_mm_ss hms(t - day);
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02dZ", static_cast<int>(ymd.year()),
-                  static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                  static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
-                  static_cast<int>(hms.seconds().count()));
-    return buf;
-}
-
 json certificate_json(const tls::CertificateInfo& i, int days_left) {
     return {{"subject", i.subject},
             {"issuer", i.issuer},
             {"common_name", i.common_name},
             {"dns_names", i.dns_names},
             {"ip_addresses", i.ip_addresses},
-            {"not_before", iso_time(i.not_before)},
-            {"not_after", iso_time(i.not_after)},
+            {"not_before", tls::iso_utc(i.not_before)},
+            {"not_after", tls::iso_utc(i.not_after)},
             {"days_to_expiry", days_left},
             {"serial", i.serial_hex},
             {"sha256_fingerprint", i.sha256_fingerprint},
@@ -169,7 +155,7 @@ void run_self_signed(const CertArgs& a) {
     fs::write_file_durable(a.out, tls::to_pem(cert.get()), 0644);
     auto info = tls::describe(cert.get());
     std::cout << "wrote " << a.out << " (" << info.subject << ", " << info.key_description << ", until "
-              << iso_time(info.not_after) << ") and key " << a.key_out << "\n";
+              << tls::iso_utc(info.not_after) << ") and key " << a.key_out << "\n";
 }
 
 void run_csr(const CertArgs& a) {
@@ -213,8 +199,8 @@ void run_show(const CertArgs& a) {
             for (const auto& n : info.ip_addresses) std::cout << " IP:" << n;
             std::cout << "\n";
         }
-        std::cout << "    valid:    " << iso_time(info.not_before) << " .. " << iso_time(info.not_after)
-                  << " (" << days << " days left)\n"
+        std::cout << "    valid:    " << tls::iso_utc(info.not_before) << " .. "
+                  << tls::iso_utc(info.not_after) << " (" << days << " days left)\n"
                   << "    key:      " << info.key_description << (info.is_ca ? ", CA" : "") << "\n"
                   << "    sha256:   " << info.sha256_fingerprint << "\n";
     }

@@ -13,6 +13,7 @@
 
 #include <algorithm>
 
+#include "core/calendar.hpp"
 #include "core/error.hpp"
 #include "core/fs.hpp"
 #include "core/strings.hpp"
@@ -69,6 +70,13 @@ void apply_policy(SSL_CTX* ctx, const ServerTlsSettings& s) {
     SSL_CTX_set_session_id_context(ctx, sid_context, sizeof sid_context - 1);
 }
 
+// A certificate whose validity has not begun: a renewal installed ahead of time. Peers
+// that verify would refuse it, so it is not served until `from`.
+struct NotYetValid : Error {
+    NotYetValid(const std::string& what, std::chrono::sys_seconds from) : Error(what), from(from) {}
+    std::chrono::sys_seconds from;
+};
+
 // Loads and checks one pair; the checks are the reasons a reload is refused.
 int load_pair(SSL_CTX* ctx, const CertificatePair& pair) {
     auto chain = load_chain_file(pair.certificate.string());
@@ -81,6 +89,10 @@ int load_pair(SSL_CTX* ctx, const CertificatePair& pair) {
     int days = days_until_expiry(leaf, now);
     if (X509_cmp_current_time(X509_get0_notAfter(leaf)) < 0)
         throw Error(pair.certificate.string() + ": certificate expired");
+    if (X509_cmp_current_time(X509_get0_notBefore(leaf)) > 0) {
+        auto from = describe(leaf).not_before;
+        throw NotYetValid(pair.certificate.string() + ": certificate not valid until " + iso_utc(from), from);
+    }
     if (SSL_CTX_use_certificate(ctx, leaf) != 1) throw Error(openssl_error(pair.certificate.string()));
     SSL_CTX_clear_chain_certs(ctx);
     for (std::size_t i = 1; i < chain.size(); ++i)
@@ -175,6 +187,9 @@ struct ServerTls::Impl {
     std::vector<FileStamp> loaded;     // stamps of the files behind `bundle`
     std::vector<FileStamp> attempted;  // stamps of the last reload attempt (failed or not)
     std::chrono::system_clock::time_point last_expiry_log;
+    // When the attempted files hold a certificate not valid yet: its start, at which the
+    // same files are tried again.
+    std::optional<TimePoint> retry_at;
 };
 
 ServerTls::ServerTls(ServerTlsSettings settings) : impl_(std::make_shared<Impl>()) {
@@ -202,8 +217,10 @@ bool ServerTls::reload_if_changed() {
             impl_->last_expiry_log = now;
             log_expiry(impl_->settings, days_until_expiry_of_current_locked());
         }
-        if (now_stamps == impl_->loaded || now_stamps == impl_->attempted) return false;
+        if (now_stamps == impl_->loaded) return false;
+        if (now_stamps == impl_->attempted && !(impl_->retry_at && now >= *impl_->retry_at)) return false;
         impl_->attempted = now_stamps;
+        impl_->retry_at.reset();
     }
     try {
         auto fresh = build_bundle(impl_->settings);
@@ -213,6 +230,12 @@ bool ServerTls::reload_if_changed() {
         spdlog::info("tls: reloaded certificate {}", impl_->settings.pair.certificate.string());
         log_expiry(impl_->settings, impl_->bundle->days_to_expiry);
         return true;
+    } catch (const NotYetValid& e) {
+        std::lock_guard lock(impl_->mutex);
+        impl_->retry_at = to_time_point(e.from);
+        spdlog::warn("tls: reload deferred, keeping the previous certificate: {}; it is tried again then",
+                     e.what());
+        return false;
     } catch (const std::exception& e) {
         spdlog::error("tls: reload refused, keeping the previous certificate: {}", e.what());
         return false;

@@ -191,7 +191,7 @@ class OperatorChecks(unittest.TestCase):
             finally:
                 inst.cleanup()
 
-    def test_certificate_without_expiry_is_accepted(self):
+    def test_certificate_validity_at_its_ends(self):
         # RFC 5280 4.1.2.5: 99991231235959Z is the notAfter of a certificate with no
         # well-defined expiration. Past the system clock's range (2262), it once wrapped
         # into 1816: `cert show` and --check-config called it expired 76 953 days ago.
@@ -206,7 +206,7 @@ class OperatorChecks(unittest.TestCase):
                 f.write("01\n")
             with open(os.path.join(tmp, "ca.cnf"), "w") as f:
                 f.write("[ca]\ndefault_ca = d\n[d]\ndatabase = {t}/ca/index.txt\nnew_certs_dir = {t}/ca\n"
-                        "serial = {t}/ca/serial\ndefault_md = sha256\npolicy = p\n[p]\ncommonName = supplied\n"
+                        "serial = {t}/ca/serial\nunique_subject = no\ndefault_md = sha256\npolicy = p\n[p]\ncommonName = supplied\n"
                         .format(t=tmp))
             subprocess.run(["openssl", "ca", "-batch", "-config", os.path.join(tmp, "ca.cnf"), "-selfsign",
                             "-keyfile", key, "-in", csr, "-out", cert, "-startdate", "20240101000000Z",
@@ -231,6 +231,21 @@ class OperatorChecks(unittest.TestCase):
                 log = inst.read_log()
                 self.assertRegex(log, r"certificate .*c\.pem valid for 29\d{5} more days")
                 self.assertNotIn("expires in -", log)
+            finally:
+                inst.cleanup()
+
+            # A certificate whose validity has not begun is named with its start day.
+            later = os.path.join(tmp, "later.pem")
+            subprocess.run(["openssl", "ca", "-batch", "-config", os.path.join(tmp, "ca.cnf"), "-selfsign",
+                            "-keyfile", key, "-in", csr, "-out", later, "-startdate", "20990101000000Z",
+                            "-enddate", "21000101000000Z"], check=True, capture_output=True, timeout=60)
+            inst = configured_instance('[tls]\ncertificate = "%s"\nkey = "%s"\n' % (later, key))
+            try:
+                p = subprocess.run([PECD, "--config", inst.config, "--check-config"], capture_output=True,
+                                   text=True, timeout=30)
+                self.assertEqual(p.returncode, 2, p.stderr)
+                self.assertIn("tls.certificate: %s: the certificate is not valid until 2099-01-01T00:00:00Z" % later,
+                              p.stderr)
             finally:
                 inst.cleanup()
 

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include <atomic>
+#include <thread>
 
 #include "core/error.hpp"
 #include "tls_test_support.hpp"
@@ -259,6 +260,38 @@ TEST_F(ServerTlsTest, ReloadRefusesUnparsableAndExpiredCertificates) {
     EXPECT_FALSE(tls.reload_if_changed());
     EXPECT_EQ(connect_client(server.port()).peer_cn, "mx.example.test");
     EXPECT_GT(tls.days_to_expiry(), 80);
+}
+
+TEST_F(ServerTlsTest, CertificateNotValidYetIsServedFromItsStart) {
+    // A renewal installed ahead of its notBefore: peers would refuse it, so the previous
+    // certificate stays until then, and the same files are taken at that moment without
+    // being touched again.
+    ServerTls tls(settings_);
+    LoopbackServer server(tls);
+    auto starts = std::chrono::system_clock::now() + std::chrono::seconds(3);
+    // make_leaf backdates by an hour (clock skew); this one starts in 3 seconds.
+    auto next = make_leaf("next.example.test", {"next.example.test"}, ca_, Usage::server,
+                          starts + std::chrono::hours(1));
+    write_pair(dir_ / "server.pem", dir_ / "server.key", next);
+    EXPECT_FALSE(tls.reload_if_changed());
+    EXPECT_EQ(connect_client(server.port()).peer_cn, "mx.example.test");
+    EXPECT_FALSE(tls.reload_if_changed()) << "tried again before its start";
+    std::this_thread::sleep_until(starts + std::chrono::seconds(1));
+    EXPECT_TRUE(tls.reload_if_changed());
+    EXPECT_EQ(connect_client(server.port()).peer_cn, "next.example.test");
+
+    // At start there is no previous certificate: the error names the file and the day.
+    settings_.pair = {dir_ / "later.pem", dir_ / "later.key"};
+    write_pair(settings_.pair.certificate, settings_.pair.key,
+               make_leaf("later.example.test", {"later.example.test"}, ca_, Usage::server,
+                         std::chrono::system_clock::now() + std::chrono::days(2)));
+    try {
+        ServerTls later(settings_);
+        FAIL() << "served a certificate that is not valid yet";
+    } catch (const pecd::Error& e) {
+        EXPECT_NE(std::string(e.what()).find("later.pem: certificate not valid until 20"), std::string::npos)
+            << e.what();
+    }
 }
 
 TEST_F(ServerTlsTest, ConstructorNamesTheBrokenFile) {

@@ -29,19 +29,6 @@ struct Reply {
     throw Reply{problem(status, title, detail), "refused: " + detail};
 }
 
-std::string format_time(TimePoint t) {
-    auto secs = std::chrono::floor<std::chrono::seconds>(t);
-    auto days = std::chrono::floor<std::chrono::days>(secs);
-    std::chrono::year_month_day ymd{days};
-    std::chrono::hh_mm_ss hms{secs - days};
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02dZ", static_cast<int>(ymd.year()),
-                  static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                  static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
-                  static_cast<int>(hms.seconds().count()));
-    return buf;
-}
-
 // RFC 3339: YYYY-MM-DDThh:mm:ss[.frac](Z|+hh:mm|-hh:mm). ParseError naming `field`.
 TimePoint parse_time(const std::string& s, const std::string& field) {
     int Y, M, D, h, m, sec, n = 0;
@@ -111,11 +98,11 @@ json mailbox_json(const MailboxInfo& m, const store::MailboxLifecycle& lc) {
               {"used_bytes", m.used_bytes},
               {"message_count", m.message_count},
               {"accepts_ordinary_mail", m.accepts_ordinary_mail},
-              {"created_at", format_time(m.created_at)},
+              {"created_at", rfc3339_utc(m.created_at)},
               {"deactivated_at", nullptr},
               {"readable_until", nullptr}};
-    if (m.deactivated_at) j["deactivated_at"] = format_time(*m.deactivated_at);
-    if (auto end = lc.closes_at(m)) j["readable_until"] = format_time(*end);
+    if (m.deactivated_at) j["deactivated_at"] = rfc3339_utc(*m.deactivated_at);
+    if (auto end = lc.closes_at(m)) j["readable_until"] = rfc3339_utc(*end);
     return j;
 }
 
@@ -123,7 +110,7 @@ json message_json(const std::string& mailbox, const CatalogEntry& e, const std::
     std::string base = "/v1/mailboxes/" + mailbox + "/messages/" + std::to_string(e.id);
     return {{"id", e.id},
             {"mailbox", mailbox},
-            {"received_at", format_time(e.received_at)},
+            {"received_at", rfc3339_utc(e.received_at)},
             {"size", e.size},
             {"envelope_from", e.envelope_from},
             {"message_id", e.headers.message_id},
@@ -330,7 +317,7 @@ void MailboxApi::mailbox_routes(Context& c, const std::string& address,
         auto end = lifecycle_.closes_at(*m);
         refuse(410, "Gone",
                "mailbox " + m->address + " is closed for good" +
-                   (end ? " (its read-only period ended at " + format_time(*end) + ")" : std::string()));
+                   (end ? " (its read-only period ended at " + rfc3339_utc(*end) + ")" : std::string()));
     }
     if (method != "GET") refuse(405, "Method Not Allowed", "use GET");
     if (rest.size() == 1) {
@@ -456,7 +443,7 @@ void MailboxApi::message_routes(Context& c, const MailboxInfo& m, const std::vec
             receipts.push_back({{"id", r.id},
                                 {"type", r.headers.pec_type},
                                 {"message_id", r.headers.message_id},
-                                {"received_at", format_time(r.received_at)}});
+                                {"received_at", rfc3339_utc(r.received_at)}});
         j["pec"]["linked_receipts"] = receipts;
         json events = json::array();
         for (auto& e : pec_.history(entry->headers))

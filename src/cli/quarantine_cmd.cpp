@@ -19,6 +19,7 @@
 #include "av/quarantine.hpp"
 #include "cli/registry.hpp"
 #include "config/config.hpp"
+#include "core/calendar.hpp"
 #include "core/clock.hpp"
 #include "core/error.hpp"
 
@@ -57,22 +58,9 @@ Location locate(const QuarantineArgs& a) {
     return l;
 }
 
-std::string utc_text(pecd::TimePoint t) {
-    auto secs = std::chrono::floor<std::chrono::seconds>(t);
-    auto day = std::chrono::floor<std::chrono::days>(secs);
-    std::chrono::year_month_day ymd(day);
-    std::chrono::hh_mm_ss hms(secs - day);
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02dZ", static_cast<int>(ymd.year()),
-                  static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                  static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
-                  static_cast<int>(hms.seconds().count()));
-    return buf;
-}
-
 json entry_json(const pecd::av::QuarantineEntry& e) {
     return json{{"id", e.id},
-                {"detected_at", utc_text(e.detected_at)},
+                {"detected_at", pecd::rfc3339_utc(e.detected_at)},
                 {"point", e.point},
                 {"host", e.host},
                 {"scanner", e.scanner},
@@ -85,7 +73,7 @@ json entry_json(const pecd::av::QuarantineEntry& e) {
                 {"helo", e.helo},
                 {"auth_user", e.auth_user},
                 {"listener", e.listener},
-                {"received_at", utc_text(e.received_at)},
+                {"received_at", pecd::rfc3339_utc(e.received_at)},
                 {"size", e.size},
                 {"sha256", e.sha256}};
 }

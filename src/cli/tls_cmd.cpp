@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/registry.hpp"
+#include "core/calendar.hpp"
 #include "core/error.hpp"
 #include "core/fs.hpp"
 #include "tls/certificate.hpp"
@@ -35,8 +36,8 @@ json certificate_json(const tls::CertificateInfo& i, int days_left) {
             {"common_name", i.common_name},
             {"dns_names", i.dns_names},
             {"ip_addresses", i.ip_addresses},
-            {"not_before", tls::iso_utc(i.not_before)},
-            {"not_after", tls::iso_utc(i.not_after)},
+            {"not_before", rfc3339_utc(i.not_before)},
+            {"not_after", rfc3339_utc(i.not_after)},
             {"days_to_expiry", days_left},
             {"serial", i.serial_hex},
             {"sha256_fingerprint", i.sha256_fingerprint},
@@ -155,7 +156,7 @@ void run_self_signed(const CertArgs& a) {
     fs::write_file_durable(a.out, tls::to_pem(cert.get()), 0644);
     auto info = tls::describe(cert.get());
     std::cout << "wrote " << a.out << " (" << info.subject << ", " << info.key_description << ", until "
-              << tls::iso_utc(info.not_after) << ") and key " << a.key_out << "\n";
+              << rfc3339_utc(info.not_after) << ") and key " << a.key_out << "\n";
 }
 
 void run_csr(const CertArgs& a) {
@@ -199,8 +200,8 @@ void run_show(const CertArgs& a) {
             for (const auto& n : info.ip_addresses) std::cout << " IP:" << n;
             std::cout << "\n";
         }
-        std::cout << "    valid:    " << tls::iso_utc(info.not_before) << " .. "
-                  << tls::iso_utc(info.not_after) << " (" << days << " days left)\n"
+        std::cout << "    valid:    " << rfc3339_utc(info.not_before) << " .. " << rfc3339_utc(info.not_after)
+                  << " (" << days << " days left)\n"
                   << "    key:      " << info.key_description << (info.is_ca ? ", CA" : "") << "\n"
                   << "    sha256:   " << info.sha256_fingerprint << "\n";
     }

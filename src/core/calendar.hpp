@@ -15,6 +15,7 @@
 
 #include <ctime>
 #include <optional>
+#include <string>
 
 #include "core/clock.hpp"
 
@@ -33,6 +34,11 @@ TimePoint months_before(TimePoint now, int months);
 // A broken-down UTC time (as ASN1_TIME_to_tm() fills it) as seconds since the epoch, for
 // any year a std::tm holds; unlike timegm(), no time_t and no time zone are involved.
 std::chrono::sys_seconds utc_seconds(const std::tm& utc);
+
+// "2026-12-06T20:18:50Z": RFC 3339 in UTC, whole seconds, any year 0 to 9999 (calendar
+// arithmetic, no time_t); a TimePoint is rounded down to its second.
+std::string rfc3339_utc(std::chrono::sys_seconds t);
+std::string rfc3339_utc(TimePoint t);
 
 // The latest and earliest instants a TimePoint holds, at the precision of Duration
 // (rounded inwards, so converting them back cannot overflow).

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include "core/calendar.hpp"
 #include "core/error.hpp"
 #include "index/document.hpp"
 #include "tls/certificate.hpp"
@@ -92,7 +93,7 @@ private:
                 add(name, path.string() + ": the certificate expired " + std::to_string(-days) + " days ago");
             else if (auto from = tls::describe(chain.front().get()).not_before;
                      from > std::chrono::floor<std::chrono::seconds>(now_))
-                add(name, path.string() + ": the certificate is not valid until " + tls::iso_utc(from));
+                add(name, path.string() + ": the certificate is not valid until " + rfc3339_utc(from));
             return chain;
         } catch (const Error& e) {
             add(name, e.what());

@@ -13,7 +13,6 @@
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
-#include <cstdio>
 #include <ctime>
 #include <fstream>
 
@@ -361,19 +360,6 @@ CertificateInfo describe(X509* cert) {
     info.key_description = key_text(X509_get0_pubkey(cert));
     ERR_clear_error();
     return info;
-}
-
-std::string iso_utc(std::chrono::sys_seconds t) {
-    // Calendar arithmetic, no time_t: a certificate's year may be 9999.
-    auto day = std::chrono::floor<std::chrono::days>(t);
-    std::chrono::year_month_day ymd(day);
-    std::chrono::hh_mm_ss hms(t - day);
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02dZ", static_cast<int>(ymd.year()),
-                  static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                  static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
-                  static_cast<int>(hms.seconds().count()));
-    return buf;
 }
 
 int days_until_expiry(X509* cert, TimePoint now) {

@@ -99,8 +99,6 @@ struct CertificateInfo {
 };
 
 CertificateInfo describe(X509* cert);
-// "9999-12-31T23:59:59Z": a validity time as RFC 3339 UTC, any year.
-std::string iso_utc(std::chrono::sys_seconds t);
 // Whole days from now until not_after, rounded down; negative once expired.
 int days_until_expiry(X509* cert, TimePoint now);
 

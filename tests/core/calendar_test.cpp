@@ -61,5 +61,15 @@ TEST(Calendar, ClampSaturatesAtTheClocksEnds) {
     EXPECT_EQ(clamp_to_time_point(today), TimePoint(today));
 }
 
+TEST(Calendar, Rfc3339UtcWritesEveryYear) {
+    EXPECT_EQ(rfc3339_utc(utc_seconds(utc(9999, 12, 31, 23, 59, 59))), "9999-12-31T23:59:59Z");
+    EXPECT_EQ(rfc3339_utc(utc_seconds(utc(0, 1, 1))), "0000-01-01T00:00:00Z");
+    // A TimePoint is rounded down to its second, before 1970 too.
+    EXPECT_EQ(rfc3339_utc(TimePoint(sys_days(2026y / December / 6) + 20h + 18min + 50s + 999ms)),
+              "2026-12-06T20:18:50Z");
+    EXPECT_EQ(rfc3339_utc(TimePoint(sys_days(1969y / December / 31) + 23h + 59min + 59s + 500ms)),
+              "1969-12-31T23:59:59Z");
+}
+
 }  // namespace
 }  // namespace pecd

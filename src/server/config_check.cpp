@@ -4,7 +4,9 @@
 
 #include "core/calendar.hpp"
 #include "core/error.hpp"
+#include "crypto/identity.hpp"
 #include "index/document.hpp"
+#include "server/signing_key.hpp"
 #include "tls/certificate.hpp"
 
 namespace pecd::server {
@@ -16,21 +18,34 @@ class Checker {
 public:
     explicit Checker(TimePoint now) : now_(now) {}
 
-    void pair(const std::string& prefix, const fsys::path& certificate, const fsys::path& key,
+    // False when a problem was added.
+    bool pair(const std::string& prefix, const fsys::path& certificate, const fsys::path& key,
               const std::string& certificate_key = "certificate", const std::string& key_key = "key") {
-        if (certificate.empty()) return;
+        if (certificate.empty()) return true;
+        const auto before = problems.size();
         auto chain = chain_of(prefix + certificate_key, certificate);
-        if (key.empty()) return;
+        if (key.empty()) return problems.size() == before;
         tls::KeyPtr k;
         try {
             k = tls::load_key_file(key.string());
         } catch (const Error& e) {
             add(prefix + key_key, e.what());
-            return;
+            return false;
         }
         if (!chain.empty() && !tls::key_matches(chain.front().get(), k.get()))
             add(prefix + key_key,
                 key.string() + " is not the key of the certificate in " + certificate.string());
+        return problems.size() == before;
+    }
+
+    // The HSM key as the daemon opens it: module loaded, token found, PIN accepted, key
+    // found and matching the certificate. libp11's errors never carry the PIN.
+    void token(const config::Pec& pec) {
+        try {
+            crypto::load_identity(signing_key_source(pec));
+        } catch (const Error& e) {
+            add("pec.pkcs11_token", e.what());
+        }
     }
 
     // A bundle of trusted certificates: at least one, all parsable.
@@ -129,12 +144,15 @@ std::vector<ConfigProblem> check_files(const config::Config& c, TimePoint now) {
     k.bundle("index.trust_anchor", c.index.trust_anchor);
     k.bundle("index.ca_file", c.index.ca_file);
     if (c.pec.enabled) {
-        // An HSM key is checked when the daemon logs in to the token; its certificate here.
-        k.pair("pec.", c.pec.signing_certificate,
-               c.pec.pkcs11_module.empty() ? c.pec.signing_key : fsys::path(), "signing_certificate",
-               "signing_key");
-        k.readable("pec.pkcs11_module", c.pec.pkcs11_module);
-        k.readable("pec.pkcs11_pin_file", c.pec.pkcs11_pin_file);
+        // An HSM key is checked by logging in to the token, as the daemon does at start.
+        bool checkable = k.pair("pec.", c.pec.signing_certificate,
+                                c.pec.pkcs11_module.empty() ? c.pec.signing_key : fsys::path(),
+                                "signing_certificate", "signing_key");
+        if (!c.pec.pkcs11_module.empty()) {
+            checkable = k.readable("pec.pkcs11_module", c.pec.pkcs11_module) && checkable;
+            checkable = k.readable("pec.pkcs11_pin_file", c.pec.pkcs11_pin_file) && checkable;
+            if (checkable) k.token(c.pec);
+        }
         k.bundle("pec.trust_anchors", c.pec.trust_anchors);
         k.readable("pec.crl_file", c.pec.crl_file);
     }

@@ -12,6 +12,7 @@
 #include "log/log_service.hpp"
 #include "provider/engine.hpp"
 #include "server/api_service.hpp"
+#include "server/signing_key.hpp"
 
 namespace pecd::server {
 namespace {
@@ -57,12 +58,6 @@ av::ClamdOptions clamd_options(const config::Antivirus& a) {
     o.connect_timeout = a.connect_timeout;
     o.scan_timeout = a.timeout;
     return o;
-}
-
-std::string read_secret(const std::filesystem::path& file) {
-    auto s = fs::read_file(file);
-    while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
-    return s;
 }
 
 // The PEC provider: signing identity, trust, scanner, quarantine, legal log, engine.
@@ -147,14 +142,7 @@ public:
 
 private:
     static crypto::SigningIdentity load_signing(const config::Pec& p) {
-        crypto::KeySource ks;
-        ks.certificate = p.signing_certificate;
-        ks.key = p.signing_key;
-        ks.pkcs11_module = p.pkcs11_module;
-        ks.pkcs11_token = p.pkcs11_token;
-        ks.pkcs11_key_label = p.pkcs11_key_label;
-        if (!p.pkcs11_pin_file.empty()) ks.pkcs11_pin = read_secret(p.pkcs11_pin_file);
-        return crypto::load_identity(ks);
+        return crypto::load_identity(signing_key_source(p));
     }
 
     crypto::SigningIdentity identity_;

@@ -111,3 +111,39 @@ TEST_F(SoftHsm, WrongPinIsRefusedWithoutShowingIt) {
         EXPECT_NE(std::string(e.what()).find("pecd-test"), std::string::npos) << e.what();
     }
 }
+
+TEST_F(SoftHsm, CheckConfigLogsInToTheTokenAndNamesWhatIsWrong) {
+    // pecd --check-config opens the token as the daemon does at start, so a wrong PIN or
+    // label is found before a start depends on it; the PIN never appears.
+    const std::string pecd = std::string(PECD_BINARY_DIR) + "/app/pecd/pecd";
+    write_file(dir.path / "pin", std::string(kPin) + "\n");
+    write_file(dir.path / "wrong-pin", "11112222\n");
+    auto check = [&](const std::string& pin_file, const std::string& label) {
+        write_file(dir.path / "pecd.toml",
+                   "data_dir = \"" + (dir.path / "data").string() +
+                       "\"\ndomains = [\"pec.test.it\"]\n[pec]\n"
+                       "provider_name = \"Test PEC\"\nsigning_certificate = \"" +
+                       cert.string() +
+                       "\"\n"
+                       "pkcs11_module = \"" +
+                       kModule +
+                       "\"\npkcs11_token = \"pecd-test\"\n"
+                       "pkcs11_key_label = \"" +
+                       label + "\"\npkcs11_pin_file = \"" + (dir.path / pin_file).string() +
+                       "\"\ntrust_anchors = \"" + pki.ca_cert.string() +
+                       "\"\n[log]\nenabled = false\n[[listener]]\nname = \"mx\"\nport = 2525\n");
+        return run(pecd + " --config " + (dir.path / "pecd.toml").string() + " --check-config 2>&1");
+    };
+    auto good = check("pin", "pec-signing");
+    EXPECT_EQ(good.status, 0) << good.output;
+    auto wrong_pin = check("wrong-pin", "pec-signing");
+    EXPECT_NE(wrong_pin.status, 0);
+    EXPECT_NE(wrong_pin.output.find("pec.pkcs11_token: PKCS#11: login to token 'pecd-test' failed"),
+              std::string::npos)
+        << wrong_pin.output;
+    EXPECT_EQ(wrong_pin.output.find("11112222"), std::string::npos) << wrong_pin.output;
+    auto wrong_label = check("pin", "other-key");
+    EXPECT_NE(wrong_label.status, 0);
+    EXPECT_NE(wrong_label.output.find("no private key labelled 'other-key'"), std::string::npos)
+        << wrong_label.output;
+}

@@ -30,20 +30,35 @@ struct Reply {
 }
 
 // RFC 3339: YYYY-MM-DDThh:mm:ss[.frac](Z|+hh:mm|-hh:mm). ParseError naming `field`.
+// Read by position, digits only: sscanf's %d would also take a sign or a blank.
 TimePoint parse_time(const std::string& s, const std::string& field) {
-    int Y, M, D, h, m, sec, n = 0;
-    if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &Y, &M, &D, &h, &m, &sec, &n) != 6 || n != 19)
+    const auto number = [&](std::size_t pos, std::size_t len) {
+        int v = 0;
+        for (std::size_t k = pos; k < pos + len; ++k) {
+            if (k >= s.size() || !std::isdigit(static_cast<unsigned char>(s[k])))
+                throw ParseError("expected an RFC 3339 time such as 2026-01-31T09:30:00Z", 0, field);
+            v = v * 10 + (s[k] - '0');
+        }
+        return v;
+    };
+    if (s.size() < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') || s[13] != ':' ||
+        s[16] != ':')
         throw ParseError("expected an RFC 3339 time such as 2026-01-31T09:30:00Z", 0, field);
+    const int Y = number(0, 4), M = number(5, 2), D = number(8, 2), h = number(11, 2), m = number(14, 2),
+              sec = number(17, 2);
     std::size_t i = 19;
-    if (i < s.size() && s[i] == '.') {
+    if (s[i] == '.') {
         ++i;
+        const auto digits = i;
         while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i;
+        if (i == digits) throw ParseError("expected digits after the decimal point", 0, field);
     }
     int offset = 0;
-    std::string zone = s.substr(i);
+    const std::string zone = s.substr(i);
     if (zone == "Z" || zone == "z") {
     } else if (zone.size() == 6 && (zone[0] == '+' || zone[0] == '-') && zone[3] == ':') {
-        int oh = std::atoi(zone.substr(1, 2).c_str()), om = std::atoi(zone.substr(4, 2).c_str());
+        const int oh = number(i + 1, 2), om = number(i + 4, 2);
+        if (oh > 23 || om > 59) throw ParseError("time zone offset out of range", 0, field);
         offset = (zone[0] == '-' ? -1 : 1) * (oh * 60 + om);
     } else {
         throw ParseError("expected a time zone (Z or +hh:mm)", 0, field);

@@ -319,6 +319,15 @@ TEST_F(ApiServerTest, SearchBoundsBeyondTheClockAreOpenEnds) {
     EXPECT_EQ(total("from=0000-01-01T00:00:00Z"), 2);
     EXPECT_EQ(total("to=0001-01-01T00:00:00%2B01:00"), 0);
     EXPECT_EQ(total("from=2000-01-01T00:00:00Z&to=2262-04-11T23:47:16Z"), 2);
+    EXPECT_EQ(total("from=2000-01-01t00:00:00.5%2B01:30"), 2);
+    // Digits where RFC 3339 has digits: no sign, no blank, no letters in the offset.
+    for (const char* bad :
+         {"%2B026-01-01T00:00:00Z", "-026-01-01T00:00:00Z", "%20026-01-01T00:00:00Z",
+          "2026-01-01T00:00:00%2Bab:cd", "2026-01-01T00:00:00%2B24:00", "2026-01-01T00:00:00.Z",
+          "2026-1-01T00:00:00Z", "2026-01-01T00:00:00", "2026-02-30T00:00:00Z"}) {
+        auto r = curl("GET", std::string("/v1/mailboxes/office@a.example/messages?from=") + bad, t);
+        EXPECT_EQ(r.status, 400) << bad << ": " << r.body;
+    }
 }
 
 TEST_F(ApiServerTest, DeliveredMessageIsFoundReadDownloadedAndEachReadAudited) {

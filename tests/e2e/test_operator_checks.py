@@ -239,6 +239,9 @@ class OperatorChecks(unittest.TestCase):
             subprocess.run(["openssl", "ca", "-batch", "-config", os.path.join(tmp, "ca.cnf"), "-selfsign",
                             "-keyfile", key, "-in", csr, "-out", later, "-startdate", "20990101000000Z",
                             "-enddate", "21000101000000Z"], check=True, capture_output=True, timeout=60)
+            shown = subprocess.run([PECCTL, "cert", "show", later], capture_output=True, text=True, timeout=30)
+            self.assertEqual(shown.returncode, 0, shown.stderr)
+            self.assertIn("WARNING: CN=localhost is not valid until 2099-01-01T00:00:00Z", shown.stderr)
             inst = configured_instance('[tls]\ncertificate = "%s"\nkey = "%s"\n' % (later, key))
             try:
                 p = subprocess.run([PECD, "--config", inst.config, "--check-config"], capture_output=True,

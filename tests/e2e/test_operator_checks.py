@@ -208,9 +208,17 @@ class OperatorChecks(unittest.TestCase):
                 f.write("[ca]\ndefault_ca = d\n[d]\ndatabase = {t}/ca/index.txt\nnew_certs_dir = {t}/ca\n"
                         "serial = {t}/ca/serial\nunique_subject = no\ndefault_md = sha256\npolicy = p\n[p]\ncommonName = supplied\n"
                         .format(t=tmp))
-            subprocess.run(["openssl", "ca", "-batch", "-config", os.path.join(tmp, "ca.cnf"), "-selfsign",
-                            "-keyfile", key, "-in", csr, "-out", cert, "-startdate", "20240101000000Z",
-                            "-enddate", "99991231235959Z"], check=True, capture_output=True, timeout=60)
+
+            def issue(out, start, end):
+                subprocess.run(["openssl", "ca", "-batch", "-config", os.path.join(tmp, "ca.cnf"), "-selfsign",
+                                "-keyfile", key, "-in", csr, "-out", out, "-startdate", start, "-enddate", end],
+                               check=True, capture_output=True, timeout=60)
+
+            def checked(inst):
+                return subprocess.run([PECD, "--config", inst.config, "--check-config"], capture_output=True,
+                                      text=True, timeout=30)
+
+            issue(cert, "20240101000000Z", "99991231235959Z")
 
             shown = subprocess.run([PECCTL, "cert", "show", cert], capture_output=True, text=True, timeout=30)
             self.assertEqual(shown.returncode, 0, shown.stderr)
@@ -224,8 +232,7 @@ class OperatorChecks(unittest.TestCase):
 
             inst = configured_instance('[tls]\ncertificate = "%s"\nkey = "%s"\n' % (cert, key))
             try:
-                p = subprocess.run([PECD, "--config", inst.config, "--check-config"], capture_output=True,
-                                   text=True, timeout=30)
+                p = checked(inst)
                 self.assertEqual(p.returncode, 0, p.stderr)
                 inst.start()
                 log = inst.read_log()
@@ -236,16 +243,13 @@ class OperatorChecks(unittest.TestCase):
 
             # A certificate whose validity has not begun is named with its start day.
             later = os.path.join(tmp, "later.pem")
-            subprocess.run(["openssl", "ca", "-batch", "-config", os.path.join(tmp, "ca.cnf"), "-selfsign",
-                            "-keyfile", key, "-in", csr, "-out", later, "-startdate", "20990101000000Z",
-                            "-enddate", "21000101000000Z"], check=True, capture_output=True, timeout=60)
+            issue(later, "20990101000000Z", "21000101000000Z")
             shown = subprocess.run([PECCTL, "cert", "show", later], capture_output=True, text=True, timeout=30)
             self.assertEqual(shown.returncode, 0, shown.stderr)
             self.assertIn("WARNING: CN=localhost is not valid until 2099-01-01T00:00:00Z", shown.stderr)
             inst = configured_instance('[tls]\ncertificate = "%s"\nkey = "%s"\n' % (later, key))
             try:
-                p = subprocess.run([PECD, "--config", inst.config, "--check-config"], capture_output=True,
-                                   text=True, timeout=30)
+                p = checked(inst)
                 self.assertEqual(p.returncode, 2, p.stderr)
                 self.assertIn("tls.certificate: %s: the certificate is not valid until 2099-01-01T00:00:00Z" % later,
                               p.stderr)

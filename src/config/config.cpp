@@ -585,6 +585,14 @@ Config parse_config(std::string_view text, const std::string& source_name) {
     if (c.api.enabled && (!c.pec.enabled || !c.log.enabled))
         throw ParseError("the API's audit trail is the legal log: it needs [pec] and [log] on", 0,
                          "api.enabled");
+    // The provider's mail domain defaults to the first PEC domain (its notices come from
+    // posta-certificata@ it, and the PEC message ids end in it).
+    if (c.pec.enabled && c.pec.domain.empty()) {
+        const auto& served = c.pec.domains.empty() ? c.domains : c.pec.domains;
+        if (served.empty())
+            throw ParseError("no PEC domain: set [pec] domain, or list the domains served", 0, "pec.domain");
+        c.pec.domain = served.front();
+    }
     return c;
 }
 

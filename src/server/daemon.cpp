@@ -221,11 +221,13 @@ int run_daemon(config::Config c, const RunOptions& options) {
         expiry_timer.async_wait([&](const boost::system::error_code& ec) {
             if (ec) return;
             contexts.log_all_expiry();
+            services->log_certificate_expiry();
             daily_expiry();
         });
     };
     daily_expiry();
 
+    services->log_certificate_expiry();
     services->start();
     server.start();
     auto bound = server.listeners();

@@ -3,6 +3,7 @@
 #include <sodium.h>
 #include <spdlog/spdlog.h>
 
+#include "core/calendar.hpp"
 #include "core/error.hpp"
 #include "core/fs.hpp"
 #include "core/strings.hpp"
@@ -13,6 +14,7 @@
 #include "provider/engine.hpp"
 #include "server/api_service.hpp"
 #include "server/signing_key.hpp"
+#include "tls/certificate.hpp"
 
 namespace pecd::server {
 namespace {
@@ -66,6 +68,7 @@ public:
     PecProvider(const config::Config& c, delivery::MailSystem& system, const index::IndexService* providers,
                 boost::asio::io_context& io, const Clock& clock)
         : identity_(load_signing(c.pec)),
+          signing_certificate_(c.pec.signing_certificate),
           trust_(crypto::TrustStore::from_pem_file(c.pec.trust_anchors)),
           quarantine_(config::quarantine_dir(c), clock, static_cast<int>(c.antivirus.retention_months)) {
         if (!c.pec.crl_file.empty()) trust_.add_crl_file(c.pec.crl_file);
@@ -133,6 +136,27 @@ public:
         if (log_) log_->start();
         engine_->start();
     }
+    void log_signing_expiry() const {
+        X509* cert = identity_.certificate.get();
+        const auto now = std::chrono::system_clock::now();
+        const auto path = signing_certificate_.string();
+        const auto not_before = tls::describe(cert).not_before;
+        const int days = tls::days_until_expiry(cert, now);
+        if (not_before > std::chrono::floor<std::chrono::seconds>(now))
+            spdlog::error(
+                "pec: signing certificate {} is not valid until {}: what it signs does not verify before "
+                "then",
+                path, rfc3339_utc(not_before));
+        else if (days < 0)
+            spdlog::error(
+                "pec: signing certificate {} EXPIRED {} days ago: envelopes and receipts signed with it "
+                "do not verify at other providers",
+                path, -days);
+        else if (days < 30)
+            spdlog::warn("pec: signing certificate {} expires in {} days", path, days);
+        else
+            spdlog::info("pec: signing certificate {} valid for {} more days", path, days);
+    }
     void stop() {
         engine_->stop();
         if (log_) log_->stop();
@@ -146,6 +170,7 @@ private:
     }
 
     crypto::SigningIdentity identity_;
+    std::filesystem::path signing_certificate_;
     crypto::TrustStore trust_;
     av::Quarantine quarantine_;
     std::unique_ptr<av::ClamdClient> scanner_;
@@ -205,6 +230,9 @@ public:
     }
     void reload_certificates() override {
         if (api_) api_->reload_certificates();
+    }
+    void log_certificate_expiry() const override {
+        if (pec_) pec_->log_signing_expiry();
     }
 
 private:

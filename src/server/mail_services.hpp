@@ -38,6 +38,10 @@ public:
     virtual std::vector<BoundListener> other_listeners() const = 0;
     // SIGHUP: re-read the certificates of those listeners.
     virtual void reload_certificates() = 0;
+    // The PEC signing certificate's validity, in the log (called at start and daily, as
+    // for the listeners' certificates): once it expires, every envelope and receipt it
+    // signs fails verification at the other providers.
+    virtual void log_certificate_expiry() const = 0;
 };
 
 std::unique_ptr<MailServices> open_mail_services(const config::Config& config, bool embedded_demo,

@@ -8,7 +8,8 @@ namespace pecd::config {
 namespace {
 
 const std::string kPec =
-    "[pec]\nprovider_name = \"P\"\nsigning_certificate = \"/c.pem\"\nsigning_key = \"/k.pem\"\n"
+    "[pec]\nprovider_name = \"P\"\ndomain = \"pec.example.it\"\nsigning_certificate = \"/c.pem\"\n"
+    "signing_key = \"/k.pem\"\n"
     "trust_anchors = \"/ca.pem\"\n";
 
 std::string with_api(const std::string& api, const std::string& pec = kPec) {

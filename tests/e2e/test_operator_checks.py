@@ -191,6 +191,25 @@ class OperatorChecks(unittest.TestCase):
             finally:
                 inst.cleanup()
 
+    def test_pec_signing_certificate_expiry_is_logged(self):
+        # Once the signing certificate expires, nothing the provider signs verifies at the
+        # other providers: its expiry is announced like a listener's. The [pec] section
+        # names no domain: the provider's domain is the first one served.
+        with tempfile.TemporaryDirectory() as tmp:
+            key, cert = os.path.join(tmp, "s.key"), os.path.join(tmp, "s.pem")
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+                            "-days", "5", "-subj", "/CN=Gestore Prova"], check=True, capture_output=True, timeout=60)
+            inst = configured_instance(
+                '[pec]\nprovider_name = "Gestore Prova"\nsigning_certificate = "%s"\nsigning_key = "%s"\n'
+                'trust_anchors = "%s"\n[log]\nenabled = false\n[antivirus]\nenabled = false\n' % (cert, key, cert))
+            inst.start()
+            try:
+                log = inst.read_log()
+                self.assertRegex(log, r"warn.*pec: signing certificate .*s\.pem expires in [45] days")
+                self.assertNotIn("message ids need a provider mail domain", log)
+            finally:
+                inst.cleanup()
+
     def test_certificate_validity_at_its_ends(self):
         # RFC 5280 4.1.2.5: 99991231235959Z is the notAfter of a certificate with no
         # well-defined expiration. Past the system clock's range (2262), it once wrapped

@@ -68,6 +68,27 @@ TEST(Config, ErrorsNameKeyAndReason) {
     EXPECT_EQ(error_of(base + "[limits]\nrecipients = -4\n"), "line 6: limits.recipients: expected a non-negative integer");
 }
 
+TEST(Config, PecDomainDefaultsToTheFirstPecDomain) {
+    // As documented: without [pec] domain, the provider's mail domain is the first PEC
+    // domain. It was left empty, and the daemon stopped at start ("message ids need a
+    // provider mail domain") after --check-config had called the file valid.
+    const std::string pec =
+        "[pec]\nprovider_name = \"P\"\nsigning_certificate = \"/c\"\nsigning_key = \"/k\"\n"
+        "trust_anchors = \"/a\"\n";
+    const std::string listener = "[[listener]]\nname = \"mx\"\nport = 25\n";
+    auto top =
+        config::parse_config("data_dir = \"/d\"\ndomains = [\"PEC.a.it\", \"pec.b.it\"]\n" + pec + listener);
+    EXPECT_EQ(top.pec.domain, "PEC.a.it");
+    auto own = config::parse_config("data_dir = \"/d\"\ndomains = [\"a.it\"]\n" + pec +
+                                    "domains = [\"pec.c.it\"]\n" + listener);
+    EXPECT_EQ(own.pec.domain, "pec.c.it");
+    auto set = config::parse_config("data_dir = \"/d\"\ndomains = [\"a.it\"]\n" + pec +
+                                    "domain = \"x.it\"\n" + listener);
+    EXPECT_EQ(set.pec.domain, "x.it");
+    EXPECT_EQ(error_of("data_dir = \"/d\"\n" + pec + listener),
+              "pec.domain: no PEC domain: set [pec] domain, or list the domains served");
+}
+
 // A few zeros too many must be an error at start, not a timer that fires at once or a
 // retention whose cut-off wraps into the future and purges the legal log.
 TEST(Config, PeriodsAndRetentionsHaveUpperBounds) {

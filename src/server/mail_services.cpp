@@ -62,6 +62,24 @@ av::ClamdOptions clamd_options(const config::Antivirus& a) {
     return o;
 }
 
+// A certificate's validity in the log, as for the listeners' (at start and daily): info
+// with the days left, a warning within 30 days, an error once lapsed or not yet begun,
+// saying what fails then (`harm`).
+void log_validity(const std::string& what, const std::string& path, X509* cert, const std::string& harm) {
+    const auto now = std::chrono::system_clock::now();
+    const auto not_before = tls::describe(cert).not_before;
+    const int days = tls::days_until_expiry(cert, now);
+    if (not_before > std::chrono::floor<std::chrono::seconds>(now))
+        spdlog::error("{} {} is not valid until {}: {} before then", what, path, rfc3339_utc(not_before),
+                      harm);
+    else if (days < 0)
+        spdlog::error("{} {} EXPIRED {} days ago: {}", what, path, -days, harm);
+    else if (days < 30)
+        spdlog::warn("{} {} expires in {} days", what, path, days);
+    else
+        spdlog::info("{} {} valid for {} more days", what, path, days);
+}
+
 // The PEC provider: signing identity, trust, scanner, quarantine, legal log, engine.
 class PecProvider {
 public:
@@ -137,25 +155,8 @@ public:
         engine_->start();
     }
     void log_signing_expiry() const {
-        X509* cert = identity_.certificate.get();
-        const auto now = std::chrono::system_clock::now();
-        const auto path = signing_certificate_.string();
-        const auto not_before = tls::describe(cert).not_before;
-        const int days = tls::days_until_expiry(cert, now);
-        if (not_before > std::chrono::floor<std::chrono::seconds>(now))
-            spdlog::error(
-                "pec: signing certificate {} is not valid until {}: what it signs does not verify before "
-                "then",
-                path, rfc3339_utc(not_before));
-        else if (days < 0)
-            spdlog::error(
-                "pec: signing certificate {} EXPIRED {} days ago: envelopes and receipts signed with it "
-                "do not verify at other providers",
-                path, -days);
-        else if (days < 30)
-            spdlog::warn("pec: signing certificate {} expires in {} days", path, days);
-        else
-            spdlog::info("pec: signing certificate {} valid for {} more days", path, days);
+        log_validity("pec: signing certificate", signing_certificate_.string(), identity_.certificate.get(),
+                     "envelopes and receipts signed with it do not verify at other providers");
     }
     void stop() {
         engine_->stop();

@@ -20,6 +20,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "cli/output.hpp"
 #include "cli/registry.hpp"
 #include "core/error.hpp"
 #include "core/fs.hpp"

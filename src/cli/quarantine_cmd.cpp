@@ -17,6 +17,7 @@
 #include <optional>
 
 #include "av/quarantine.hpp"
+#include "cli/output.hpp"
 #include "cli/registry.hpp"
 #include "config/config.hpp"
 #include "core/calendar.hpp"

@@ -31,6 +31,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "cli/output.hpp"
 #include "cli/registry.hpp"
 #include "config/config.hpp"
 #include "core/error.hpp"

@@ -18,6 +18,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "cli/output.hpp"
 #include "cli/registry.hpp"
 #include "core/calendar.hpp"
 #include "core/error.hpp"
@@ -185,10 +186,10 @@ void run_show(const CertArgs& a) {
         if (days < 0) {
             expired = true;
             std::cerr << "pecctl: ERROR: " << info.subject << " expired " << -days << " days ago\n";
-        } else if (info.not_before > std::chrono::floor<std::chrono::seconds>(now)) {
+        } else if (auto from = tls::not_valid_until(chain[i].get(), now)) {
             // pecd does not serve it before then (a verifying peer would refuse it).
-            std::cerr << "pecctl: WARNING: " << info.subject << " is not valid until "
-                      << rfc3339_utc(info.not_before) << "\n";
+            std::cerr << "pecctl: WARNING: " << info.subject << " is not valid until " << rfc3339_utc(*from)
+                      << "\n";
         } else if (days < a.warn_days) {
             std::cerr << "pecctl: WARNING: " << info.subject << " expires in " << days << " days\n";
         }

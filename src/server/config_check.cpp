@@ -106,9 +106,8 @@ private:
             auto chain = tls::load_chain_file(path.string());
             if (int days = tls::days_until_expiry(chain.front().get(), now_); days < 0)
                 add(name, path.string() + ": the certificate expired " + std::to_string(-days) + " days ago");
-            else if (auto from = tls::describe(chain.front().get()).not_before;
-                     from > std::chrono::floor<std::chrono::seconds>(now_))
-                add(name, path.string() + ": the certificate is not valid until " + rfc3339_utc(from));
+            else if (auto from = tls::not_valid_until(chain.front().get(), now_))
+                add(name, path.string() + ": the certificate is not valid until " + rfc3339_utc(*from));
             return chain;
         } catch (const Error& e) {
             add(name, e.what());

@@ -67,11 +67,9 @@ av::ClamdOptions clamd_options(const config::Antivirus& a) {
 // saying what fails then (`harm`).
 void log_validity(const std::string& what, const std::string& path, X509* cert, const std::string& harm) {
     const auto now = std::chrono::system_clock::now();
-    const auto not_before = tls::describe(cert).not_before;
     const int days = tls::days_until_expiry(cert, now);
-    if (not_before > std::chrono::floor<std::chrono::seconds>(now))
-        spdlog::error("{} {} is not valid until {}: {} before then", what, path, rfc3339_utc(not_before),
-                      harm);
+    if (auto from = tls::not_valid_until(cert, now))
+        spdlog::error("{} {} is not valid until {}: {} before then", what, path, rfc3339_utc(*from), harm);
     else if (days < 0)
         spdlog::error("{} {} EXPIRED {} days ago: {}", what, path, -days, harm);
     else if (days < 30)

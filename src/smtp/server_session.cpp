@@ -389,13 +389,13 @@ void ServerSession::cmd_mail(std::string_view arg) {
     for (auto& [key, value] : path->params) {
         if (key == "SIZE") {
             // RFC 1870: size-value = 1*20DIGIT. strtoull() alone would also take "+5" and
-            // "-1" (the latter as 2^64 - 1).
-            char* end = nullptr;
-            errno = 0;
-            auto n = std::strtoull(value.c_str(), &end, 10);
+            // "-1" (the latter as 2^64 - 1); errno is left for 20 digits beyond 2^64 - 1.
             if (value.empty() || value.size() > 20 ||
-                value.find_first_not_of("0123456789") != std::string::npos || *end || errno)
+                value.find_first_not_of("0123456789") != std::string::npos)
                 return error_reply(501, "5.5.4", "Bad SIZE parameter");
+            errno = 0;
+            auto n = std::strtoull(value.c_str(), nullptr, 10);
+            if (errno) return error_reply(501, "5.5.4", "Bad SIZE parameter");
             if (n > policy_.limits.message_size)
                 return error_reply(552, "5.3.4", "Message size exceeds fixed limit");
             env.declared_size = n;

@@ -362,6 +362,12 @@ CertificateInfo describe(X509* cert) {
     return info;
 }
 
+std::optional<std::chrono::sys_seconds> not_valid_until(X509* cert, TimePoint now) {
+    auto from = asn1_seconds(X509_get0_notBefore(cert));
+    if (from > std::chrono::floor<std::chrono::seconds>(now)) return from;
+    return std::nullopt;
+}
+
 int days_until_expiry(X509* cert, TimePoint now) {
     // In seconds, where 9999-12-31 fits; now rounded up keeps "rounded down" exact.
     auto left = asn1_seconds(X509_get0_notAfter(cert)) - std::chrono::ceil<std::chrono::seconds>(now);

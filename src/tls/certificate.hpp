@@ -16,6 +16,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -101,5 +102,8 @@ struct CertificateInfo {
 CertificateInfo describe(X509* cert);
 // Whole days from now until not_after, rounded down; negative once expired.
 int days_until_expiry(X509* cert, TimePoint now);
+// The start of cert's validity when it lies after `now` (a certificate not valid yet);
+// std::nullopt once it has begun.
+std::optional<std::chrono::sys_seconds> not_valid_until(X509* cert, TimePoint now);
 
 }  // namespace pecd::tls

@@ -89,11 +89,9 @@ int load_pair(SSL_CTX* ctx, const CertificatePair& pair) {
     int days = days_until_expiry(leaf, now);
     if (X509_cmp_current_time(X509_get0_notAfter(leaf)) < 0)
         throw Error(pair.certificate.string() + ": certificate expired");
-    if (X509_cmp_current_time(X509_get0_notBefore(leaf)) > 0) {
-        auto from = describe(leaf).not_before;
-        throw NotYetValid(pair.certificate.string() + ": certificate not valid until " + rfc3339_utc(from),
-                          from);
-    }
+    if (auto from = not_valid_until(leaf, now))
+        throw NotYetValid(pair.certificate.string() + ": certificate not valid until " + rfc3339_utc(*from),
+                          *from);
     if (SSL_CTX_use_certificate(ctx, leaf) != 1) throw Error(openssl_error(pair.certificate.string()));
     SSL_CTX_clear_chain_certs(ctx);
     for (std::size_t i = 1; i < chain.size(); ++i)

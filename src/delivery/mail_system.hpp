@@ -71,6 +71,8 @@ public:
     queue::Runner& runner() { return *runner_; }
     const queue::Runner& runner() const { return *runner_; }
     RemoteTransport& remote() { return *remote_; }
+    // Outbound TLS (the client certificate's reload and expiry); null without one.
+    tls::ClientTls* client_tls() { return options_.remote.tls.get(); }
     void start() { runner_->start(); }
     void stop() { runner_->stop(); }
 

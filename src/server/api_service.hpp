@@ -11,7 +11,7 @@
 //   client CA, the server pair, the JWKS); start() binds the listener and throws when it
 //   cannot. No key or token ever reaches the log.
 // - listener() says where it listens once started ("api", implicit TLS), for the
-//   banner and listeners.json. reload_certificates() re-reads the server pair (SIGHUP).
+//   banner and listeners.json. reload_certificates() re-reads the server pair when its files changed.
 // - stop() closes the listener, then drains the audit trail: every response already
 //   sent had its audit record committed.
 #pragma once

@@ -194,6 +194,7 @@ int run_daemon(config::Config c, const RunOptions& options) {
     }
 
     boost::asio::steady_timer expiry_timer(io);
+    boost::asio::steady_timer reload_timer(io);
     boost::asio::signal_set stop_signals(io, SIGTERM, SIGINT);
     boost::asio::signal_set hup(io, SIGHUP);
     stop_signals.async_wait([&](const boost::system::error_code& ec, int sig) {
@@ -202,6 +203,7 @@ int run_daemon(config::Config c, const RunOptions& options) {
         server.stop();
         hup.cancel();
         expiry_timer.cancel();
+        reload_timer.cancel();
         services->stop();
         io.stop();
     });
@@ -215,6 +217,18 @@ int run_daemon(config::Config c, const RunOptions& options) {
         });
     };
     wait_hup();
+
+    // The SMTP listeners watch their own files; the API's and the outbound client
+    // certificate's are watched here, as often.
+    std::function<void()> watch_certificates = [&] {
+        reload_timer.expires_after(c.tls.reload_interval);
+        reload_timer.async_wait([&](const boost::system::error_code& ec) {
+            if (ec) return;
+            services->reload_certificates();
+            watch_certificates();
+        });
+    };
+    watch_certificates();
 
     std::function<void()> daily_expiry = [&] {
         expiry_timer.expires_after(std::chrono::hours(24));

@@ -229,9 +229,11 @@ public:
     }
     void reload_certificates() override {
         if (api_) api_->reload_certificates();
+        if (auto* t = system_.client_tls()) t->reload_if_changed();
     }
-    void log_certificate_expiry() const override {
+    void log_certificate_expiry() override {
         if (pec_) pec_->log_signing_expiry();
+        if (auto* t = system_.client_tls()) t->log_expiry();
     }
 
 private:

@@ -36,12 +36,14 @@ public:
     virtual std::vector<std::pair<std::string, std::string>> demo_accounts() const = 0;
     // Listeners besides SMTP (the mailbox API), once started.
     virtual std::vector<BoundListener> other_listeners() const = 0;
-    // SIGHUP: re-read the certificates of those listeners.
+    // Re-reads the certificates of those listeners and the outbound client certificate
+    // when their files changed (every [tls] reload_interval, and at SIGHUP).
     virtual void reload_certificates() = 0;
-    // The PEC signing certificate's validity, in the log (called at start and daily, as
-    // for the listeners' certificates): once it expires, every envelope and receipt it
-    // signs fails verification at the other providers.
-    virtual void log_certificate_expiry() const = 0;
+    // The PEC signing certificate's validity and the outbound client certificate's, in
+    // the log (called at start and daily, as for the listeners' certificates): once the
+    // signing certificate expires, every envelope and receipt it signs fails verification
+    // at the other providers.
+    virtual void log_certificate_expiry() = 0;
 };
 
 std::unique_ptr<MailServices> open_mail_services(const config::Config& config, bool embedded_demo,

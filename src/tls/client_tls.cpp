@@ -13,11 +13,13 @@
 #include <openssl/err.h>
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <ctime>
 #include <deque>
 
+#include "core/calendar.hpp"
 #include "core/error.hpp"
 #include "core/strings.hpp"
 #include "tls/certificate.hpp"
@@ -291,6 +293,32 @@ struct ClientTls::SessionCache {
         for (const auto& [k, list] : sessions) n += list.size();
         return n;
     }
+    void clear() {
+        std::lock_guard lock(mutex);
+        for (auto& [k, list] : sessions)
+            for (SSL_SESSION* s : list) SSL_SESSION_free(s);
+        sessions.clear();
+    }
+};
+
+// The client certificate as each connection gets it: the intermediates are stacked once
+// per pair rather than at every handshake. `generation` tells the sessions made with one
+// pair from those of the next.
+struct ClientTls::Identity {
+    Identity(CheckedPair p, std::uint64_t g)
+        : pair(std::move(p)), intermediates(sk_X509_new_null()), generation(g) {
+        if (!intermediates) throw Error("out of memory for a certificate chain");
+        for (std::size_t i = 1; i < pair.chain.size(); ++i) {
+            X509_up_ref(pair.chain[i].get());
+            sk_X509_push(intermediates, pair.chain[i].get());
+        }
+    }
+    ~Identity() { sk_X509_pop_free(intermediates, X509_free); }
+    Identity(const Identity&) = delete;
+    Identity& operator=(const Identity&) = delete;
+    CheckedPair pair;
+    STACK_OF(X509) * intermediates;
+    std::uint64_t generation;
 };
 
 namespace {
@@ -337,15 +365,12 @@ ClientTls::ClientTls(ClientTlsSettings settings)
     }
     SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
     if (settings.client_certificate) {
-        const auto& pair = *settings.client_certificate;
-        auto chain = load_chain_file(pair.certificate.string());
-        auto key = load_key_file(pair.key.string());
-        if (!key_matches(chain.front().get(), key.get()))
-            throw Error(pair.key.string() + ": private key does not match certificate " +
-                        pair.certificate.string());
-        SSL_CTX_use_certificate(ctx, chain.front().get());
-        for (std::size_t i = 1; i < chain.size(); ++i) SSL_CTX_add1_chain_cert(ctx, chain[i].get());
-        SSL_CTX_use_PrivateKey(ctx, key.get());
+        client_pair_ = settings.client_certificate;
+        // The stamps before the read: a change while reading is seen at the next check.
+        watch_ = std::make_unique<FileWatch>(
+            std::vector<std::filesystem::path>{client_pair_->certificate, client_pair_->key});
+        identity_ =
+            std::make_shared<const Identity>(read_pair(*client_pair_, std::chrono::system_clock::now()), 0);
     }
     if (settings.reuse_sessions) {
         SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
@@ -359,12 +384,23 @@ ClientTls::ClientTls(ClientTlsSettings settings)
 
 ClientTls::~ClientTls() = default;
 
+std::shared_ptr<const ClientTls::Identity> ClientTls::identity() const {
+    std::lock_guard lock(identity_mutex_);
+    return identity_;
+}
+
 void ClientTls::prepare(SSL* ssl, const std::string& server_name, const std::string& session_key) {
     if (!server_name.empty()) SSL_set_tlsext_host_name(ssl, server_name.c_str());
+    auto id = identity();
+    if (id && SSL_use_cert_and_key(ssl, id->pair.leaf(), id->pair.key.get(), id->intermediates, 1) != 1)
+        throw Error(openssl_error("client certificate " + client_pair_->certificate.string()));
     if (session_key.empty()) return;
+    // Sessions are kept per client certificate: one resumed after a renewal would still
+    // stand for the old certificate at the server.
+    const std::string key = id ? std::to_string(id->generation) + " " + session_key : session_key;
     delete static_cast<std::string*>(SSL_get_ex_data(ssl, session_key_index()));
-    SSL_set_ex_data(ssl, session_key_index(), new std::string(session_key));
-    if (SSL_SESSION* s = sessions_->get(session_key)) {
+    SSL_set_ex_data(ssl, session_key_index(), new std::string(key));
+    if (SSL_SESSION* s = sessions_->get(key)) {
         SSL_set_session(ssl, s);
         SSL_SESSION_free(s);
     }
@@ -417,6 +453,50 @@ ChainReport ClientTls::inspect_chain(SSL* ssl) const {
 
 std::size_t ClientTls::cached_sessions() const {
     return sessions_->size();
+}
+
+bool ClientTls::reload_if_changed() {
+    if (!client_pair_) return false;
+    const auto now = std::chrono::system_clock::now();
+    std::optional<FileStamps> due;
+    std::uint64_t generation = 0;
+    {
+        std::lock_guard lock(identity_mutex_);
+        due = watch_->due(now);
+        generation = identity_->generation + 1;
+    }
+    if (!due) return false;
+    const auto& path = client_pair_->certificate;
+    try {
+        auto fresh = std::make_shared<const Identity>(read_pair(*client_pair_, now), generation);
+        {
+            std::lock_guard lock(identity_mutex_);
+            identity_ = std::move(fresh);
+            watch_->read(std::move(*due));
+        }
+        sessions_->clear();
+        spdlog::info("tls: reloaded outbound client certificate {}", path.string());
+        log_expiry();
+        return true;
+    } catch (const NotYetValid& e) {
+        std::lock_guard lock(identity_mutex_);
+        if (auto at = to_time_point(e.from)) watch_->defer_until(*at);
+        spdlog::warn(
+            "tls: outbound client certificate reload deferred, keeping the previous one: {}; it is "
+            "tried again then",
+            e.what());
+    } catch (const std::exception& e) {
+        spdlog::error("tls: outbound client certificate reload refused, keeping the previous one: {}",
+                      e.what());
+    }
+    return false;
+}
+
+void ClientTls::log_expiry() const {
+    if (auto id = identity())
+        log_validity("tls: outbound client certificate", client_pair_->certificate.string(), id->pair.leaf(),
+                     "servers that require a client certificate refuse the handshakes",
+                     std::chrono::system_clock::now());
 }
 
 }  // namespace pecd::tls

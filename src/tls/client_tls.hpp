@@ -22,6 +22,9 @@
 // ssl::context for outbound connections: TLS 1.2 floor, AEAD suites with forward secrecy,
 // the system trust store or a CA file, an optional client certificate, and TLS session
 // reuse per destination (resumption saves a full handshake on every later connection).
+// The client certificate is read like a listener's pair (certificate_files.hpp) and
+// renewed without restart: reload_if_changed() takes a replacement for the next handshake
+// and forgets the sessions made with the old one (a resumed session would present it).
 #pragma once
 
 #include <openssl/ssl.h>
@@ -36,7 +39,7 @@
 #include <string_view>
 #include <vector>
 
-#include "tls/server_tls.hpp"
+#include "tls/certificate_files.hpp"
 
 namespace pecd::tls {
 
@@ -145,7 +148,8 @@ struct ClientTlsSettings {
 
 class ClientTls {
 public:
-    // Throws pecd::Error naming a file that cannot be used.
+    // Throws pecd::Error naming a file that cannot be used; a client certificate is
+    // refused as a listener's would be (read_pair: key, expiry, validity begun).
     explicit ClientTls(ClientTlsSettings settings);
     ~ClientTls();
     ClientTls(const ClientTls&) = delete;
@@ -162,11 +166,26 @@ public:
     // Sessions held for resumption, all destinations together.
     std::size_t cached_sessions() const;
 
+    // Re-reads the client certificate's files when they changed (or when a renewal not
+    // valid before now was deferred); true when a new pair is in use. Never throws: a
+    // broken replacement is logged and the current pair stays. Without a client
+    // certificate, does nothing.
+    bool reload_if_changed();
+    // The client certificate's validity in the log (info, a warning within 30 days, an
+    // error once expired); nothing without one.
+    void log_expiry() const;
+
 private:
     struct SessionCache;
+    struct Identity;
     static int on_new_session(SSL* ssl, SSL_SESSION* session);
+    std::shared_ptr<const Identity> identity() const;
     std::unique_ptr<boost::asio::ssl::context> context_;
     std::unique_ptr<SessionCache> sessions_;
+    std::optional<CertificatePair> client_pair_;
+    mutable std::mutex identity_mutex_;
+    std::shared_ptr<const Identity> identity_;  // the client certificate in use, if any
+    std::unique_ptr<FileWatch> watch_;          // its files
 };
 
 }  // namespace pecd::tls

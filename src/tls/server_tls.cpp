@@ -9,7 +9,6 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <spdlog/spdlog.h>
-#include <sys/stat.h>
 
 #include <algorithm>
 
@@ -33,27 +32,10 @@ constexpr const char* kTls12Ciphers =
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
 constexpr const char* kGroups = "X25519:P-256:P-384";
 
-struct FileStamp {
-    bool exists = false;
-    std::uintmax_t size = 0;
-    std::int64_t mtime_ns = 0;
-    std::uint64_t inode = 0;
-    bool operator==(const FileStamp&) const = default;
-};
-
-FileStamp stamp_of(const std::filesystem::path& p) {
-    struct stat st {};
-    if (::stat(p.c_str(), &st) != 0) return {};
-    return {true, static_cast<std::uintmax_t>(st.st_size),
-            static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec,
-            static_cast<std::uint64_t>(st.st_ino)};
-}
-
 struct ContextBundle {
     explicit ContextBundle() : main(ssl::context::tls_server) {}
     ssl::context main;
     std::map<std::string, std::unique_ptr<ssl::context>> sni;  // lower-case name or "*.domain"
-    int days_to_expiry = 0;
 };
 
 void apply_policy(SSL_CTX* ctx, const ServerTlsSettings& s) {
@@ -70,36 +52,20 @@ void apply_policy(SSL_CTX* ctx, const ServerTlsSettings& s) {
     SSL_CTX_set_session_id_context(ctx, sid_context, sizeof sid_context - 1);
 }
 
-// A certificate whose validity has not begun: a renewal installed ahead of time. Peers
-// that verify would refuse it, so it is not served until `from`.
-struct NotYetValid : Error {
-    NotYetValid(const std::string& what, std::chrono::sys_seconds from) : Error(what), from(from) {}
-    std::chrono::sys_seconds from;
-};
-
-// Loads and checks one pair; the checks are the reasons a reload is refused.
+// Loads and checks one pair (read_pair's checks are the reasons a reload is refused);
+// returns the days until its expiry.
 int load_pair(SSL_CTX* ctx, const CertificatePair& pair) {
-    auto chain = load_chain_file(pair.certificate.string());
-    auto key = load_key_file(pair.key.string());
-    X509* leaf = chain.front().get();
-    if (!key_matches(leaf, key.get()))
-        throw Error(pair.key.string() + ": private key does not match certificate " +
-                    pair.certificate.string());
     auto now = std::chrono::system_clock::now();
-    int days = days_until_expiry(leaf, now);
-    if (X509_cmp_current_time(X509_get0_notAfter(leaf)) < 0)
-        throw Error(pair.certificate.string() + ": certificate expired");
-    if (auto from = not_valid_until(leaf, now))
-        throw NotYetValid(pair.certificate.string() + ": certificate not valid until " + rfc3339_utc(*from),
-                          *from);
-    if (SSL_CTX_use_certificate(ctx, leaf) != 1) throw Error(openssl_error(pair.certificate.string()));
+    auto checked = read_pair(pair, now);
+    if (SSL_CTX_use_certificate(ctx, checked.leaf()) != 1)
+        throw Error(openssl_error(pair.certificate.string()));
     SSL_CTX_clear_chain_certs(ctx);
-    for (std::size_t i = 1; i < chain.size(); ++i)
-        if (SSL_CTX_add1_chain_cert(ctx, chain[i].get()) != 1)
+    for (std::size_t i = 1; i < checked.chain.size(); ++i)
+        if (SSL_CTX_add1_chain_cert(ctx, checked.chain[i].get()) != 1)
             throw Error(openssl_error(pair.certificate.string() + ": chain certificate"));
-    if (SSL_CTX_use_PrivateKey(ctx, key.get()) != 1) throw Error(openssl_error(pair.key.string()));
+    if (SSL_CTX_use_PrivateKey(ctx, checked.key.get()) != 1) throw Error(openssl_error(pair.key.string()));
     if (SSL_CTX_check_private_key(ctx) != 1) throw Error(openssl_error(pair.key.string()));
-    return days;
+    return days_until_expiry(checked.leaf(), now);
 }
 
 void require_client_certificates(SSL_CTX* ctx, const std::filesystem::path& ca) {
@@ -133,7 +99,7 @@ std::shared_ptr<ContextBundle> build_bundle(const ServerTlsSettings& s) {
     auto bundle = std::make_shared<ContextBundle>();
     SSL_CTX* main = bundle->main.native_handle();
     apply_policy(main, s);
-    bundle->days_to_expiry = load_pair(main, s.pair);
+    load_pair(main, s.pair);
     if (!s.client_ca.empty()) require_client_certificates(main, s.client_ca);
     for (const auto& [name, pair] : s.sni) {
         auto ctx = std::make_unique<ssl::context>(ssl::context::tls_server);
@@ -162,43 +128,31 @@ std::vector<std::filesystem::path> watched_files(const ServerTlsSettings& s) {
     return files;
 }
 
-std::vector<FileStamp> stamps_of(const std::vector<std::filesystem::path>& files) {
-    std::vector<FileStamp> out;
-    out.reserve(files.size());
-    for (const auto& f : files) out.push_back(stamp_of(f));
-    return out;
+void log_expiry(const ServerTlsSettings& s, X509* leaf) {
+    log_validity("tls: certificate", s.pair.certificate.string(), leaf,
+                 "peers that verify refuse the handshakes", std::chrono::system_clock::now(),
+                 s.expiry_warning);
 }
 
-void log_expiry(const ServerTlsSettings& s, int days) {
-    if (days < s.expiry_warning.count())
-        spdlog::warn("tls: certificate {} expires in {} days", s.pair.certificate.string(), days);
-    else
-        spdlog::info("tls: certificate {} valid for {} more days", s.pair.certificate.string(), days);
+X509* leaf_of(const ContextBundle& b) {
+    return SSL_CTX_get0_certificate(const_cast<ssl::context&>(b.main).native_handle());
 }
 
 }  // namespace
 
 struct ServerTls::Impl {
+    explicit Impl(ServerTlsSettings s) : settings(std::move(s)), watch(watched_files(settings)) {}
     ServerTlsSettings settings;
-    std::vector<std::filesystem::path> files;
     mutable std::mutex mutex;
+    FileWatch watch;  // the files behind `bundle`
     std::shared_ptr<ContextBundle> bundle;
-    std::vector<FileStamp> loaded;     // stamps of the files behind `bundle`
-    std::vector<FileStamp> attempted;  // stamps of the last reload attempt (failed or not)
     std::chrono::system_clock::time_point last_expiry_log;
-    // When the attempted files hold a certificate not valid yet: its start, at which the
-    // same files are tried again.
-    std::optional<TimePoint> retry_at;
 };
 
-ServerTls::ServerTls(ServerTlsSettings settings) : impl_(std::make_shared<Impl>()) {
-    impl_->settings = std::move(settings);
-    impl_->files = watched_files(impl_->settings);
-    impl_->loaded = stamps_of(impl_->files);
-    impl_->attempted = impl_->loaded;
+ServerTls::ServerTls(ServerTlsSettings settings) : impl_(std::make_shared<Impl>(std::move(settings))) {
     impl_->bundle = build_bundle(impl_->settings);
     impl_->last_expiry_log = std::chrono::system_clock::now();
-    log_expiry(impl_->settings, impl_->bundle->days_to_expiry);
+    log_expiry(impl_->settings, leaf_of(*impl_->bundle));
 }
 
 ContextPtr ServerTls::current() const {
@@ -207,31 +161,29 @@ ContextPtr ServerTls::current() const {
 }
 
 bool ServerTls::reload_if_changed() {
-    auto now_stamps = stamps_of(impl_->files);
+    std::optional<FileStamps> due;
     {
         std::lock_guard lock(impl_->mutex);
         auto now = std::chrono::system_clock::now();
         // Expiry keeps being announced once a day, so monitoring sees it ahead of time.
         if (now - impl_->last_expiry_log >= std::chrono::hours(24)) {
             impl_->last_expiry_log = now;
-            log_expiry(impl_->settings, days_until_expiry_of_current_locked());
+            log_expiry(impl_->settings, leaf_of(*impl_->bundle));
         }
-        if (now_stamps == impl_->loaded) return false;
-        if (now_stamps == impl_->attempted && !(impl_->retry_at && now >= *impl_->retry_at)) return false;
-        impl_->attempted = now_stamps;
-        impl_->retry_at.reset();
+        due = impl_->watch.due(now);
+        if (!due) return false;
     }
     try {
         auto fresh = build_bundle(impl_->settings);
         std::lock_guard lock(impl_->mutex);
         impl_->bundle = std::move(fresh);
-        impl_->loaded = now_stamps;
+        impl_->watch.read(std::move(*due));
         spdlog::info("tls: reloaded certificate {}", impl_->settings.pair.certificate.string());
-        log_expiry(impl_->settings, impl_->bundle->days_to_expiry);
+        log_expiry(impl_->settings, leaf_of(*impl_->bundle));
         return true;
     } catch (const NotYetValid& e) {
         std::lock_guard lock(impl_->mutex);
-        impl_->retry_at = to_time_point(e.from);
+        if (auto at = to_time_point(e.from)) impl_->watch.defer_until(*at);
         spdlog::warn("tls: reload deferred, keeping the previous certificate: {}; it is tried again then",
                      e.what());
         return false;

@@ -23,13 +23,9 @@
 #include <vector>
 
 #include "tls/certificate.hpp"
+#include "tls/certificate_files.hpp"
 
 namespace pecd::tls {
-
-struct CertificatePair {
-    std::filesystem::path certificate;  // PEM: leaf first, then intermediates
-    std::filesystem::path key;          // PEM private key
-};
 
 struct ServerTlsSettings {
     CertificatePair pair;

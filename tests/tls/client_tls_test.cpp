@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "core/error.hpp"
 #include "tls_test_support.hpp"
 
@@ -195,6 +197,7 @@ struct Connection {
     PeerVerification verification;
     ChainReport chain;
     std::string error;
+    std::string client_cn;  // the client certificate the server saw, if any
 };
 
 Connection connect_with(ClientTls& client, unsigned short port, const std::string& host,
@@ -214,6 +217,7 @@ Connection connect_with(ClientTls& client, unsigned short port, const std::strin
         c.error = ec.message();
         return c;
     }
+    if (line.starts_with("ok ")) c.client_cn = line.substr(3, line.size() - 4);
     c.verification = client.inspect(s.native_handle(), references);
     c.chain = client.inspect_chain(s.native_handle());
     return c;
@@ -338,6 +342,83 @@ TEST_F(LiveClientTls, PresentsClientCertificateWhenConfigured) {
     ClientTls client(settings);
     auto c = connect_with(client, server_->port(), "mx.example.test", {"mx.example.test"});
     EXPECT_TRUE(c.error.empty()) << c.error;
+    EXPECT_EQ(c.client_cn, "relay.example.test");
+}
+
+TEST_F(LiveClientTls, ClientCertificateRenewedWithoutRestart) {
+    auto client_ca = make_ca("Client CA");
+    fs::write_file_durable(dir_ / "client-ca.pem", to_pem(client_ca.cert.get()));
+    client_ca_ = dir_ / "client-ca.pem";
+    serve(pki_.leaf, {pki_.intermediate.cert.get()});
+    const auto cert = dir_ / "client.pem", key = dir_ / "client.key";
+    auto leaf = [&](const std::string& cn, pecd::TimePoint now = std::chrono::system_clock::now(),
+                    std::chrono::days validity = std::chrono::days(90)) {
+        return make_leaf(cn, {cn}, client_ca, Usage::client, now, validity);
+    };
+    write_pair(cert, key, leaf("first.example.test"));
+    auto settings = trusting({pki_.root.cert.get()});
+    settings.client_certificate = CertificatePair{cert, key};
+    ClientTls client(settings);
+    auto connect = [&] {
+        return connect_with(client, server_->port(), "mx.example.test", {"mx.example.test"});
+    };
+    EXPECT_EQ(connect().client_cn, "first.example.test");
+    EXPECT_TRUE(connect().verification.session_reused);
+    EXPECT_FALSE(client.reload_if_changed()) << "nothing changed";
+
+    // A renewal written in place is presented by the next handshake, not by a session
+    // resumed from the old one (the server would take it for the old certificate).
+    write_pair(cert, key, leaf("second.example.test"));
+    EXPECT_TRUE(client.reload_if_changed());
+    EXPECT_EQ(client.cached_sessions(), 0u);
+    auto renewed = connect();
+    EXPECT_EQ(renewed.client_cn, "second.example.test");
+    EXPECT_FALSE(renewed.verification.session_reused);
+    EXPECT_TRUE(connect().verification.session_reused) << "sessions of the new certificate are reused";
+    EXPECT_FALSE(client.reload_if_changed());
+
+    // Broken replacements are refused once each; the pair in use stays.
+    auto other = leaf("third.example.test");
+    fs::write_file_durable(cert, to_pem(other.cert.get()));  // its key is not in the key file
+    EXPECT_FALSE(client.reload_if_changed());
+    EXPECT_FALSE(client.reload_if_changed()) << "the same broken files are not read again";
+    EXPECT_EQ(connect().client_cn, "second.example.test");
+    write_pair(cert, key,
+               leaf("expired.example.test", std::chrono::system_clock::now() - std::chrono::days(30),
+                    std::chrono::days(2)));
+    EXPECT_FALSE(client.reload_if_changed());
+    EXPECT_EQ(connect().client_cn, "second.example.test");
+
+    // One deployed ahead of its start is taken at its start, the files untouched since.
+    auto starts = std::chrono::system_clock::now() + std::chrono::seconds(2);
+    write_pair(cert, key,
+               leaf("next.example.test", starts + std::chrono::hours(1)));  // make_leaf backdates 1 h
+    EXPECT_FALSE(client.reload_if_changed());
+    EXPECT_FALSE(client.reload_if_changed()) << "tried again before its start";
+    EXPECT_EQ(connect().client_cn, "second.example.test");
+    std::this_thread::sleep_until(starts + std::chrono::seconds(1));
+    EXPECT_TRUE(client.reload_if_changed());
+    EXPECT_EQ(connect().client_cn, "next.example.test");
+}
+
+TEST(ClientTlsSettingsCheck, RefusesClientCertificateOutsideItsValidity) {
+    TempDir dir;
+    auto ca = make_ca("CA");
+    ClientTlsSettings s;
+    s.client_certificate = CertificatePair{dir / "c.pem", dir / "c.key"};
+    write_pair(dir / "c.pem", dir / "c.key",
+               make_leaf("old", {"old.test"}, ca, Usage::client,
+                         std::chrono::system_clock::now() - std::chrono::days(10), std::chrono::days(1)));
+    try {
+        ClientTls client(s);
+        FAIL() << "took an expired client certificate";
+    } catch (const pecd::Error& e) {
+        EXPECT_NE(std::string(e.what()).find("c.pem: certificate expired"), std::string::npos) << e.what();
+    }
+    write_pair(dir / "c.pem", dir / "c.key",
+               make_leaf("later", {"later.test"}, ca, Usage::client,
+                         std::chrono::system_clock::now() + std::chrono::days(2)));
+    EXPECT_THROW(ClientTls{s}, NotYetValid);
 }
 
 TEST(ClientTlsSettingsCheck, RejectsMismatchedClientKey) {

@@ -168,7 +168,8 @@ inline bool wait_for_port(unsigned short port, std::chrono::milliseconds limit =
     return false;
 }
 
-// Accepts connections one at a time, handshakes with the current context, says "ok".
+// Accepts connections one at a time, handshakes with the current context, says "ok", and
+// after it the subject CN of the client certificate when one was presented.
 class LoopbackServer {
 public:
     explicit LoopbackServer(ServerTls& tls)
@@ -197,9 +198,13 @@ private:
             auto ctx = tls_.current();
             asio::ssl::stream<tcp::socket&> stream(sock, *ctx);
             stream.handshake(asio::ssl::stream_base::server, ec);
-            if (!ec) asio::write(stream, asio::buffer(std::string("ok\n")), ec);
+            if (!ec) asio::write(stream, asio::buffer(greeting(stream.native_handle())), ec);
             sock.close(ec);
         }
+    }
+    static std::string greeting(SSL* ssl) {
+        X509* client = SSL_get0_peer_certificate(ssl);
+        return client ? "ok " + describe(client).common_name + "\n" : "ok\n";
     }
     ServerTls& tls_;
     asio::io_context io_;

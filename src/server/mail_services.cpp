@@ -15,6 +15,7 @@
 #include "server/api_service.hpp"
 #include "server/signing_key.hpp"
 #include "tls/certificate.hpp"
+#include "tls/certificate_files.hpp"
 
 namespace pecd::server {
 namespace {
@@ -60,22 +61,6 @@ av::ClamdOptions clamd_options(const config::Antivirus& a) {
     o.connect_timeout = a.connect_timeout;
     o.scan_timeout = a.timeout;
     return o;
-}
-
-// A certificate's validity in the log, as for the listeners' (at start and daily): info
-// with the days left, a warning within 30 days, an error once lapsed or not yet begun,
-// saying what fails then (`harm`).
-void log_validity(const std::string& what, const std::string& path, X509* cert, const std::string& harm) {
-    const auto now = std::chrono::system_clock::now();
-    const int days = tls::days_until_expiry(cert, now);
-    if (auto from = tls::not_valid_until(cert, now))
-        spdlog::error("{} {} is not valid until {}: {} before then", what, path, rfc3339_utc(*from), harm);
-    else if (days < 0)
-        spdlog::error("{} {} EXPIRED {} days ago: {}", what, path, -days, harm);
-    else if (days < 30)
-        spdlog::warn("{} {} expires in {} days", what, path, days);
-    else
-        spdlog::info("{} {} valid for {} more days", what, path, days);
 }
 
 // The PEC provider: signing identity, trust, scanner, quarantine, legal log, engine.
@@ -153,8 +138,10 @@ public:
         engine_->start();
     }
     void log_signing_expiry() const {
-        log_validity("pec: signing certificate", signing_certificate_.string(), identity_.certificate.get(),
-                     "envelopes and receipts signed with it do not verify at other providers");
+        tls::log_validity("pec: signing certificate", signing_certificate_.string(),
+                          identity_.certificate.get(),
+                          "envelopes and receipts signed with it do not verify at other providers",
+                          std::chrono::system_clock::now());
     }
     void stop() {
         engine_->stop();

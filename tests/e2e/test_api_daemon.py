@@ -12,9 +12,11 @@ import email
 import email.policy
 import json
 import os
+import shutil
 import socket
 import sqlite3
 import ssl
+import subprocess
 import tempfile
 import time
 import unittest
@@ -209,6 +211,47 @@ class ApiInTheDaemon(unittest.TestCase):
         self.assertEqual(headers["Content-Type"], "application/problem+json")
         self.assertIn("malformed JSON", json.loads(body)["detail"])
         c.close()
+        c = self.client()
+        status, _, _ = c.request("GET", "/v1/openapi.yaml")
+        self.assertEqual(status, 200)
+        c.close()
+
+    def served_serial(self):
+        """The serial of the certificate the API presents now (a portal's TLS handshake)."""
+        ctx = ssl.create_default_context(cafile=self.net.tls_ca)
+        ctx.check_hostname = False
+        ctx.load_cert_chain(self.creds.client_cert, self.creds.client_key)
+        with socket.create_connection(("127.0.0.1", self.api_port), timeout=10) as raw:
+            with ctx.wrap_socket(raw) as tls:
+                der = tls.getpeercert(binary_form=True)
+        out = subprocess.run(["openssl", "x509", "-inform", "DER", "-noout", "-serial"], input=der,
+                             capture_output=True, check=True).stdout.decode()
+        return out.strip().split("=")[1]
+
+    def test_06_certificate_renewed_without_a_signal(self):
+        """The API's certificate (here the [tls] pair) written anew is served within
+        reload_interval, with no SIGHUP, and the API keeps answering."""
+        before = self.served_serial()
+        ca_dir = os.path.dirname(self.net.tls_ca)
+        work = os.path.join(self.tmp.name, "renewal")
+        os.makedirs(work)
+        key, csr, crt = (os.path.join(work, n) for n in ("new.key", "new.csr", "new.pem"))
+        subprocess.run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr,
+                        "-subj", "/CN=localhost"], check=True, capture_output=True)
+        subprocess.run(["openssl", "x509", "-req", "-in", csr, "-CA", self.net.tls_ca, "-CAkey",
+                        os.path.join(ca_dir, "ca.key"), "-CAcreateserial", "-days", "30", "-extfile",
+                        os.path.join(ca_dir, "server.ext"), "-out", crt], check=True, capture_output=True)
+        renewed = subprocess.run(["openssl", "x509", "-noout", "-serial", "-in", crt], capture_output=True,
+                                 check=True, text=True).stdout.strip().split("=")[1]
+        self.assertNotEqual(before, renewed)
+        for src, dst in ((key, self.net.tls_key), (crt, self.net.tls_cert)):  # the key first, as certbot does
+            shutil.copyfile(src, dst + ".new")
+            os.rename(dst + ".new", dst)
+        deadline, seen = time.monotonic() + 15, before
+        while time.monotonic() < deadline and seen != renewed:
+            time.sleep(0.5)
+            seen = self.served_serial()
+        self.assertEqual(seen, renewed, "the API still serves the old certificate")
         c = self.client()
         status, _, _ = c.request("GET", "/v1/openapi.yaml")
         self.assertEqual(status, 200)

@@ -13,7 +13,8 @@ Verdict VerifiedPecView::verify(std::string_view raw, const MessageHeaders& h) c
     if (h.pec_type == "ordinary")
         return {"not-pec", "the message has neither X-Trasporto nor X-Ricevuta: it is not a PEC message", {}};
     pec::VerifyOptions o;
-    o.trust = &trust_;
+    const auto trust = trust_.current();
+    o.trust = trust.get();
     o.index = index_;
     auto r = pec::verify_message(raw, o);
     Verdict v;

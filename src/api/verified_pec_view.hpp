@@ -12,7 +12,7 @@
 #pragma once
 
 #include "api/pec_view.hpp"
-#include "crypto/cms.hpp"
+#include "crypto/trust_files.hpp"
 #include "index/lookup.hpp"
 #include "log/legal_log.hpp"
 
@@ -21,7 +21,7 @@ namespace pecd::api {
 class VerifiedPecView final : public PecView {
 public:
     // index may be null (no provider index: the provider checks are "not checked").
-    VerifiedPecView(const crypto::TrustStore& trust, const index::ProviderLookup* index,
+    VerifiedPecView(const crypto::TrustFiles& trust, const index::ProviderLookup* index,
                     const log::LegalLog& log)
         : trust_(trust), index_(index), log_(log) {}
     std::string status(const MessageHeaders& h) const override { return store_.status(h); }
@@ -31,7 +31,7 @@ public:
 
 private:
     StorePecView store_;
-    const crypto::TrustStore& trust_;
+    const crypto::TrustFiles& trust_;
     const index::ProviderLookup* index_;
     const log::LegalLog& log_;
 };

@@ -373,7 +373,8 @@ std::vector<RecipientResult> Engine::reception(const QueuedMessage& m, const std
     const auto time = parts_.clock->now();
 
     pec::VerifyOptions vo;
-    vo.trust = parts_.trust;
+    const auto trust = parts_.trust ? parts_.trust->current() : nullptr;  // one snapshot per message
+    vo.trust = trust.get();
     vo.index = parts_.index;
     auto v = pec::verify_message(raw, vo);
     // A valid PEC message seen before for a recipient is a duplicate SMTP delivery.
@@ -643,7 +644,8 @@ log::Event Engine::delivery_event(const pec::PecVerification& v, const std::stri
 std::vector<RecipientResult> Engine::delivery(const QueuedMessage& m, const std::vector<QueuedRecipient>& due,
                                               const std::filesystem::path& data, const std::string& raw) {
     pec::VerifyOptions vo;
-    vo.trust = parts_.trust;
+    const auto trust = parts_.trust ? parts_.trust->current() : nullptr;
+    vo.trust = trust.get();
     vo.index = parts_.index;
     auto v = pec::verify_message(raw, vo);
     std::vector<RecipientResult> results;

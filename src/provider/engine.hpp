@@ -62,6 +62,7 @@
 #include "core/clock.hpp"
 #include "crypto/cms.hpp"
 #include "crypto/identity.hpp"
+#include "crypto/trust_files.hpp"
 #include "index/lookup.hpp"
 #include "log/legal_log.hpp"
 #include "pec/builder.hpp"
@@ -99,7 +100,7 @@ struct EngineParts {
     queue::Spool* spool = nullptr;
     store::MailStore* mail = nullptr;
     const crypto::SigningIdentity* signer = nullptr;
-    const crypto::TrustStore* trust = nullptr;      // roots of provider signing certificates
+    const crypto::TrustFiles* trust = nullptr;      // roots of provider signing certificates, CRLs
     const index::ProviderLookup* index = nullptr;   // null: every recipient is esterno
     const av::ClamdClient* scanner = nullptr;       // null: antivirus off (only by explicit setting)
     av::Quarantine* quarantine = nullptr;

@@ -21,7 +21,7 @@
 
 #include "config/config.hpp"
 #include "core/clock.hpp"
-#include "crypto/cms.hpp"
+#include "crypto/trust_files.hpp"
 #include "index/lookup.hpp"
 #include "log/legal_log.hpp"
 #include "server/smtp_server.hpp"
@@ -35,7 +35,7 @@ struct ApiParts {
     store::MailStore* mail = nullptr;
     store::BlobStore* blobs = nullptr;
     log::LegalLog* log = nullptr;
-    const crypto::TrustStore* trust = nullptr;
+    const crypto::TrustFiles* trust = nullptr;
     const index::ProviderLookup* index = nullptr;  // may be null
 };
 

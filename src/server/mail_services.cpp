@@ -70,9 +70,8 @@ public:
                 boost::asio::io_context& io, const Clock& clock)
         : identity_(load_signing(c.pec)),
           signing_certificate_(c.pec.signing_certificate),
-          trust_(crypto::TrustStore::from_pem_file(c.pec.trust_anchors)),
+          trust_(c.pec.trust_anchors, c.pec.crl_file),
           quarantine_(config::quarantine_dir(c), clock, static_cast<int>(c.antivirus.retention_months)) {
-        if (!c.pec.crl_file.empty()) trust_.add_crl_file(c.pec.crl_file);
         if (c.antivirus.enabled)
             scanner_ = std::make_unique<av::ClamdClient>(clamd_options(c.antivirus));
         else
@@ -137,7 +136,9 @@ public:
         if (log_) log_->start();
         engine_->start();
     }
-    void log_signing_expiry() const {
+    // The signing certificate's validity and the trust's CRLs (at start and daily).
+    void log_certificates() const {
+        trust_.log_status();
         tls::log_validity("pec: signing certificate", signing_certificate_.string(),
                           identity_.certificate.get(),
                           "envelopes and receipts signed with it do not verify at other providers",
@@ -148,7 +149,8 @@ public:
         if (log_) log_->stop();
     }
     log::LegalLog* legal_log() { return log_ ? &log_->log() : nullptr; }
-    const crypto::TrustStore& trust() const { return trust_; }
+    const crypto::TrustFiles& trust() const { return trust_; }
+    void reload_trust() { trust_.reload_if_changed(); }
 
 private:
     static crypto::SigningIdentity load_signing(const config::Pec& p) {
@@ -157,7 +159,7 @@ private:
 
     crypto::SigningIdentity identity_;
     std::filesystem::path signing_certificate_;
-    crypto::TrustStore trust_;
+    crypto::TrustFiles trust_;
     av::Quarantine quarantine_;
     std::unique_ptr<av::ClamdClient> scanner_;
     std::unique_ptr<log::LogService> log_;
@@ -217,9 +219,10 @@ public:
     void reload_certificates() override {
         if (api_) api_->reload_certificates();
         if (auto* t = system_.client_tls()) t->reload_if_changed();
+        if (pec_) pec_->reload_trust();
     }
     void log_certificate_expiry() override {
-        if (pec_) pec_->log_signing_expiry();
+        if (pec_) pec_->log_certificates();
         if (auto* t = system_.client_tls()) t->log_expiry();
     }
 

@@ -5,9 +5,7 @@
 //   - read_pair(): a pair read and checked the same way at start and at every reload -
 //     parseable, key matching the leaf, not expired, validity begun (NotYetValid carries
 //     the start, so a renewal deployed ahead of time is taken then);
-//   - FileWatch: when the files behind a pair are to be read again (their size, mtime or
-//     inode changed, or a deferred renewal's time came), without reading a broken
-//     replacement over and over;
+//   - when the files behind a pair are to be read again: core/file_watch.hpp;
 //   - log_validity(): one line for monitoring about how long a certificate stays valid.
 #pragma once
 
@@ -19,9 +17,13 @@
 
 #include "core/clock.hpp"
 #include "core/error.hpp"
+#include "core/file_watch.hpp"
 #include "tls/certificate.hpp"
 
 namespace pecd::tls {
+
+using fs::FileStamps;
+using fs::FileWatch;
 
 struct CertificatePair {
     std::filesystem::path certificate;  // PEM: leaf first, then intermediates
@@ -43,37 +45,6 @@ struct NotYetValid : Error {
 
 // Throws Error naming the file (unreadable, key not matching, expired) or NotYetValid.
 CheckedPair read_pair(const CertificatePair& pair, TimePoint now);
-
-struct FileStamp {
-    bool exists = false;
-    std::uintmax_t size = 0;
-    std::int64_t mtime_ns = 0;
-    std::uint64_t inode = 0;
-    bool operator==(const FileStamp&) const = default;
-};
-using FileStamps = std::vector<FileStamp>;
-
-// Not thread-safe: its owner serialises calls.
-class FileWatch {
-public:
-    // The files as they are now count as read.
-    explicit FileWatch(std::vector<std::filesystem::path> files);
-    // The files' stamps when they are to be read now: changed since the last read and not
-    // already tried as they are, or deferred until a time that has come. The attempt is
-    // recorded, so a broken replacement is reported once, not at every check.
-    std::optional<FileStamps> due(TimePoint now);
-    // The attempt with these stamps succeeded.
-    void read(FileStamps stamps) { read_ = std::move(stamps); }
-    // The attempted files are to be read again at `when` even if unchanged.
-    void defer_until(TimePoint when) { retry_at_ = when; }
-
-private:
-    FileStamps current() const;
-    std::vector<std::filesystem::path> files_;
-    FileStamps read_;       // behind what is in use
-    FileStamps attempted_;  // the last attempt, failed or not
-    std::optional<TimePoint> retry_at_;
-};
 
 // "<what> <path> valid for N more days" (info), "expires in N days" (warning within
 // `warning`), "EXPIRED N days ago: <harm>" or "is not valid until <time>: <harm> before

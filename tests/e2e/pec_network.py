@@ -71,6 +71,7 @@ class Provider(PecdInstance):
         self.extra_toml = ""
         self.store_toml = ""  # a [store] section (PostgreSQL nodes); pecctl then reads it too
         self.index_toml = ""  # more keys of the [index] section
+        self.pec_toml = ""  # more keys of the [pec] section
         self.antivirus = True
         self.antivirus_toml = ""  # more keys of the [antivirus] section
 
@@ -108,7 +109,7 @@ signing_certificate = "{sign_cert}"
 signing_key = "{sign_key}"
 trust_anchors = "{ca}"
 timer_interval = 1
-[index]
+{pec_extra}[index]
 source = "file"
 file = "{index}"
 {index_extra}[antivirus]
@@ -120,7 +121,7 @@ retry_max = 2
 """.format(dir=self.data_dir, domain=self.domain, tls_cert=n.tls_cert, tls_key=n.tls_key, mx=self.mx_port,
            sub=self.submission_port, name=self.name, sign_cert=self.signing["certificate"],
            sign_key=self.signing["key"], ca=n.pec_ca, index=n.index_file, av=av, tls_ca=n.tls_ca,
-           routes=routes, store=self.store_toml, extra=self.extra_toml, index_extra=self.index_toml)
+           routes=routes, store=self.store_toml, extra=self.extra_toml, index_extra=self.index_toml, pec_extra=self.pec_toml)
         self.config = os.path.join(self.data_dir, "pecd.toml")
         with open(self.config, "w") as f:
             f.write(text)

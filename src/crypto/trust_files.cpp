@@ -1,0 +1,138 @@
+// trust_files.cpp - see trust_files.hpp
+#include "crypto/trust_files.hpp"
+
+#include <openssl/err.h>
+#include <openssl/x509.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "core/calendar.hpp"
+#include "core/error.hpp"
+
+namespace pecd::crypto {
+namespace {
+
+std::string name_text(const X509_NAME* name) {
+    BIO* bio = BIO_new(BIO_s_mem());
+    X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253);
+    char* data = nullptr;
+    long n = BIO_get_mem_data(bio, &data);
+    std::string out(data, static_cast<std::size_t>(n));
+    BIO_free(bio);
+    return out;
+}
+
+std::optional<std::chrono::sys_seconds> seconds_of(const ASN1_TIME* t) {
+    std::tm tm{};
+    if (!t || !ASN1_TIME_to_tm(t, &tm)) return std::nullopt;
+    return utc_seconds(tm);
+}
+
+// The earliest next update among the CRLs, if any names one.
+std::optional<std::chrono::sys_seconds> earliest_next_update(const std::vector<CrlInfo>& crls) {
+    std::optional<std::chrono::sys_seconds> out;
+    for (const auto& c : crls)
+        if (c.next_update && (!out || *c.next_update < *out)) out = c.next_update;
+    return out;
+}
+
+}  // namespace
+
+std::vector<CrlInfo> describe_crls(const TrustStore& trust) {
+    std::vector<CrlInfo> out;
+    for (const auto& der : trust.crls_der) {
+        const auto* p = reinterpret_cast<const unsigned char*>(der.data());
+        X509_CRL* crl = d2i_X509_CRL(nullptr, &p, static_cast<long>(der.size()));
+        if (!crl) continue;
+        out.push_back({name_text(X509_CRL_get_issuer(crl)), seconds_of(X509_CRL_get0_nextUpdate(crl))});
+        X509_CRL_free(crl);
+    }
+    ERR_clear_error();
+    return out;
+}
+
+TrustFiles::TrustFiles(std::filesystem::path anchors, std::filesystem::path crls, const Clock& clock)
+    : anchors_(std::move(anchors)),
+      crls_(std::move(crls)),
+      clock_(clock),
+      // The stamps before the read: a change while reading is seen at the next check.
+      watch_(crls_.empty() ? std::vector<std::filesystem::path>{anchors_}
+                           : std::vector<std::filesystem::path>{anchors_, crls_}) {
+    auto trust = std::make_shared<const TrustStore>(read(anchors_, crls_));
+    crl_info_ = describe_crls(*trust);
+    current_ = std::move(trust);
+}
+
+TrustStore TrustFiles::read(const std::filesystem::path& anchors, const std::filesystem::path& crls) {
+    auto trust = TrustStore::from_pem_file(anchors);
+    if (!crls.empty()) trust.add_crl_file(crls);
+    return trust;
+}
+
+std::shared_ptr<const TrustStore> TrustFiles::current() const {
+    std::lock_guard lock(mutex_);
+    return current_;
+}
+
+bool TrustFiles::reload_if_changed() {
+    const auto now = clock_.now();
+    std::optional<fs::FileStamps> due;
+    {
+        std::lock_guard lock(mutex_);
+        due = watch_.due(now);
+    }
+    if (due) {
+        try {
+            auto trust = std::make_shared<const TrustStore>(read(anchors_, crls_));
+            auto info = describe_crls(*trust);
+            {
+                std::lock_guard lock(mutex_);
+                current_ = std::move(trust);
+                crl_info_ = std::move(info);
+                stale_reported_.reset();
+                watch_.read(std::move(*due));
+            }
+            spdlog::info("pec: trust re-read from {}{}", anchors_.string(),
+                         crls_.empty() ? std::string() : " and " + crls_.string());
+            log_status();
+            return true;
+        } catch (const std::exception& e) {
+            spdlog::error("pec: trust files not re-read, keeping the ones in use: {}", e.what());
+        }
+    }
+    report_stale_crls(now);
+    return false;
+}
+
+void TrustFiles::report_stale_crls(TimePoint now) {
+    std::lock_guard lock(mutex_);
+    auto next = earliest_next_update(crl_info_);
+    if (!next || *next > std::chrono::floor<std::chrono::seconds>(now) || stale_reported_ == next) return;
+    stale_reported_ = next;
+    spdlog::error(
+        "pec: a CRL in {} is out of date since {}: signatures it covers fail chain validation "
+        "until the file is refreshed",
+        crls_.string(), rfc3339_utc(*next));
+}
+
+void TrustFiles::log_status() const {
+    std::lock_guard lock(mutex_);
+    const auto now = std::chrono::floor<std::chrono::seconds>(clock_.now());
+    spdlog::info("pec: trust: {} anchor(s) from {}, {} CRL(s){}", current_->anchors.size(), anchors_.string(),
+                 crl_info_.size(),
+                 crls_.empty() ? std::string(" (no CRL checking)") : " from " + crls_.string());
+    for (const auto& c : crl_info_) {
+        if (!c.next_update)
+            spdlog::info("pec: CRL of {} names no next update", c.issuer);
+        else if (*c.next_update <= now)
+            spdlog::error(
+                "pec: CRL of {} is out of date since {}: signatures it covers fail chain validation "
+                "until {} is refreshed",
+                c.issuer, rfc3339_utc(*c.next_update), crls_.string());
+        else
+            spdlog::info("pec: CRL of {} valid until {}", c.issuer, rfc3339_utc(*c.next_update));
+    }
+}
+
+}  // namespace pecd::crypto

@@ -4,6 +4,7 @@
 
 #include "core/calendar.hpp"
 #include "core/error.hpp"
+#include "crypto/cms.hpp"
 #include "crypto/identity.hpp"
 #include "index/document.hpp"
 #include "server/signing_key.hpp"
@@ -53,6 +54,16 @@ public:
         if (path.empty()) return;
         try {
             tls::load_chain_file(path.string());
+        } catch (const Error& e) {
+            add(name, e.what());
+        }
+    }
+
+    // CRLs as the daemon reads them: at least one, PEM or DER.
+    void crls(const std::string& name, const fsys::path& path) {
+        if (path.empty()) return;
+        try {
+            crypto::TrustStore().add_crl_file(path);
         } catch (const Error& e) {
             add(name, e.what());
         }
@@ -153,7 +164,7 @@ std::vector<ConfigProblem> check_files(const config::Config& c, TimePoint now) {
             if (checkable) k.token(c.pec);
         }
         k.bundle("pec.trust_anchors", c.pec.trust_anchors);
-        k.readable("pec.crl_file", c.pec.crl_file);
+        k.crls("pec.crl_file", c.pec.crl_file);
     }
     if (c.log.enabled) k.bundle("log.tsa_anchors", c.log.tsa_anchors);
     if (c.api.enabled) {

@@ -10,8 +10,9 @@
 //   - certificate bundles (trust anchors, CA files): at least one certificate, all
 //     parsable;
 //   - the provider index file: parsed (and verified when signed) as the daemon loads it;
-//   - other files (secrets, the JWKS file, the CRL, the PKCS#11 module): present and
-//     readable; a secret's content is never read into a message;
+//   - the CRL file: at least one CRL, PEM or DER;
+//   - other files (secrets, the JWKS file, the PKCS#11 module): present and readable; a
+//     secret's content is never read into a message;
 //   - the data directory: a writable directory, or creatable in a writable parent.
 // Each problem names the setting's key and the reason.
 #pragma once

@@ -115,6 +115,14 @@ class OperatorChecks(unittest.TestCase):
                       % (tmp, tmp))
             self.assertEqual(p.returncode, 2, "signed by a chain the anchor does not vouch for")
             self.assertIn("index.file: ", p.stderr)
+            # The PEC trust: a CRL file is parsed as the daemon parses it.
+            pec = ('[pec]\nprovider_name = "A"\ndomain = "pec.a.test"\nsigning_certificate = "{c}"\nsigning_key = "{k}"\n'
+                   'trust_anchors = "{t}/pec-ca/ca.pem"\n').format(c=signing["certificate"], k=signing["key"], t=tmp)
+            p = check(good + pec)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            p = check(good + pec + 'crl_file = "%s/garbage.pem"\n' % tmp)
+            self.assertEqual(p.returncode, 2, p.stdout)
+            self.assertIn("pec.crl_file: no CRL (PEM or DER) in %s/garbage.pem" % tmp, p.stderr)
             p = check(good.replace("other.key", "db.password"))
             self.assertEqual(p.returncode, 2)
             self.assertIn("listener[1].key", p.stderr)

@@ -43,4 +43,24 @@ struct KeySource {
 // Loads an identity; throws pecd::Error naming the file/token and the reason.
 SigningIdentity load_identity(const KeySource& source);
 
+// A signing identity that may be renewed while running (the provider's, see
+// server/signing_key.hpp). A user takes current() once per message or seal, so each is
+// signed by one identity throughout.
+class IdentitySource {
+public:
+    virtual ~IdentitySource() = default;
+    virtual std::shared_ptr<const SigningIdentity> current() const = 0;
+};
+
+// One identity for good (tools, tests).
+class FixedIdentity final : public IdentitySource {
+public:
+    explicit FixedIdentity(SigningIdentity id)
+        : id_(std::make_shared<const SigningIdentity>(std::move(id))) {}
+    std::shared_ptr<const SigningIdentity> current() const override { return id_; }
+
+private:
+    std::shared_ptr<const SigningIdentity> id_;
+};
+
 }  // namespace pecd::crypto

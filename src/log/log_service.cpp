@@ -5,8 +5,8 @@
 
 namespace pecd::log {
 
-LogService::LogService(store::Database& db, crypto::SigningIdentity provider, const Clock& clock,
-                       boost::asio::io_context& io, LogServiceOptions options)
+LogService::LogService(store::Database& db, std::shared_ptr<const crypto::IdentitySource> provider,
+                       const Clock& clock, boost::asio::io_context& io, LogServiceOptions options)
     : log_(db) {
     if (options.tsa_url.empty() || options.tsa_listen) {
         builtin_ = std::make_shared<crypto::TimestampAuthority>(

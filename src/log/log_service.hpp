@@ -41,8 +41,8 @@ struct LogServiceOptions {
 
 class LogService {
 public:
-    LogService(store::Database& db, crypto::SigningIdentity provider, const Clock& clock,
-               boost::asio::io_context& io, LogServiceOptions options);
+    LogService(store::Database& db, std::shared_ptr<const crypto::IdentitySource> provider,
+               const Clock& clock, boost::asio::io_context& io, LogServiceOptions options);
     ~LogService();
 
     LegalLog& log() { return log_; }

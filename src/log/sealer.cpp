@@ -9,8 +9,8 @@
 
 namespace pecd::log {
 
-Sealer::Sealer(LegalLog& log, crypto::SigningIdentity signer, TimestampSource& tsa, const Clock& clock,
-               SealerOptions options)
+Sealer::Sealer(LegalLog& log, std::shared_ptr<const crypto::IdentitySource> signer, TimestampSource& tsa,
+               const Clock& clock, SealerOptions options)
     : log_(log), signer_(std::move(signer)), tsa_(tsa), clock_(clock), options_(std::move(options)) {
     if (options_.segment_interval.count() <= 0) throw Error("legal log: segment interval must be positive");
 }
@@ -44,7 +44,7 @@ std::string Sealer::check_records(const Segment& s) const {
 
 std::string Sealer::seal(const Segment& s) {
     if (std::string bad = check_records(s); !bad.empty()) return "refusing to seal segment: " + bad;
-    std::string signature = crypto::cms_sign_detached(signer_, s.manifest);
+    std::string signature = crypto::cms_sign_detached(*signer_->current(), s.manifest);
     std::string digest = crypto::sha256(s.manifest);
     crypto::TimestampRequest request = crypto::make_timestamp_request(digest);
     std::string response;

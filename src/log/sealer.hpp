@@ -71,8 +71,13 @@ struct SealerStatus {
 
 class Sealer {
 public:
+    // Each seal is signed with signer's identity of the moment (renewed without restart).
+    Sealer(LegalLog& log, std::shared_ptr<const crypto::IdentitySource> signer, TimestampSource& tsa,
+           const Clock& clock, SealerOptions options = {});
     Sealer(LegalLog& log, crypto::SigningIdentity signer, TimestampSource& tsa, const Clock& clock,
-           SealerOptions options = {});
+           SealerOptions options = {})
+        : Sealer(log, std::make_shared<crypto::FixedIdentity>(std::move(signer)), tsa, clock,
+                 std::move(options)) {}
     ~Sealer();
     Sealer(const Sealer&) = delete;
     Sealer& operator=(const Sealer&) = delete;
@@ -90,7 +95,7 @@ private:
     std::string check_records(const Segment& s) const;
 
     LegalLog& log_;
-    crypto::SigningIdentity signer_;
+    std::shared_ptr<const crypto::IdentitySource> signer_;
     TimestampSource& tsa_;
     const Clock& clock_;
     SealerOptions options_;

@@ -296,7 +296,8 @@ std::vector<RecipientResult> Engine::access(const QueuedMessage& m, const std::v
     pec::AccessPointContext ctx;
     ctx.provider_domain = settings_.provider_domain;
     ctx.provider_name = settings_.provider_name;
-    ctx.signer = parts_.signer;
+    const auto signer = parts_.signer->current();  // one identity for everything this message makes
+    ctx.signer = signer.get();
     ctx.time = parts_.clock->now();
     ctx.pec_msgid = ids_.next(ctx.time);
     ctx.limits = settings_.limits;
@@ -402,7 +403,8 @@ std::vector<RecipientResult> Engine::reception(const QueuedMessage& m, const std
     pec::ReceptionContext ctx;
     ctx.provider_domain = settings_.provider_domain;
     ctx.provider_name = settings_.provider_name;
-    ctx.signer = parts_.signer;
+    const auto signer = parts_.signer->current();
+    ctx.signer = signer.get();
     ctx.time = time;
     if (v.valid() && v.classification.kind == pec::MessageKind::transport_envelope)
         ctx.scan = scan(raw, "reception point");
@@ -492,7 +494,7 @@ std::vector<RecipientResult> Engine::reception(const QueuedMessage& m, const std
         auto original = synthetic_original(dc->mittente, dc->oggetto.value_or(""), client_msgid);
         if (!tx.recipient.empty() && is_pec_domain(domain_of(dc->mittente)))
             virus_notices.push_back(
-                pec::build_message(pec::MessageKind::mancata_consegna_virus, original, orig, tx, *parts_.signer));
+                pec::build_message(pec::MessageKind::mancata_consegna_virus, original, orig, tx, *signer));
     }
     for (const auto& n : virus_notices) add_generated(out, n, false);
 
@@ -602,7 +604,8 @@ store::DeliveryOutcome Engine::store_certified(const QueuedMessage& m, const std
                                                const std::string& raw, const pec::PecVerification& v,
                                                const std::string& recipient, const std::string& key,
                                                const std::function<void(store::Tx&)>& also) {
-    pec::DeliveryPointContext ctx{settings_.provider_domain, settings_.provider_name, parts_.signer,
+    const auto signer = parts_.signer->current();
+    pec::DeliveryPointContext ctx{settings_.provider_domain, settings_.provider_name, signer.get(),
                                   parts_.clock->now()};
     auto notice = pec::delivery_notice(raw, v, recipient, pec::StoreOutcome::ok(), ctx);
     Output out(parts_.spool);
@@ -686,7 +689,8 @@ std::vector<RecipientResult> Engine::delivery(const QueuedMessage& m, const std:
         so.enhanced_status = so.unknown_mailbox ? "5.1.1" : "5.2.1";
         so.text = so.unknown_mailbox ? "casella inesistente (no such mailbox)"
                                      : "casella non attiva (mailbox not active)";
-        pec::DeliveryPointContext ctx{settings_.provider_domain, settings_.provider_name, parts_.signer,
+        const auto signer = parts_.signer->current();
+        pec::DeliveryPointContext ctx{settings_.provider_domain, settings_.provider_name, signer.get(),
                                       parts_.clock->now()};
         auto notice = pec::delivery_notice(raw, v, r.address, so, ctx);
         Output out(parts_.spool);
@@ -746,8 +750,9 @@ std::size_t Engine::run_timers_once() {
         Envelope orig;
         orig.mail_from = notice.sender;
         orig.recipients.push_back({notice.recipient, {}, {}});
-        auto built = pec::build_message(kind, synthetic_original(notice.sender, notice.subject, notice.client_msgid),
-                                        orig, ctx, *parts_.signer);
+        auto built =
+            pec::build_message(kind, synthetic_original(notice.sender, notice.subject, notice.client_msgid),
+                               orig, ctx, *parts_.signer->current());
         Output out(parts_.spool);
         add_generated(out, built, false);
         // This transaction is the tracker's, not a group-commit round: it syncs msg/ itself.

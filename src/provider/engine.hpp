@@ -99,7 +99,7 @@ struct EngineSettings {
 struct EngineParts {
     queue::Spool* spool = nullptr;
     store::MailStore* mail = nullptr;
-    const crypto::SigningIdentity* signer = nullptr;
+    const crypto::IdentitySource* signer = nullptr;  // renewed without restart; one snapshot per message
     const crypto::TrustFiles* trust = nullptr;      // roots of provider signing certificates, CRLs
     const index::ProviderLookup* index = nullptr;   // null: every recipient is esterno
     const av::ClamdClient* scanner = nullptr;       // null: antivirus off (only by explicit setting)

@@ -3,10 +3,13 @@
 #include <sodium.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "core/calendar.hpp"
 #include "core/error.hpp"
 #include "core/fs.hpp"
 #include "core/strings.hpp"
+#include "crypto/cms.hpp"
 #include "delivery/mail_system.hpp"
 #include "delivery/outbound_config.hpp"
 #include "index/index_service.hpp"
@@ -68,8 +71,7 @@ class PecProvider {
 public:
     PecProvider(const config::Config& c, delivery::MailSystem& system, const index::IndexService* providers,
                 boost::asio::io_context& io, const Clock& clock)
-        : identity_(load_signing(c.pec)),
-          signing_certificate_(c.pec.signing_certificate),
+        : signing_(std::make_shared<SigningKeys>(c.pec)),
           trust_(c.pec.trust_anchors, c.pec.crl_file),
           quarantine_(config::quarantine_dir(c), clock, static_cast<int>(c.antivirus.retention_months)) {
         if (c.antivirus.enabled)
@@ -90,7 +92,7 @@ public:
                 lo.tsa_listen = boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address(hp->first),
                                                                static_cast<unsigned short>(hp->second));
             }
-            log_ = std::make_unique<log::LogService>(system.database(), identity_, clock, io, lo);
+            log_ = std::make_unique<log::LogService>(system.database(), signing_, clock, io, lo);
         }
         provider::EngineSettings s;
         s.provider_domain = to_lower(c.pec.domain);
@@ -112,9 +114,11 @@ public:
         provider::EngineParts parts;
         parts.spool = &system.spool();
         parts.mail = &system.store();
-        parts.signer = &identity_;
+        parts.signer = signing_.get();
         parts.trust = &trust_;
         parts.index = providers ? &providers->lookup() : nullptr;
+        index_ = parts.index;
+        domain_ = to_lower(c.pec.domain);
         parts.scanner = scanner_.get();
         parts.quarantine = &quarantine_;
         parts.legal_log = log_ ? &log_->log() : nullptr;
@@ -139,10 +143,28 @@ public:
     // The signing certificate's validity and the trust's CRLs (at start and daily).
     void log_certificates() const {
         trust_.log_status();
-        tls::log_validity("pec: signing certificate", signing_certificate_.string(),
-                          identity_.certificate.get(),
-                          "envelopes and receipts signed with it do not verify at other providers",
-                          std::chrono::system_clock::now());
+        signing_->log_expiry();
+        check_published();
+    }
+    // Other providers take a signer that is not in the provider index for a stranger
+    // (every envelope and receipt becomes an anomaly there): say so when it happens,
+    // typically a renewal deployed before the index was updated. Quiet until an index
+    // is loaded.
+    void check_published() const {
+        if (!index_ || !index_->ready()) return;
+        auto cert = signing_->current()->certificate;
+        auto provider = index_->by_certificate(cert.get());
+        if (!provider)
+            spdlog::error(
+                "pec: the signing certificate in use (SHA-1 {}) is not in the provider index: other "
+                "providers take what it signs for a stranger's",
+                crypto::certificate_sha1_hex(cert.get()));
+        else if (std::find(provider->domains.begin(), provider->domains.end(), domain_) ==
+                 provider->domains.end())
+            spdlog::error(
+                "pec: the signing certificate in use is published in the provider index for {}, which "
+                "does not manage {}",
+                provider->name, domain_);
     }
     void stop() {
         engine_->stop();
@@ -150,15 +172,16 @@ public:
     }
     log::LegalLog* legal_log() { return log_ ? &log_->log() : nullptr; }
     const crypto::TrustFiles& trust() const { return trust_; }
-    void reload_trust() { trust_.reload_if_changed(); }
-
-private:
-    static crypto::SigningIdentity load_signing(const config::Pec& p) {
-        return crypto::load_identity(signing_key_source(p));
+    // Renewed certificates, keys and CRLs, for the next message.
+    void reload() {
+        if (signing_->reload_if_changed()) check_published();
+        trust_.reload_if_changed();
     }
 
-    crypto::SigningIdentity identity_;
-    std::filesystem::path signing_certificate_;
+private:
+    std::shared_ptr<SigningKeys> signing_;  // shared with the legal log's sealer
+    const index::ProviderLookup* index_ = nullptr;
+    std::string domain_;
     crypto::TrustFiles trust_;
     av::Quarantine quarantine_;
     std::unique_ptr<av::ClamdClient> scanner_;
@@ -201,6 +224,8 @@ public:
         // reads it in well under this, so nothing is deferred for it.
         if (index_ && !index_->wait_ready(std::chrono::seconds(10)))
             spdlog::warn("index: no provider index loaded yet; PEC messages wait for it");
+        else if (pec_)
+            pec_->check_published();
         if (pec_) pec_->start();
         system_.start();
         if (api_) api_->start();
@@ -219,7 +244,7 @@ public:
     void reload_certificates() override {
         if (api_) api_->reload_certificates();
         if (auto* t = system_.client_tls()) t->reload_if_changed();
-        if (pec_) pec_->reload_trust();
+        if (pec_) pec_->reload();
     }
     void log_certificate_expiry() override {
         if (pec_) pec_->log_certificates();

@@ -484,7 +484,8 @@ TEST(LogServiceTest, OneInstanceServesItsTsaToAnother) {
     LogServiceOptions serving;
     serving.data_dir = dir / "a";
     serving.tsa_listen = boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0);
-    LogService a(*db_a, provider, SystemClock::instance(), io, serving);
+    auto signer = std::make_shared<crypto::FixedIdentity>(provider);
+    LogService a(*db_a, signer, SystemClock::instance(), io, serving);
     ASSERT_NE(a.tsa_port(), 0);
     auto work = boost::asio::make_work_guard(io);
     std::thread io_thread([&] { io.run(); });
@@ -493,7 +494,7 @@ TEST(LogServiceTest, OneInstanceServesItsTsaToAnother) {
     client.data_dir = dir / "b";
     client.tsa_url = "http://127.0.0.1:" + std::to_string(a.tsa_port()) + "/";
     client.tsa_anchors = {a.builtin_tsa_certificate()};
-    LogService b(*db_b, provider, SystemClock::instance(), io, client);
+    LogService b(*db_b, signer, SystemClock::instance(), io, client);
     EXPECT_FALSE(b.builtin_tsa_certificate());
 
     a.log().append(pec_event(EventKind::acceptance, "a-1", SystemClock::instance().now()));

@@ -7,6 +7,7 @@ stopped (SIGTERM, then SIGKILL) when the test ends.
 """
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -68,6 +69,16 @@ class PecdInstance:
                 return f.read().decode("utf-8", "replace")
         except OSError:
             return ""
+
+    def wait_for_log(self, pattern, seconds=15):
+        """Waits (bounded) until a line of the log matches the regular expression; raises
+        AssertionError with the log's end otherwise."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if re.search(pattern, self.read_log()):
+                return
+            time.sleep(0.2)
+        raise AssertionError("no %r in the log:\n%s" % (pattern, self.read_log()[-4000:]))
 
     def port(self, name):
         return self.listeners[name]["port"]

@@ -251,20 +251,12 @@ class OutboundClientCertificateReloadTest(unittest.TestCase):
             time.sleep(0.1)
         self.fail("%s never reached the sink; log:\n%s" % (subject, self.pecd.read_log()[-3000:]))
 
-    def wait_for_log(self, pattern, seconds=15):
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            if re.search(pattern, self.pecd.read_log()):
-                return
-            time.sleep(0.2)
-        self.fail("no %r in the log:\n%s" % (pattern, self.pecd.read_log()[-3000:]))
-
     def test_renewal_is_presented_by_the_next_connection(self):
         self.assertRegex(self.pecd.read_log(), r"info.*tls: outbound client certificate .*client\.pem valid for 89 "
                                                r"more days")
         self.assertEqual(self.send("first"), ("relay-1.pec.localhost", False))
         self.install(*self.pki.issue("relay-2.pec.localhost", "clientAuth", days=5))
-        self.wait_for_log(r"tls: reloaded outbound client certificate .*client\.pem")
+        self.pecd.wait_for_log(r"tls: reloaded outbound client certificate .*client\.pem")
         self.assertRegex(self.pecd.read_log(), r"warn.*tls: outbound client certificate .*client\.pem expires in 4 "
                                                r"days")
         time.sleep(2.5)  # the first message's SMTP session, cached for 2 s, is closed by now
@@ -275,7 +267,7 @@ class OutboundClientCertificateReloadTest(unittest.TestCase):
         # A replacement whose key is another certificate's is refused; the pair in use stays.
         crt, _ = self.pki.issue("relay-3.pec.localhost", "clientAuth")
         self.install(crt, self.pki.path("localhost.key"))
-        self.wait_for_log(r"error.*outbound client certificate reload refused, keeping the previous one: .*"
+        self.pecd.wait_for_log(r"error.*outbound client certificate reload refused, keeping the previous one: .*"
                           r"client\.key: private key does not match")
         time.sleep(2.5)
         self.assertEqual(self.send("third")[0], "relay-2.pec.localhost")

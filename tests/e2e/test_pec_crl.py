@@ -10,7 +10,6 @@ anomalia (X-Trasporto: errore; its signer's chain no longer validates), with no 
 broken CRL file written next is refused and the revocation stays in force.
 """
 import os
-import re
 import subprocess
 import tempfile
 import time
@@ -69,14 +68,6 @@ class CrlRefreshedWhileRunning(unittest.TestCase):
         self.net.stop()
         self.tmp.cleanup()
 
-    def wait_for_log(self, provider, pattern, seconds=15):
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            if re.search(pattern, provider.read_log()):
-                return
-            time.sleep(0.2)
-        self.fail("no %r in the log:\n%s" % (pattern, provider.read_log()[-4000:]))
-
     def test_a_revocation_takes_effect_without_a_restart(self):
         self.assertRegex(self.b.read_log(), r"info pec: trust: 1 anchor\(s\) from .*, 1 CRL\(s\) from .*provider-ca\.crl")
         self.assertRegex(self.b.read_log(), r"info pec: CRL of .* valid until 20")
@@ -90,7 +81,7 @@ class CrlRefreshedWhileRunning(unittest.TestCase):
 
         self.ca.revoke(self.a.signing["certificate"])
         self.ca.write_crl(self.crl)
-        self.wait_for_log(self.b, r"info pec: trust re-read from .* and .*provider-ca\.crl")
+        self.b.wait_for_log(r"info pec: trust re-read from .* and .*provider-ca\.crl")
 
         self.a.submit(self.alice, [self.bob], subject="after the revocation")
         got = self.b.wait_for(self.bob, 2)
@@ -102,7 +93,7 @@ class CrlRefreshedWhileRunning(unittest.TestCase):
         with open(self.crl + ".new", "w") as f:
             f.write("-----BEGIN X509 CRL-----\nbroken\n-----END X509 CRL-----\n")
         os.rename(self.crl + ".new", self.crl)
-        self.wait_for_log(self.b, r"error pec: trust files not re-read, keeping the ones in use")
+        self.b.wait_for_log(r"error pec: trust files not re-read, keeping the ones in use")
         self.a.submit(self.alice, [self.bob], subject="with the broken file")
         self.b.wait_for(self.bob, 3)
         self.assertEqual(self.b.kinds(self.bob)[2], "busta-errore")

@@ -74,14 +74,6 @@ class SigningIdentityRenewal(unittest.TestCase):
                 return signer_serial(self.a, raw)
         self.fail("no acceptance receipt for %r" % subject)
 
-    def wait_for_log(self, pattern, seconds=15):
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            if re.search(pattern, self.a.read_log()):
-                return
-            time.sleep(0.2)
-        self.fail("no %r in the log:\n%s" % (pattern, self.a.read_log()[-4000:]))
-
     def test_renewed_identity_signs_the_next_receipts(self):
         old = serial_of(self.a.signing["certificate"])
         self.assertEqual(self.acceptance_serial("before", 2), old)
@@ -90,11 +82,11 @@ class SigningIdentityRenewal(unittest.TestCase):
         new = serial_of(renewal["certificate"])
         self.assertNotEqual(new, old)
         self.install(renewal["certificate"], renewal["key"])
-        self.wait_for_log(r"info pec: signing identity renewed from .*signing\.pem")
+        self.a.wait_for_log(r"info pec: signing identity renewed from .*signing\.pem")
         self.assertRegex(self.a.read_log(), r"pec: signing certificate .*signing\.pem valid for \d+ more days")
         # Not published yet: other providers would take its signatures for a stranger's.
         self.assertNotRegex(self.a.read_log().split("signing identity renewed")[0], r"not in the provider index")
-        self.wait_for_log(r"error pec: the signing certificate in use \(SHA-1 [0-9a-f]{40}\) is not in the provider "
+        self.a.wait_for_log(r"error pec: the signing certificate in use \(SHA-1 [0-9a-f]{40}\) is not in the provider "
                           r"index")
         # Its own reception point does not know the unpublished signer either: alice gets
         # the acceptance receipt, bob an anomaly envelope, and no delivery receipt comes.
@@ -103,7 +95,7 @@ class SigningIdentityRenewal(unittest.TestCase):
         # A certificate without its key: refused once, the renewed identity stays.
         stray = self.new_identity("stray")
         self.install(stray["certificate"], renewal["key"])
-        self.wait_for_log(r"error pec: signing identity renewal refused, keeping the one in use: .*does not match")
+        self.a.wait_for_log(r"error pec: signing identity renewal refused, keeping the one in use: .*does not match")
         time.sleep(2)
         self.assertEqual(len(re.findall(r"signing identity renewal refused", self.a.read_log())), 1)
         self.assertEqual(self.acceptance_serial("stray", 4), new)

@@ -392,8 +392,9 @@ std::shared_ptr<const ClientTls::Identity> ClientTls::identity() const {
 void ClientTls::prepare(SSL* ssl, const std::string& server_name, const std::string& session_key) {
     if (!server_name.empty()) SSL_set_tlsext_host_name(ssl, server_name.c_str());
     auto id = identity();
+    // A local fault (the pair was checked when read): the delivery waits, nothing bounces.
     if (id && SSL_use_cert_and_key(ssl, id->pair.leaf(), id->pair.key.get(), id->intermediates, 1) != 1)
-        throw Error(openssl_error("client certificate " + client_pair_->certificate.string()));
+        throw TemporaryError(openssl_error("client certificate " + client_pair_->certificate.string()));
     if (session_key.empty()) return;
     // Sessions are kept per client certificate: one resumed after a renewal would still
     // stand for the old certificate at the server.

@@ -40,6 +40,7 @@ struct ApiService::Impl {
         ts.pair = server_pair(c);
         ts.client_ca = c.api.client_ca;
         ts.min_version = c.tls.min_version;
+        ts.role = "API certificate";
         tls = std::make_shared<tls::ServerTls>(ts);
         s.tls = tls;
         s.allow = api::AllowList(c.api.allow);

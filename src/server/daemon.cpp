@@ -67,21 +67,11 @@ public:
             s.pair = pair;
             s.sni = std::move(sni);
             s.min_version = config_.tls.min_version;
+            // Its validity is logged at start and daily by the ServerTls itself.
+            s.role = "listener certificate";
             slot = std::make_shared<tls::ServerTls>(s);
-            paths_[key] = pair.certificate;
-            log_expiry(pair.certificate, slot->days_to_expiry());
         }
         return slot;
-    }
-    // Every listener certificate's expiry, ahead of time: at start and then daily.
-    void log_all_expiry() {
-        for (auto& [k, t] : by_pair_) log_expiry(paths_[k], t->days_to_expiry());
-    }
-    static void log_expiry(const std::filesystem::path& cert, int days) {
-        if (days < 0)
-            spdlog::error("tls: listener certificate {} EXPIRED {} days ago", cert.string(), -days);
-        else if (days < 30)
-            spdlog::warn("tls: listener certificate {} expires in {} days", cert.string(), days);
     }
     void reload_all() {
         for (auto& [k, t] : by_pair_) t->reload_if_changed();
@@ -91,7 +81,6 @@ private:
     const config::Config& config_;
     tls::CertificatePair default_pair_;
     std::map<std::string, std::shared_ptr<tls::ServerTls>> by_pair_;
-    std::map<std::string, std::filesystem::path> paths_;
 };
 
 // Each SMTP session holds a descriptor; the soft limit (often 1024) would cap the
@@ -234,7 +223,6 @@ int run_daemon(config::Config c, const RunOptions& options) {
         expiry_timer.expires_after(std::chrono::hours(24));
         expiry_timer.async_wait([&](const boost::system::error_code& ec) {
             if (ec) return;
-            contexts.log_all_expiry();
             services->log_certificate_expiry();
             daily_expiry();
         });

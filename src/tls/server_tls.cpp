@@ -129,7 +129,7 @@ std::vector<std::filesystem::path> watched_files(const ServerTlsSettings& s) {
 }
 
 void log_expiry(const ServerTlsSettings& s, X509* leaf) {
-    log_validity("tls: certificate", s.pair.certificate.string(), leaf,
+    log_validity("tls: " + s.role, s.pair.certificate.string(), leaf,
                  "peers that verify refuse the handshakes", std::chrono::system_clock::now(),
                  s.expiry_warning);
 }
@@ -178,7 +178,7 @@ bool ServerTls::reload_if_changed() {
         std::lock_guard lock(impl_->mutex);
         impl_->bundle = std::move(fresh);
         impl_->watch.read(std::move(*due));
-        spdlog::info("tls: reloaded certificate {}", impl_->settings.pair.certificate.string());
+        spdlog::info("tls: reloaded {} {}", impl_->settings.role, impl_->settings.pair.certificate.string());
         log_expiry(impl_->settings, leaf_of(*impl_->bundle));
         return true;
     } catch (const NotYetValid& e) {

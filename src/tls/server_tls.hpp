@@ -33,6 +33,7 @@ struct ServerTlsSettings {
     std::string min_version = "1.2";             // "1.2" or "1.3"
     std::filesystem::path client_ca;             // non-empty: client certificates required
     std::chrono::days expiry_warning{30};        // expiry closer than this is logged as a warning
+    std::string role = "certificate";            // how the log names it: "listener certificate" ...
 };
 
 using ContextPtr = std::shared_ptr<boost::asio::ssl::context>;

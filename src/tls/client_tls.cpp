@@ -302,11 +302,9 @@ struct ClientTls::SessionCache {
 };
 
 // The client certificate as each connection gets it: the intermediates are stacked once
-// per pair rather than at every handshake. `generation` tells the sessions made with one
-// pair from those of the next.
+// per pair rather than at every handshake.
 struct ClientTls::Identity {
-    Identity(CheckedPair p, std::uint64_t g)
-        : pair(std::move(p)), intermediates(sk_X509_new_null()), generation(g) {
+    explicit Identity(CheckedPair p) : pair(std::move(p)), intermediates(sk_X509_new_null()) {
         if (!intermediates) throw Error("out of memory for a certificate chain");
         for (std::size_t i = 1; i < pair.chain.size(); ++i) {
             X509_up_ref(pair.chain[i].get());
@@ -318,8 +316,19 @@ struct ClientTls::Identity {
     Identity& operator=(const Identity&) = delete;
     CheckedPair pair;
     STACK_OF(X509) * intermediates;
-    std::uint64_t generation;
 };
+
+namespace {
+
+// The trusted roots of a CA file, as a store of their own that connections share.
+std::shared_ptr<X509_STORE> read_anchors(const std::filesystem::path& ca_file) {
+    std::shared_ptr<X509_STORE> store(X509_STORE_new(), X509_STORE_free);
+    if (!store || X509_STORE_load_file(store.get(), ca_file.c_str()) != 1)
+        throw Error(openssl_error("CA file " + ca_file.string()));
+    return store;
+}
+
+}  // namespace
 
 namespace {
 
@@ -358,19 +367,24 @@ ClientTls::ClientTls(ClientTlsSettings settings)
     SSL_CTX_set_min_proto_version(ctx, settings.min_version == "1.3" ? TLS1_3_VERSION : TLS1_2_VERSION);
     SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
     if (SSL_CTX_set_cipher_list(ctx, kClientTls12Ciphers) != 1) throw Error(openssl_error("cipher list"));
+    // The stamps are taken before each first read: a change while reading is seen at the
+    // next check.
     if (settings.ca_file.empty()) {
+        // The system store's directory is looked up as certificates are needed: nothing to reload.
         if (SSL_CTX_set_default_verify_paths(ctx) != 1) throw Error(openssl_error("system trust store"));
-    } else if (SSL_CTX_load_verify_locations(ctx, settings.ca_file.c_str(), nullptr) != 1) {
-        throw Error(openssl_error("CA file " + settings.ca_file.string()));
+    } else {
+        ca_file_ = settings.ca_file;
+        anchors_watch_ = std::make_unique<FileWatch>(std::vector<std::filesystem::path>{ca_file_});
+        anchors_ = read_anchors(ca_file_);
+        SSL_CTX_set1_cert_store(ctx, anchors_.get());
     }
     SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
     if (settings.client_certificate) {
         client_pair_ = settings.client_certificate;
-        // The stamps before the read: a change while reading is seen at the next check.
-        watch_ = std::make_unique<FileWatch>(
+        identity_watch_ = std::make_unique<FileWatch>(
             std::vector<std::filesystem::path>{client_pair_->certificate, client_pair_->key});
         identity_ =
-            std::make_shared<const Identity>(read_pair(*client_pair_, std::chrono::system_clock::now()), 0);
+            std::make_shared<const Identity>(read_pair(*client_pair_, std::chrono::system_clock::now()));
     }
     if (settings.reuse_sessions) {
         SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
@@ -385,20 +399,31 @@ ClientTls::ClientTls(ClientTlsSettings settings)
 ClientTls::~ClientTls() = default;
 
 std::shared_ptr<const ClientTls::Identity> ClientTls::identity() const {
-    std::lock_guard lock(identity_mutex_);
+    std::lock_guard lock(mutex_);
     return identity_;
 }
 
 void ClientTls::prepare(SSL* ssl, const std::string& server_name, const std::string& session_key) {
     if (!server_name.empty()) SSL_set_tlsext_host_name(ssl, server_name.c_str());
-    auto id = identity();
+    std::shared_ptr<const Identity> id;
+    std::shared_ptr<X509_STORE> anchors;
+    std::uint64_t generation = 0;
+    {
+        std::lock_guard lock(mutex_);
+        id = identity_;
+        anchors = anchors_;
+        generation = generation_;
+    }
     // A local fault (the pair was checked when read): the delivery waits, nothing bounces.
     if (id && SSL_use_cert_and_key(ssl, id->pair.leaf(), id->pair.key.get(), id->intermediates, 1) != 1)
         throw TemporaryError(openssl_error("client certificate " + client_pair_->certificate.string()));
+    if (anchors && SSL_set1_verify_cert_store(ssl, anchors.get()) != 1)
+        throw TemporaryError(openssl_error("CA file " + ca_file_.string()));
     if (session_key.empty()) return;
-    // Sessions are kept per client certificate: one resumed after a renewal would still
-    // stand for the old certificate at the server.
-    const std::string key = id ? std::to_string(id->generation) + " " + session_key : session_key;
+    // Sessions are kept per client certificate and trust: one resumed after a renewal
+    // would still stand for the old certificate at the server, and keep a verification
+    // made against roots no longer trusted.
+    const std::string key = std::to_string(generation) + " " + session_key;
     delete static_cast<std::string*>(SSL_get_ex_data(ssl, session_key_index()));
     SSL_set_ex_data(ssl, session_key_index(), new std::string(key));
     if (SSL_SESSION* s = sessions_->get(key)) {
@@ -439,7 +464,10 @@ ChainReport ClientTls::inspect_chain(SSL* ssl) const {
     // Rebuild the chain ignoring dates, so an expired certificate does not hide whether
     // the intermediates were sent.
     X509_STORE_CTX* sctx = X509_STORE_CTX_new();
-    X509_STORE_CTX_init(sctx, SSL_CTX_get_cert_store(SSL_get_SSL_CTX(ssl)), sent.front(), sent_stack);
+    X509_STORE* store = nullptr;  // the connection's own roots (set by prepare()), else the context's
+    SSL_get0_verify_cert_store(ssl, &store);
+    if (!store) store = SSL_CTX_get_cert_store(SSL_get_SSL_CTX(ssl));
+    X509_STORE_CTX_init(sctx, store, sent.front(), sent_stack);
     X509_VERIFY_PARAM_set_flags(X509_STORE_CTX_get0_param(sctx), X509_V_FLAG_NO_CHECK_TIME);
     std::vector<X509*> verified;
     if (X509_verify_cert(sctx) == 1) {
@@ -457,31 +485,39 @@ std::size_t ClientTls::cached_sessions() const {
 }
 
 bool ClientTls::reload_if_changed() {
-    if (!client_pair_) return false;
     const auto now = std::chrono::system_clock::now();
-    std::optional<FileStamps> due;
-    std::uint64_t generation = 0;
+    const bool identity = client_pair_ && reload_identity(now);
+    const bool anchors = !ca_file_.empty() && reload_anchors(now);
+    if (!identity && !anchors) return false;
     {
-        std::lock_guard lock(identity_mutex_);
-        due = watch_->due(now);
-        generation = identity_->generation + 1;
+        std::lock_guard lock(mutex_);
+        ++generation_;
+    }
+    sessions_->clear();
+    return true;
+}
+
+bool ClientTls::reload_identity(TimePoint now) {
+    std::optional<FileStamps> due;
+    {
+        std::lock_guard lock(mutex_);
+        due = identity_watch_->due(now);
     }
     if (!due) return false;
     const auto& path = client_pair_->certificate;
     try {
-        auto fresh = std::make_shared<const Identity>(read_pair(*client_pair_, now), generation);
+        auto fresh = std::make_shared<const Identity>(read_pair(*client_pair_, now));
         {
-            std::lock_guard lock(identity_mutex_);
+            std::lock_guard lock(mutex_);
             identity_ = std::move(fresh);
-            watch_->read(std::move(*due));
+            identity_watch_->read(std::move(*due));
         }
-        sessions_->clear();
         spdlog::info("tls: reloaded outbound client certificate {}", path.string());
         log_expiry();
         return true;
     } catch (const NotYetValid& e) {
-        std::lock_guard lock(identity_mutex_);
-        if (auto at = to_time_point(e.from)) watch_->defer_until(*at);
+        std::lock_guard lock(mutex_);
+        if (auto at = to_time_point(e.from)) identity_watch_->defer_until(*at);
         spdlog::warn(
             "tls: outbound client certificate reload deferred, keeping the previous one: {}; it is "
             "tried again then",
@@ -489,6 +525,28 @@ bool ClientTls::reload_if_changed() {
     } catch (const std::exception& e) {
         spdlog::error("tls: outbound client certificate reload refused, keeping the previous one: {}",
                       e.what());
+    }
+    return false;
+}
+
+bool ClientTls::reload_anchors(TimePoint now) {
+    std::optional<FileStamps> due;
+    {
+        std::lock_guard lock(mutex_);
+        due = anchors_watch_->due(now);
+    }
+    if (!due) return false;
+    try {
+        auto fresh = read_anchors(ca_file_);
+        {
+            std::lock_guard lock(mutex_);
+            anchors_ = std::move(fresh);
+            anchors_watch_->read(std::move(*due));
+        }
+        spdlog::info("tls: reloaded outbound CA file {}", ca_file_.string());
+        return true;
+    } catch (const std::exception& e) {
+        spdlog::error("tls: outbound CA file reload refused, keeping the roots in use: {}", e.what());
     }
     return false;
 }

@@ -22,9 +22,10 @@
 // ssl::context for outbound connections: TLS 1.2 floor, AEAD suites with forward secrecy,
 // the system trust store or a CA file, an optional client certificate, and TLS session
 // reuse per destination (resumption saves a full handshake on every later connection).
-// The client certificate is read like a listener's pair (certificate_files.hpp) and
-// renewed without restart: reload_if_changed() takes a replacement for the next handshake
-// and forgets the sessions made with the old one (a resumed session would present it).
+// The client certificate is read like a listener's pair (certificate_files.hpp); it and
+// the CA file are renewed without restart: reload_if_changed() takes a replacement for
+// the next handshake and forgets the sessions made before (a resumed session would
+// present the old certificate, or keep a verification made against the old roots).
 #pragma once
 
 #include <openssl/ssl.h>
@@ -166,10 +167,9 @@ public:
     // Sessions held for resumption, all destinations together.
     std::size_t cached_sessions() const;
 
-    // Re-reads the client certificate's files when they changed (or when a renewal not
-    // valid before now was deferred); true when a new pair is in use. Never throws: a
-    // broken replacement is logged and the current pair stays. Without a client
-    // certificate, does nothing.
+    // Re-reads the client certificate's files and the CA file when they changed (or when
+    // a renewal not valid before now was deferred); true when something new is in use.
+    // Never throws: a broken replacement is logged and what is in use stays.
     bool reload_if_changed();
     // The client certificate's validity in the log (info, a warning within 30 days, an
     // error once expired); nothing without one.
@@ -180,12 +180,18 @@ private:
     struct Identity;
     static int on_new_session(SSL* ssl, SSL_SESSION* session);
     std::shared_ptr<const Identity> identity() const;
+    bool reload_identity(TimePoint now);
+    bool reload_anchors(TimePoint now);
     std::unique_ptr<boost::asio::ssl::context> context_;
     std::unique_ptr<SessionCache> sessions_;
     std::optional<CertificatePair> client_pair_;
-    mutable std::mutex identity_mutex_;
+    std::filesystem::path ca_file_;  // empty: the system trust store
+    mutable std::mutex mutex_;
     std::shared_ptr<const Identity> identity_;  // the client certificate in use, if any
-    std::unique_ptr<FileWatch> watch_;          // its files
+    std::unique_ptr<FileWatch> identity_watch_;
+    std::shared_ptr<X509_STORE> anchors_;  // the roots of ca_file_ in use
+    std::unique_ptr<FileWatch> anchors_watch_;
+    std::uint64_t generation_ = 0;  // counts renewals: sessions are kept per generation
 };
 
 }  // namespace pecd::tls

@@ -202,13 +202,16 @@ class ClientCertificateSink(threading.Thread):
         except (OSError, ssl.SSLError):
             return
         finally:
+            if stream is not conn:
+                stream.close()
             conn.close()
 
 
 class OutboundClientCertificateReloadTest(unittest.TestCase):
     """[outbound] client_certificate replaced on disk: the next connection presents the new
     one (not a session resumed with the old one), a broken replacement is refused, and the
-    certificate's validity is in the log."""
+    certificate's validity is in the log. [outbound] ca_file replaced on disk: a root taken
+    out stops deliveries that verify against it, and its return lets them through."""
 
     def setUp(self):
         self.work = tempfile.mkdtemp(prefix="pecd-client-cert-")
@@ -217,13 +220,15 @@ class OutboundClientCertificateReloadTest(unittest.TestCase):
         self.sink = ClientCertificateSink(sink_cert, sink_key, self.pki.ca)
         self.sink.start()
         self.cert, self.key = os.path.join(self.work, "client.pem"), os.path.join(self.work, "client.key")
+        self.trust = os.path.join(self.work, "trust.pem")
+        self.replace(self.pki.ca, self.trust)
         self.install(*self.pki.issue("relay-1.pec.localhost", "clientAuth"))
         self.pecd = configured_instance(
             '[tls]\nreload_interval = 1\n'
             '[outbound]\ntls_policy = "verify"\nca_file = "%s"\nclient_certificate = "%s"\nclient_key = "%s"\n'
             'retry_first = 1\nretry_max = 2\n'
             '[[outbound.routes]]\ndomain = "peer.test"\nroute = "smtp:localhost:%d"\n'
-            % (self.pki.ca, self.cert, self.key, self.sink.port),
+            % (self.trust, self.cert, self.key, self.sink.port),
             mailboxes={"alice@pec.localhost": "pw-alice-1"}).start()
 
     def tearDown(self):
@@ -231,25 +236,51 @@ class OutboundClientCertificateReloadTest(unittest.TestCase):
         self.sink.stop()
         shutil.rmtree(self.work, ignore_errors=True)
 
-    def install(self, crt, key):
-        # As a renewal tool does: new files renamed into place, the key first.
-        for src, dst in ((key, self.key), (crt, self.cert)):
-            shutil.copyfile(src, dst + ".new")
-            os.rename(dst + ".new", dst)
+    @staticmethod
+    def replace(src, dst):
+        # As a renewal tool does: the new file written beside, then renamed into place.
+        shutil.copyfile(src, dst + ".new")
+        os.rename(dst + ".new", dst)
 
-    def send(self, subject):
+    def install(self, crt, key):
+        for src, dst in ((key, self.key), (crt, self.cert)):  # the key first
+            self.replace(src, dst)
+
+    def submit(self, subject):
         ctx = ssl.create_default_context(cafile=self.pecd.ca_file)
         with smtplib.SMTP("127.0.0.1", self.pecd.port("submission"), timeout=30) as s:
             s.starttls(context=ctx)
             s.login("alice@pec.localhost", "pw-alice-1")
             s.sendmail("alice@pec.localhost", ["bob@peer.test"], "Subject: %s\r\n\r\nx\r\n" % subject)
-        deadline = time.monotonic() + 30
+
+    def received(self, subject, seconds=30):
+        """(client CN, resumed) of the message once the sink has it; None after `seconds`."""
+        deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             for cn, resumed, data in self.sink.messages:
                 if ("Subject: " + subject).encode() in data:
                     return cn, resumed
             time.sleep(0.1)
-        self.fail("%s never reached the sink; log:\n%s" % (subject, self.pecd.read_log()[-3000:]))
+        return None
+
+    def send(self, subject):
+        self.submit(subject)
+        got = self.received(subject)
+        if got is None:
+            self.fail("%s never reached the sink; log:\n%s" % (subject, self.pecd.read_log()[-3000:]))
+        return got
+
+    def test_ca_file_renewed_without_restart(self):
+        self.assertEqual(self.send("trusted")[0], "relay-1.pec.localhost")
+        os.makedirs(os.path.join(self.work, "other"))
+        self.replace(Pki(os.path.join(self.work, "other")).ca, self.trust)  # the sink's root taken out
+        self.pecd.wait_for_log(r"info.*tls: reloaded outbound CA file .*trust\.pem")
+        time.sleep(2.5)  # the cached SMTP session is closed by now
+        self.submit("distrusted")
+        self.assertIsNone(self.received("distrusted", seconds=5), "delivered to a server whose root is gone")
+        self.assertRegex(self.pecd.read_log(), r"verdict=defer")
+        self.replace(self.pki.ca, self.trust)  # and back
+        self.assertEqual(self.received("distrusted")[0], "relay-1.pec.localhost")
 
     def test_renewal_is_presented_by_the_next_connection(self):
         self.assertRegex(self.pecd.read_log(), r"info.*tls: outbound client certificate .*client\.pem valid for 89 "

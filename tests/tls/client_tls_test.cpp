@@ -401,6 +401,37 @@ TEST_F(LiveClientTls, ClientCertificateRenewedWithoutRestart) {
     EXPECT_EQ(connect().client_cn, "next.example.test");
 }
 
+TEST_F(LiveClientTls, CaFileRenewedWithoutRestart) {
+    serve(pki_.leaf, {pki_.intermediate.cert.get()});
+    auto stranger = make_ca("Stranger Root");
+    ClientTls client(trusting({stranger.cert.get()}));
+    auto connect = [&] {
+        return connect_with(client, server_->port(), "mx.example.test", {"mx.example.test"});
+    };
+    EXPECT_FALSE(connect().verification.chain_ok);
+    EXPECT_FALSE(client.reload_if_changed()) << "nothing changed";
+
+    trusting({pki_.root.cert.get()});  // the CA file rewritten in place
+    EXPECT_TRUE(client.reload_if_changed());
+    auto trusted = connect();
+    ASSERT_TRUE(trusted.error.empty()) << trusted.error;
+    EXPECT_TRUE(trusted.verification.chain_ok) << trusted.verification.chain_error;
+    EXPECT_TRUE(trusted.chain.complete) << trusted.chain.missing;  // tls-check's view uses the new roots too
+    EXPECT_TRUE(connect().verification.session_reused);
+
+    fs::write_file_durable(dir_ / "trust.pem", "not a certificate\n");
+    EXPECT_FALSE(client.reload_if_changed());
+    EXPECT_FALSE(client.reload_if_changed()) << "the same broken file is not read again";
+    EXPECT_TRUE(connect().verification.chain_ok) << "the roots in use were dropped";
+
+    // A root taken out of the file: a session verified against it is not resumed.
+    trusting({stranger.cert.get()});
+    EXPECT_TRUE(client.reload_if_changed());
+    auto distrusted = connect();
+    EXPECT_FALSE(distrusted.verification.session_reused);
+    EXPECT_FALSE(distrusted.verification.chain_ok);
+}
+
 TEST(ClientTlsSettingsCheck, RefusesClientCertificateOutsideItsValidity) {
     TempDir dir;
     auto ca = make_ca("CA");

@@ -52,8 +52,10 @@ std::vector<CrlInfo> describe_crls(const TrustStore& trust) {
     return out;
 }
 
-TrustFiles::TrustFiles(std::filesystem::path anchors, std::filesystem::path crls, const Clock& clock)
-    : anchors_(std::move(anchors)),
+TrustFiles::TrustFiles(std::string who, std::filesystem::path anchors, std::filesystem::path crls,
+                       const Clock& clock)
+    : who_(std::move(who)),
+      anchors_(std::move(anchors)),
       crls_(std::move(crls)),
       clock_(clock),
       // The stamps before the read: a change while reading is seen at the next check.
@@ -93,12 +95,12 @@ bool TrustFiles::reload_if_changed() {
                 stale_reported_.reset();
                 watch_.read(std::move(*due));
             }
-            spdlog::info("pec: trust re-read from {}{}", anchors_.string(),
+            spdlog::info("{}: trust re-read from {}{}", who_, anchors_.string(),
                          crls_.empty() ? std::string() : " and " + crls_.string());
             log_status();
             return true;
         } catch (const std::exception& e) {
-            spdlog::error("pec: trust files not re-read, keeping the ones in use: {}", e.what());
+            spdlog::error("{}: trust files not re-read, keeping the ones in use: {}", who_, e.what());
         }
     }
     report_stale_crls(now);
@@ -111,27 +113,27 @@ void TrustFiles::report_stale_crls(TimePoint now) {
     if (!next || *next > std::chrono::floor<std::chrono::seconds>(now) || stale_reported_ == next) return;
     stale_reported_ = next;
     spdlog::error(
-        "pec: a CRL in {} is out of date since {}: signatures it covers fail chain validation "
+        "{}: a CRL in {} is out of date since {}: signatures it covers fail chain validation "
         "until the file is refreshed",
-        crls_.string(), rfc3339_utc(*next));
+        who_, crls_.string(), rfc3339_utc(*next));
 }
 
 void TrustFiles::log_status() const {
     std::lock_guard lock(mutex_);
     const auto now = std::chrono::floor<std::chrono::seconds>(clock_.now());
-    spdlog::info("pec: trust: {} anchor(s) from {}, {} CRL(s){}", current_->anchors.size(), anchors_.string(),
-                 crl_info_.size(),
+    spdlog::info("{}: trust: {} anchor(s) from {}, {} CRL(s){}", who_, current_->anchors.size(),
+                 anchors_.string(), crl_info_.size(),
                  crls_.empty() ? std::string(" (no CRL checking)") : " from " + crls_.string());
     for (const auto& c : crl_info_) {
         if (!c.next_update)
-            spdlog::info("pec: CRL of {} names no next update", c.issuer);
+            spdlog::info("{}: CRL of {} names no next update", who_, c.issuer);
         else if (*c.next_update <= now)
             spdlog::error(
-                "pec: CRL of {} is out of date since {}: signatures it covers fail chain validation "
+                "{}: CRL of {} is out of date since {}: signatures it covers fail chain validation "
                 "until {} is refreshed",
-                c.issuer, rfc3339_utc(*c.next_update), crls_.string());
+                who_, c.issuer, rfc3339_utc(*c.next_update), crls_.string());
         else
-            spdlog::info("pec: CRL of {} valid until {}", c.issuer, rfc3339_utc(*c.next_update));
+            spdlog::info("{}: CRL of {} valid until {}", who_, c.issuer, rfc3339_utc(*c.next_update));
     }
 }
 

@@ -38,8 +38,9 @@ std::vector<CrlInfo> describe_crls(const TrustStore& trust);
 
 class TrustFiles {
 public:
-    // crls may be empty (no CRL checking). Throws Error naming the file that cannot be used.
-    TrustFiles(std::filesystem::path anchors, std::filesystem::path crls,
+    // who: the module its log lines start with ("pec", "index"). crls may be empty (no CRL
+    // checking). Throws Error naming the file that cannot be used.
+    TrustFiles(std::string who, std::filesystem::path anchors, std::filesystem::path crls,
                const Clock& clock = SystemClock::instance());
     std::shared_ptr<const TrustStore> current() const;
     // True when new files are in use. Never throws. Also reports, once, a CRL whose next
@@ -51,6 +52,7 @@ public:
 private:
     static TrustStore read(const std::filesystem::path& anchors, const std::filesystem::path& crls);
     void report_stale_crls(TimePoint now);
+    const std::string who_;
     const std::filesystem::path anchors_, crls_;
     const Clock& clock_;
     mutable std::mutex mutex_;

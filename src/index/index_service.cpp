@@ -20,11 +20,18 @@ struct IndexService::Fetched {
 
 IndexService::IndexService(IndexSettings settings, const Clock& clock)
     : settings_(std::move(settings)), clock_(clock), live_(std::make_shared<LiveIndex>()) {
-    if (!settings_.trust_anchor.empty()) trust_ = crypto::TrustStore::from_pem_file(settings_.trust_anchor);
+    if (!settings_.trust_anchor.empty())
+        trust_.emplace("index", settings_.trust_anchor, std::filesystem::path{});
 }
 
 IndexService::~IndexService() {
     stop();
+}
+
+std::shared_ptr<const crypto::TrustStore> IndexService::current_trust() {
+    if (!trust_) return nullptr;
+    trust_->reload_if_changed();  // a renewed anchor (the index signer's new CA) without a restart
+    return trust_->current();
 }
 
 IndexService::Fetched IndexService::fetch() {
@@ -92,7 +99,8 @@ RefreshOutcome IndexService::refresh() {
             out.kind = RefreshOutcome::Kind::replaced;
         } else {
             DocumentPolicy policy;
-            policy.trust = trust_ ? &*trust_ : nullptr;
+            const auto trust = current_trust();
+            policy.trust = trust.get();
             policy.require_signature = trust_.has_value();
             policy.clock = &clock_;
             auto loaded = load_document(f.bytes, policy);
@@ -154,7 +162,8 @@ bool IndexService::load_cache() {
     if (settings_.cache_file.empty() || !std::filesystem::exists(settings_.cache_file)) return false;
     try {
         DocumentPolicy policy;
-        policy.trust = trust_ ? &*trust_ : nullptr;
+        const auto trust = current_trust();
+        policy.trust = trust.get();
         policy.require_signature = trust_.has_value();
         policy.clock = &clock_;
         auto loaded = load_document(fs::read_file(settings_.cache_file), policy);

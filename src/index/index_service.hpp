@@ -29,7 +29,7 @@
 #include <vector>
 
 #include "core/clock.hpp"
-#include "crypto/cms.hpp"
+#include "crypto/trust_files.hpp"
 #include "index/provider_index.hpp"
 
 namespace pecd::config {
@@ -102,7 +102,8 @@ private:
 
     IndexSettings settings_;
     const Clock& clock_;
-    std::optional<crypto::TrustStore> trust_;
+    std::shared_ptr<const crypto::TrustStore> current_trust();
+    std::optional<crypto::TrustFiles> trust_;  // re-read, when its file changed, before each verification
     std::shared_ptr<LiveIndex> live_;
     std::mutex refresh_mutex_;
     mutable std::mutex status_mutex_;

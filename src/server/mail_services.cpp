@@ -72,7 +72,7 @@ public:
     PecProvider(const config::Config& c, delivery::MailSystem& system, const index::IndexService* providers,
                 boost::asio::io_context& io, const Clock& clock)
         : signing_(std::make_shared<SigningKeys>(c.pec)),
-          trust_(c.pec.trust_anchors, c.pec.crl_file),
+          trust_("pec", c.pec.trust_anchors, c.pec.crl_file),
           quarantine_(config::quarantine_dir(c), clock, static_cast<int>(c.antivirus.retention_months)) {
         if (c.antivirus.enabled)
             scanner_ = std::make_unique<av::ClamdClient>(clamd_options(c.antivirus));

@@ -60,7 +60,7 @@ protected:
 TEST_F(TrustFilesTest, ARefreshedCrlRevokesFromTheNextVerification) {
     const auto sig = signature();
     pki.empty_crl();
-    TrustFiles trust(pki.path("ca.pem"), pki.path("crl.pem"));
+    TrustFiles trust("pec", pki.path("ca.pem"), pki.path("crl.pem"));
     auto before = trust.current();
     ASSERT_TRUE(before->check_crl);
     EXPECT_TRUE(check(sig, before).chain_ok) << check(sig, before).error;
@@ -100,7 +100,7 @@ TEST_F(TrustFilesTest, ACrlPastItsNextUpdateIsReportedOnce) {
     pki.run("openssl ca -config ca.cnf -batch -gencrl -crlhours 1 -out crl.pem");
     auto now = std::chrono::system_clock::now();
     ManualClock clock(now);
-    TrustFiles trust(pki.path("ca.pem"), pki.path("crl.pem"), clock);
+    TrustFiles trust("pec", pki.path("ca.pem"), pki.path("crl.pem"), clock);
     auto crls = describe_crls(*trust.current());
     ASSERT_EQ(crls.size(), 1u);
     ASSERT_TRUE(crls[0].next_update);
@@ -132,12 +132,12 @@ TEST(TrustFiles, NamesTheFileThatCannotBeUsed) {
     TestPki pki;
     write_all(pki.path("crl.pem"), "no CRL here");
     try {
-        TrustFiles trust(pki.path("ca.pem"), pki.path("crl.pem"));
+        TrustFiles trust("pec", pki.path("ca.pem"), pki.path("crl.pem"));
         FAIL() << "took a CRL file without a CRL";
     } catch (const Error& e) {
         EXPECT_NE(std::string(e.what()).find("crl.pem"), std::string::npos) << e.what();
     }
-    TrustFiles without(pki.path("ca.pem"), {});
+    TrustFiles without("index", pki.path("ca.pem"), {});
     EXPECT_FALSE(without.current()->check_crl);
     EXPECT_FALSE(without.reload_if_changed());
 }

@@ -165,5 +165,35 @@ TEST_F(SignedTest, BackgroundRefreshPicksUpChanges) {
     svc.stop();
 }
 
+TEST_F(SignedTest, TrustAnchorReplacedOnDiskVerifiesTheNextRefresh) {
+    // The index signer moves to a new CA: the operator replaces the anchor file, with no
+    // restart, and the next refresh verifies against it.
+    auto anchor = dir / "anchor.pem";
+    fs::copy_file(agid.pem(), anchor);
+    auto s = settings();
+    s.trust_anchor = anchor;
+    IndexService svc(s);
+    openssl_sign(make_ldif("a", "Acme PEC"), signer, live_file);
+    ASSERT_EQ(svc.refresh().kind, RefreshOutcome::Kind::replaced);
+
+    openssl_sign(make_ldif("b", "Other PEC"), foreign, live_file);  // signed under the new CA
+    auto before = svc.refresh();
+    EXPECT_EQ(before.kind, RefreshOutcome::Kind::failed);
+    EXPECT_NE(before.message.find("not trusted"), std::string::npos) << before.message;
+    EXPECT_EQ(owner_of_moving(svc), "Acme PEC");
+
+    fs::copy_file(rogue.pem(), dir / "anchor.new");
+    fs::rename(dir / "anchor.new", anchor);
+    auto after = svc.refresh();
+    ASSERT_EQ(after.kind, RefreshOutcome::Kind::replaced) << after.message;
+    EXPECT_EQ(owner_of_moving(svc), "Other PEC");
+
+    // A broken anchor file is refused; the anchor in use stays.
+    write_file(anchor, "not a certificate\n");
+    openssl_sign(make_ldif("c", "Acme PEC"), foreign, live_file);
+    ASSERT_EQ(svc.refresh().kind, RefreshOutcome::Kind::replaced);
+    EXPECT_EQ(owner_of_moving(svc), "Acme PEC");
+}
+
 }  // namespace
 }  // namespace pecd::index

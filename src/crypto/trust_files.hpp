@@ -1,9 +1,10 @@
-// trust_files.hpp - the provider trust (anchors and CRLs) read from files, kept fresh
+// trust_files.hpp - trust anchors and CRLs read from files, kept fresh
 //
-// pec.md 5.2 asks that cached CRLs be refreshed "often enough to minimise the gap between
-// a revocation and its effect"; operators refresh the CRL file (and, rarely, the trust
-// anchors) with a scheduled job while pecd runs. A TrustFiles holds what its files said
-// last and re-reads them when they change:
+// The PEC trust ([pec] trust_anchors, crl_file) and the provider index's anchor. pec.md
+// 5.2 asks that cached CRLs be refreshed "often enough to minimise the gap between a
+// revocation and its effect"; operators refresh the CRL file (and, rarely, the anchors)
+// with a scheduled job while pecd runs. A TrustFiles holds what its files said last and
+// re-reads them when they change:
 //   - current() is a snapshot for one verification: a reload never changes the trust
 //     under a verification already running;
 //   - reload_if_changed() takes new files only when both parse (a broken replacement is

@@ -6,6 +6,7 @@
 #include "core/error.hpp"
 #include "crypto/cms.hpp"
 #include "crypto/identity.hpp"
+#include "crypto/trust_files.hpp"
 #include "index/document.hpp"
 #include "server/signing_key.hpp"
 #include "tls/certificate.hpp"
@@ -59,14 +60,22 @@ public:
         }
     }
 
-    // CRLs as the daemon reads them: at least one, PEM or DER.
+    // CRLs as the daemon reads them: at least one, PEM or DER, and none past its next
+    // update (every chain it covers would fail until the file is refreshed).
     void crls(const std::string& name, const fsys::path& path) {
         if (path.empty()) return;
+        crypto::TrustStore trust;
         try {
-            crypto::TrustStore().add_crl_file(path);
+            trust.add_crl_file(path);
         } catch (const Error& e) {
             add(name, e.what());
+            return;
         }
+        for (const auto& c : crypto::describe_crls(trust))
+            if (c.next_update && *c.next_update <= std::chrono::floor<std::chrono::seconds>(now_))
+                add(name, path.string() + ": the CRL of " + c.issuer + " is out of date since " +
+                              rfc3339_utc(*c.next_update) +
+                              "; every chain it covers fails until it is refreshed");
     }
 
     // Present and readable; the content is not looked at (it may be a secret). False when

@@ -10,7 +10,7 @@
 //   - certificate bundles (trust anchors, CA files): at least one certificate, all
 //     parsable;
 //   - the provider index file: parsed (and verified when signed) as the daemon loads it;
-//   - the CRL file: at least one CRL, PEM or DER;
+//   - the CRL file: at least one CRL, PEM or DER, none past its next update;
 //   - other files (secrets, the JWKS file, the PKCS#11 module): present and readable; a
 //     secret's content is never read into a message;
 //   - the data directory: a writable directory, or creatable in a writable parent.

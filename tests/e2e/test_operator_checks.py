@@ -123,6 +123,25 @@ class OperatorChecks(unittest.TestCase):
             p = check(good + pec + 'crl_file = "%s/garbage.pem"\n' % tmp)
             self.assertEqual(p.returncode, 2, p.stdout)
             self.assertIn("pec.crl_file: no CRL (PEM or DER) in %s/garbage.pem" % tmp, p.stderr)
+            # A CRL past its next update: every chain it covers would fail.
+            ca_dir = os.path.join(tmp, "pec-ca")
+            with open(os.path.join(tmp, "ca.cnf"), "w") as f:
+                f.write("[ca]\ndefault_ca = pec\n[pec]\ndatabase = %s/index.txt\ncrlnumber = %s/crlnumber\n"
+                        "certificate = %s/ca.pem\nprivate_key = %s/ca.key\ndefault_md = sha256\n"
+                        % (tmp, tmp, ca_dir, ca_dir))
+            open(os.path.join(tmp, "index.txt"), "w").close()
+            with open(os.path.join(tmp, "crlnumber"), "w") as f:
+                f.write("01\n")
+            for name, last, nxt in (("stale.crl", "20260101000000Z", "20260102000000Z"),
+                                    ("fresh.crl", "20260101000000Z", "20991231000000Z")):
+                openssl("ca", "-config", os.path.join(tmp, "ca.cnf"), "-batch", "-gencrl", "-crl_lastupdate", last,
+                        "-crl_nextupdate", nxt, "-out", os.path.join(tmp, name))
+            p = check(good + pec + 'crl_file = "%s/fresh.crl"\n' % tmp)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            p = check(good + pec + 'crl_file = "%s/stale.crl"\n' % tmp)
+            self.assertEqual(p.returncode, 2, p.stdout)
+            self.assertRegex(p.stderr, r"pec\.crl_file: .*stale\.crl: the CRL of .* is out of date since "
+                                       r"2026-01-02T00:00:00Z")
             p = check(good.replace("other.key", "db.password"))
             self.assertEqual(p.returncode, 2)
             self.assertIn("listener[1].key", p.stderr)

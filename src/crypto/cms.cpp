@@ -459,10 +459,14 @@ std::string certificate_sha1_hex(X509* cert) {
     return to_hex(std::string_view(reinterpret_cast<char*>(md), n));
 }
 
-std::string certificate_subject(X509* cert) {
+std::string distinguished_name(const X509_NAME* name) {
     BioPtr out(BIO_new(BIO_s_mem()));
-    X509_NAME_print_ex(out.get(), X509_get_subject_name(cert), 0, XN_FLAG_RFC2253);
+    X509_NAME_print_ex(out.get(), name, 0, XN_FLAG_RFC2253);
     return bio_bytes(out.get());
+}
+
+std::string certificate_subject(X509* cert) {
+    return distinguished_name(X509_get_subject_name(cert));
 }
 
 }  // namespace pecd::crypto

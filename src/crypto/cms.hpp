@@ -59,5 +59,6 @@ CmsVerification cms_verify_attached(std::string_view cms, const TrustStore* trus
 std::string certificate_sha1_hex(X509* cert);
 std::string certificate_der(X509* cert);
 std::string certificate_subject(X509* cert);  // one-line RFC 2253 form
+std::string distinguished_name(const X509_NAME* name);  // one-line RFC 2253 form
 
 }  // namespace pecd::crypto

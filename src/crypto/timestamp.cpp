@@ -21,6 +21,7 @@
 #include "core/calendar.hpp"
 #include "core/error.hpp"
 #include "core/strings.hpp"
+#include "crypto/cms.hpp"
 
 namespace pecd::crypto {
 namespace {
@@ -139,9 +140,7 @@ std::string signer_subject(PKCS7* token) {
     }
     X509StackPtr guard(signers);
     if (sk_X509_num(signers) < 1) return {};
-    BioPtr bio(BIO_new(BIO_s_mem()));
-    X509_NAME_print_ex(bio.get(), X509_get_subject_name(sk_X509_value(signers, 0)), 0, XN_FLAG_RFC2253);
-    return bio_contents(bio.get());
+    return certificate_subject(sk_X509_value(signers, 0));
 }
 
 int clock_time_cb(TS_RESP_CTX*, void* data, long* sec, long* usec) {

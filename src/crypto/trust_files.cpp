@@ -13,27 +13,17 @@
 namespace pecd::crypto {
 namespace {
 
-std::string name_text(const X509_NAME* name) {
-    BIO* bio = BIO_new(BIO_s_mem());
-    X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253);
-    char* data = nullptr;
-    long n = BIO_get_mem_data(bio, &data);
-    std::string out(data, static_cast<std::size_t>(n));
-    BIO_free(bio);
-    return out;
-}
-
 std::optional<std::chrono::sys_seconds> seconds_of(const ASN1_TIME* t) {
     std::tm tm{};
     if (!t || !ASN1_TIME_to_tm(t, &tm)) return std::nullopt;
     return utc_seconds(tm);
 }
 
-// The earliest next update among the CRLs, if any names one.
-std::optional<std::chrono::sys_seconds> earliest_next_update(const std::vector<CrlInfo>& crls) {
+// The earliest next update among the lapsed CRLs, if one has lapsed.
+std::optional<std::chrono::sys_seconds> earliest_lapse(const std::vector<CrlInfo>& crls, TimePoint now) {
     std::optional<std::chrono::sys_seconds> out;
     for (const auto& c : crls)
-        if (c.next_update && (!out || *c.next_update < *out)) out = c.next_update;
+        if (c.lapsed(now) && (!out || *c.next_update < *out)) out = c.next_update;
     return out;
 }
 
@@ -45,7 +35,8 @@ std::vector<CrlInfo> describe_crls(const TrustStore& trust) {
         const auto* p = reinterpret_cast<const unsigned char*>(der.data());
         X509_CRL* crl = d2i_X509_CRL(nullptr, &p, static_cast<long>(der.size()));
         if (!crl) continue;
-        out.push_back({name_text(X509_CRL_get_issuer(crl)), seconds_of(X509_CRL_get0_nextUpdate(crl))});
+        out.push_back(
+            {distinguished_name(X509_CRL_get_issuer(crl)), seconds_of(X509_CRL_get0_nextUpdate(crl))});
         X509_CRL_free(crl);
     }
     ERR_clear_error();
@@ -109,8 +100,8 @@ bool TrustFiles::reload_if_changed() {
 
 void TrustFiles::report_stale_crls(TimePoint now) {
     std::lock_guard lock(mutex_);
-    auto next = earliest_next_update(crl_info_);
-    if (!next || *next > std::chrono::floor<std::chrono::seconds>(now) || stale_reported_ == next) return;
+    auto next = earliest_lapse(crl_info_, now);
+    if (!next || stale_reported_ == next) return;
     stale_reported_ = next;
     spdlog::error(
         "{}: a CRL in {} is out of date since {}: signatures it covers fail chain validation "
@@ -120,14 +111,14 @@ void TrustFiles::report_stale_crls(TimePoint now) {
 
 void TrustFiles::log_status() const {
     std::lock_guard lock(mutex_);
-    const auto now = std::chrono::floor<std::chrono::seconds>(clock_.now());
+    const auto now = clock_.now();
     spdlog::info("{}: trust: {} anchor(s) from {}, {} CRL(s){}", who_, current_->anchors.size(),
                  anchors_.string(), crl_info_.size(),
                  crls_.empty() ? std::string(" (no CRL checking)") : " from " + crls_.string());
     for (const auto& c : crl_info_) {
         if (!c.next_update)
             spdlog::info("{}: CRL of {} names no next update", who_, c.issuer);
-        else if (*c.next_update <= now)
+        else if (c.lapsed(now))
             spdlog::error(
                 "{}: CRL of {} is out of date since {}: signatures it covers fail chain validation "
                 "until {} is refreshed",

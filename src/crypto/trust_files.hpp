@@ -32,6 +32,10 @@ namespace pecd::crypto {
 struct CrlInfo {
     std::string issuer;                                   // RFC 2253 one-line form
     std::optional<std::chrono::sys_seconds> next_update;  // none: the CRL names no next update
+    // Past its next update: OpenSSL fails every chain it covers ("CRL has expired").
+    bool lapsed(TimePoint now) const {
+        return next_update && *next_update <= std::chrono::floor<std::chrono::seconds>(now);
+    }
 };
 
 // The CRLs of a trust store, in its order; a CRL that does not parse is left out.

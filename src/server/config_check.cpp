@@ -72,7 +72,7 @@ public:
             return;
         }
         for (const auto& c : crypto::describe_crls(trust))
-            if (c.next_update && *c.next_update <= std::chrono::floor<std::chrono::seconds>(now_))
+            if (c.lapsed(now_))
                 add(name, path.string() + ": the CRL of " + c.issuer + " is out of date since " +
                               rfc3339_utc(*c.next_update) +
                               "; every chain it covers fails until it is refreshed");

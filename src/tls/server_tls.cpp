@@ -193,15 +193,9 @@ bool ServerTls::reload_if_changed() {
     }
 }
 
-int ServerTls::days_until_expiry_of_current_locked() const {
-    SSL_CTX* ctx = impl_->bundle->main.native_handle();
-    X509* leaf = SSL_CTX_get0_certificate(ctx);
-    return leaf ? days_until_expiry(leaf, std::chrono::system_clock::now()) : 0;
-}
-
 int ServerTls::days_to_expiry() const {
     std::lock_guard lock(impl_->mutex);
-    return days_until_expiry_of_current_locked();
+    return days_until_expiry(leaf_of(*impl_->bundle), std::chrono::system_clock::now());
 }
 
 namespace {

@@ -50,7 +50,6 @@ public:
     int days_to_expiry() const;
 
 private:
-    int days_until_expiry_of_current_locked() const;
     struct Impl;
     std::shared_ptr<Impl> impl_;
 };

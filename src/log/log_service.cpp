@@ -21,7 +21,7 @@ LogService::LogService(store::Database& db, std::shared_ptr<const crypto::Identi
     SealerOptions sealer_options;
     sealer_options.segment_interval = options.segment_interval;
     sealer_options.retention_months = options.retention_months;
-    sealer_options.tsa_anchors = options.tsa_anchors;
+    sealer_options.tsa_trust = options.tsa_trust;
     sealer_ = std::make_unique<Sealer>(log_, std::move(provider), *source_, clock, sealer_options);
 }
 

@@ -62,8 +62,8 @@ std::string Sealer::seal(const Segment& s) {
     if (!parsed.granted())
         return tsa_.name() + " refused the request (status " + std::to_string(parsed.status) + " " +
                parsed.status_text + ")";
-    auto anchors =
-        options_.tsa_anchors.empty() ? crypto::timestamp_certificates(response) : options_.tsa_anchors;
+    auto anchors = options_.tsa_trust ? options_.tsa_trust->current()->anchors
+                                      : crypto::timestamp_certificates(response);
     auto verdict = crypto::verify_timestamp_response(response, digest, anchors, request.nonce);
     if (!verdict.ok) return tsa_.name() + " sent a time stamp that does not verify: " + verdict.error;
     log_.record_seal(s.id, signature, response, clock_.now());

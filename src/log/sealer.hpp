@@ -31,6 +31,7 @@
 #include "core/clock.hpp"
 #include "crypto/identity.hpp"
 #include "crypto/timestamp.hpp"
+#include "crypto/trust_files.hpp"
 #include "log/legal_log.hpp"
 
 namespace pecd::log {
@@ -59,7 +60,9 @@ struct SealerOptions {
     std::chrono::seconds segment_interval{3600};  // segments close on these boundaries (UTC)
     std::chrono::milliseconds tick{60000};        // background pass period (and TSA retry)
     int retention_months = 30;                    // 0 = keep forever
-    std::vector<crypto::X509Ptr> tsa_anchors;     // empty: the TSA's own certificate
+    // Roots for the TSA's tokens, re-read by their owner when the file changes (each seal
+    // takes the roots of the moment); null: the TSA's own certificate.
+    std::shared_ptr<crypto::TrustFiles> tsa_trust;
 };
 
 struct SealerStatus {

@@ -85,7 +85,8 @@ public:
             lo.segment_interval = c.log.segment_interval;
             lo.retention_months = static_cast<int>(c.log.retention_months);
             if (!c.log.tsa_anchors.empty())
-                lo.tsa_anchors = crypto::TrustStore::from_pem_file(c.log.tsa_anchors).anchors;
+                lo.tsa_trust = tsa_trust_ =
+                    std::make_shared<crypto::TrustFiles>("log: TSA", c.log.tsa_anchors, "", clock);
             if (!c.log.tsa_listen.empty()) {
                 auto hp = config::split_host_port(c.log.tsa_listen);
                 if (!hp) throw Error("log: tsa_listen '" + c.log.tsa_listen + "' is not address:port");
@@ -143,6 +144,7 @@ public:
     // The signing certificate's validity and the trust's CRLs (at start and daily).
     void log_certificates() const {
         trust_.log_status();
+        if (tsa_trust_) tsa_trust_->log_status();
         signing_->log_expiry();
         check_published();
     }
@@ -176,6 +178,7 @@ public:
     void reload() {
         if (signing_->reload_if_changed()) check_published();
         trust_.reload_if_changed();
+        if (tsa_trust_) tsa_trust_->reload_if_changed();
     }
 
 private:
@@ -183,6 +186,7 @@ private:
     const index::ProviderLookup* index_ = nullptr;
     std::string domain_;
     crypto::TrustFiles trust_;
+    std::shared_ptr<crypto::TrustFiles> tsa_trust_;  // [log] tsa_anchors, shared with the sealer
     av::Quarantine quarantine_;
     std::unique_ptr<av::ClamdClient> scanner_;
     std::unique_ptr<log::LogService> log_;

@@ -213,7 +213,10 @@ TEST_F(MxDeliveryTest, UnknownDomainAndNullMxBounce) {
 }
 
 TEST_F(MxDeliveryTest, TemporaryFailureRetriedThenDelivered) {
-    auto busy = std::make_unique<test::Process>(sink("127.0.0.5", "retry", {"-r", "RCPT"}));
+    // Its own dump directory: smtp-sink creates a transaction's file at MAIL FROM and
+    // removes it when the transaction ends, so one killed before it read the RSET or QUIT
+    // after the 450 leaves a file behind.
+    auto busy = std::make_unique<test::Process>(sink("127.0.0.5", "retry-busy", {"-r", "RCPT"}));
     open();
     auto id = submit({"r@retry.test"}, "retry");
     run_queue();

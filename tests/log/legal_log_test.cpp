@@ -6,6 +6,7 @@
 
 #include "core/calendar.hpp"
 #include "core/error.hpp"
+#include "core/fs.hpp"
 #include "log/builtin_tsa.hpp"
 #include "log/bundle.hpp"
 #include "log/log_service.hpp"
@@ -493,7 +494,9 @@ TEST(LogServiceTest, OneInstanceServesItsTsaToAnother) {
     LogServiceOptions client;
     client.data_dir = dir / "b";
     client.tsa_url = "http://127.0.0.1:" + std::to_string(a.tsa_port()) + "/";
-    client.tsa_anchors = {a.builtin_tsa_certificate()};
+    fs::write_file_durable(dir / "tsa-anchors.pem",
+                           crypto::certificate_pem(a.builtin_tsa_certificate().get()));
+    client.tsa_trust = std::make_shared<crypto::TrustFiles>("log: TSA", dir / "tsa-anchors.pem", "");
     LogService b(*db_b, signer, SystemClock::instance(), io, client);
     EXPECT_FALSE(b.builtin_tsa_certificate());
 
@@ -506,6 +509,65 @@ TEST(LogServiceTest, OneInstanceServesItsTsaToAnother) {
     EXPECT_TRUE(verify_log(a.log(), anchors).ok());
     EXPECT_TRUE(verify_log(b.log(), anchors).ok());
     EXPECT_TRUE(std::filesystem::exists(dir / "a" / "tsa" / "tsa.pem"));
+
+    a.stop();
+    work.reset();
+    io.stop();
+    io_thread.join();
+}
+
+// [log] tsa_anchors changes when the TSA moves to another CA: the file written in place
+// of the old one is used from the next seal, without a restart; a broken one is refused
+// and the roots in use stay.
+TEST(LogServiceTest, TsaAnchorsRenewedOnDiskVerifyTheNextSeal) {
+    TempDir dir;
+    auto provider = make_provider_identity(dir);
+    boost::asio::io_context io;
+    auto db_a = store::open_sqlite((dir / "a.db").string());
+    auto db_b = store::open_sqlite((dir / "b.db").string());
+    LogServiceOptions serving;
+    serving.data_dir = dir / "a";
+    serving.tsa_listen = boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0);
+    auto signer = std::make_shared<crypto::FixedIdentity>(provider);
+    LogService a(*db_a, signer, SystemClock::instance(), io, serving);
+    auto work = boost::asio::make_work_guard(io);
+    std::thread io_thread([&] { io.run(); });
+
+    // Roots of another authority: the TSA's tokens do not verify under them.
+    auto anchors = dir / "tsa-anchors.pem";
+    fs::write_file_durable(anchors, crypto::certificate_pem(provider.certificate.get()));
+    auto trust = std::make_shared<crypto::TrustFiles>("log: TSA", anchors, "");
+    LogServiceOptions client;
+    client.data_dir = dir / "b";
+    client.tsa_url = "http://127.0.0.1:" + std::to_string(a.tsa_port()) + "/";
+    client.tsa_trust = trust;
+    LogService b(*db_b, signer, SystemClock::instance(), io, client);
+    auto event = [&](const char* id) {
+        b.log().append(pec_event(EventKind::acceptance, id, SystemClock::instance().now()));
+    };
+
+    event("b-1");
+    EXPECT_EQ(b.seal_now(), 0);
+    EXPECT_TRUE(b.status().alert());
+    EXPECT_NE(b.status().last_error.find("does not verify"), std::string::npos) << b.status().last_error;
+
+    auto replace = [&](const std::string& text) {
+        fs::write_file_durable(dir / "next.pem", text);
+        std::filesystem::rename(dir / "next.pem", anchors);
+    };
+    replace(crypto::certificate_pem(a.builtin_tsa_certificate().get()));
+    EXPECT_TRUE(trust->reload_if_changed());
+    event("b-2");
+    EXPECT_EQ(b.seal_now(), 2) << b.status().last_error;  // the segment left unsealed and this one
+    EXPECT_FALSE(b.status().alert()) << b.status().last_error;
+
+    replace("-----BEGIN CERTIFICATE-----\nbroken\n-----END CERTIFICATE-----\n");
+    EXPECT_FALSE(trust->reload_if_changed());
+    EXPECT_FALSE(trust->reload_if_changed()) << "the same broken file read again";
+    event("b-3");
+    EXPECT_EQ(b.seal_now(), 1) << b.status().last_error;
+    VerifyOptions verify{{provider.certificate}, {a.builtin_tsa_certificate()}};
+    EXPECT_TRUE(verify_log(b.log(), verify).ok());
 
     a.stop();
     work.reset();

@@ -1,6 +1,7 @@
 // message_catalog.cpp - the api_catalog table and its queries (see message_catalog.hpp)
 #include "api/message_catalog.hpp"
 
+#include "core/calendar.hpp"
 #include "core/strings.hpp"
 
 namespace pecd::api {
@@ -25,13 +26,13 @@ constexpr const char* kSelect =
     " c.pec_type, c.pec_ref, c.status FROM mailbox_messages m JOIN api_catalog c ON c.message_id = m.id";
 
 std::int64_t unix_seconds(TimePoint t) {
-    return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+    return stored_count<std::chrono::seconds>(t);
 }
 
 CatalogEntry entry_from(const Row& r) {
     CatalogEntry e;
     e.id = r.integer(0);
-    e.received_at = TimePoint(std::chrono::seconds(r.integer(1)));
+    e.received_at = stored_time<std::chrono::seconds>(r.integer(1));
     e.size = static_cast<std::uint64_t>(r.integer(2));
     e.envelope_from = r.text(3);
     e.headers = {r.text(4), r.text(5), r.text(6), r.text(7), r.text(8), r.text(9)};
@@ -139,7 +140,7 @@ std::optional<CatalogEntry> MessageCatalog::get(std::int64_t mailbox_id, std::in
     if (out || !bare) return out;
     CatalogEntry e;
     e.id = bare->integer(0);
-    e.received_at = TimePoint(std::chrono::seconds(bare->integer(1)));
+    e.received_at = stored_time<std::chrono::seconds>(bare->integer(1));
     e.size = static_cast<std::uint64_t>(bare->integer(2));
     e.envelope_from = bare->text(3);
     e.headers = summarize(blobs_.get(bare->text(4)));

@@ -27,10 +27,10 @@ constexpr const char* kTmpPrefix = ".tmp-";
 constexpr const char* kPurgePrefix = ".purge-";
 
 std::int64_t to_us(TimePoint t) {
-    return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
+    return stored_count<std::chrono::microseconds>(t);
 }
 TimePoint from_us(std::int64_t us) {
-    return TimePoint(std::chrono::duration_cast<TimePoint::duration>(std::chrono::microseconds(us)));
+    return stored_time<std::chrono::microseconds>(us);
 }
 
 std::string compact_utc(TimePoint t) {

@@ -13,6 +13,8 @@
 // Every such conversion goes through to_time_point() or clamp_to_time_point().
 #pragma once
 
+#include <algorithm>
+#include <cstdint>
 #include <ctime>
 #include <optional>
 #include <string>
@@ -66,6 +68,31 @@ TimePoint clamp_to_time_point(std::chrono::sys_time<Duration> t) {
     if (t > latest_time_point<Duration>()) return TimePoint::max();
     if (t < earliest_time_point<Duration>()) return TimePoint::min();
     return std::chrono::time_point_cast<TimePoint::duration>(t);
+}
+
+// Times pecd keeps in its own database, as a count of Duration since the epoch (seconds
+// in the mail store and the API's catalog, milliseconds in the queue, microseconds in the
+// legal log, the PEC tracking and the quarantine).
+template <class Duration>
+std::int64_t stored_count(TimePoint t) {
+    return std::chrono::duration_cast<Duration>(t.time_since_epoch()).count();
+}
+
+// The range a stored time is read back into (UTC): nothing pecd writes lies outside
+// it, and what is computed from a stored time (a retry's back-off, a 12- or 24-hour
+// deadline, a retention cut-off of up to kMaxRetentionMonths) stays within the clock.
+inline constexpr std::chrono::sys_days kEarliestStoredDay{std::chrono::days{0}};    // 1970-01-01
+inline constexpr std::chrono::sys_days kLatestStoredDay{std::chrono::days{84006}};  // 2200-01-01
+
+// A stored count read back, saturated at kEarliestStoredDay and kLatestStoredDay: only a
+// damaged or edited database holds a count outside them, and converting it as it is
+// could overflow (undefined behaviour; a date in another century, a retry due at once).
+template <class Duration>
+TimePoint stored_time(std::int64_t count) {
+    constexpr auto earliest = std::chrono::sys_time<Duration>(kEarliestStoredDay).time_since_epoch().count();
+    constexpr auto latest = std::chrono::sys_time<Duration>(kLatestStoredDay).time_since_epoch().count();
+    return TimePoint(
+        std::chrono::sys_time<Duration>(Duration(std::clamp<std::int64_t>(count, earliest, latest))));
 }
 
 }  // namespace pecd

@@ -82,11 +82,11 @@ bool matches(const SearchQuery& q, const Event& e) {
 }  // namespace
 
 std::int64_t to_micros(TimePoint t) {
-    return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
+    return stored_count<std::chrono::microseconds>(t);
 }
 
 TimePoint from_micros(std::int64_t us) {
-    return TimePoint(std::chrono::duration_cast<TimePoint::duration>(std::chrono::microseconds(us)));
+    return stored_time<std::chrono::microseconds>(us);
 }
 
 std::vector<store::Migration> LegalLog::migrations(const std::string& backend) {

@@ -3,6 +3,7 @@
 
 #include <set>
 
+#include "core/calendar.hpp"
 #include "core/error.hpp"
 #include "core/strings.hpp"
 
@@ -32,10 +33,10 @@ const std::vector<store::Migration> kMigrations = {
 };
 
 std::int64_t to_us(TimePoint t) {
-    return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
+    return stored_count<std::chrono::microseconds>(t);
 }
 TimePoint from_us(std::int64_t us) {
-    return TimePoint(std::chrono::duration_cast<TimePoint::duration>(std::chrono::microseconds(us)));
+    return stored_time<std::chrono::microseconds>(us);
 }
 Value opt_us(const std::optional<TimePoint>& t) {
     if (!t) return nullptr;

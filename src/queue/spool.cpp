@@ -13,6 +13,7 @@
 #include <unordered_set>
 #include <utility>
 
+#include "core/calendar.hpp"
 #include "core/error.hpp"
 #include "core/fs.hpp"
 
@@ -48,10 +49,10 @@ const std::vector<store::Migration> kMigrations = {
 constexpr std::size_t write_buffer_size = 64 * 1024;
 
 std::int64_t to_ms(TimePoint t) {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+    return stored_count<std::chrono::milliseconds>(t);
 }
 TimePoint from_ms(std::int64_t ms) {
-    return TimePoint(std::chrono::duration_cast<TimePoint::duration>(std::chrono::milliseconds(ms)));
+    return stored_time<std::chrono::milliseconds>(ms);
 }
 
 std::string_view state_name(RecipientState s) {

@@ -5,6 +5,7 @@
 
 #include <chrono>
 
+#include "core/calendar.hpp"
 #include "core/error.hpp"
 #include "core/strings.hpp"
 
@@ -34,10 +35,10 @@ const std::vector<Migration> kMigrations = {
 };
 
 std::int64_t to_unix(TimePoint t) {
-    return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+    return stored_count<std::chrono::seconds>(t);
 }
 TimePoint from_unix(std::int64_t s) {
-    return TimePoint(std::chrono::seconds(s));
+    return stored_time<std::chrono::seconds>(s);
 }
 
 std::string lower_domain(std::string_view name) {

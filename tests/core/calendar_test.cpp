@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <ctime>
+#include <limits>
 
 namespace pecd {
 namespace {
@@ -59,6 +60,27 @@ TEST(Calendar, ClampSaturatesAtTheClocksEnds) {
     EXPECT_EQ(clamp_to_time_point(utc_seconds(utc(0, 1, 1))), TimePoint::min());
     sys_seconds today = sys_days(2026y / December / 6) + 20h;
     EXPECT_EQ(clamp_to_time_point(today), TimePoint(today));
+}
+
+TEST(Calendar, StoredTimesRoundTripAndSaturateWhenDamaged) {
+    TimePoint t = TimePoint(sys_days(2026y / December / 7) + 2h + 13min + 7s + 123456us);
+    EXPECT_EQ(stored_time<microseconds>(stored_count<microseconds>(t)), t);
+    EXPECT_EQ(stored_time<milliseconds>(stored_count<milliseconds>(t)), floor<milliseconds>(t));
+    EXPECT_EQ(stored_time<seconds>(stored_count<seconds>(t)), floor<seconds>(t));
+    // Counts outside 1970..2200 come only from a damaged database: read as those ends,
+    // never as a wrapped date, and leaving room for what is computed from them.
+    const TimePoint latest(sys_days(2200y / January / 1)), earliest(sys_days(1970y / January / 1));
+    EXPECT_EQ(kLatestStoredDay, sys_days(2200y / January / 1));
+    for (std::int64_t big : {std::numeric_limits<std::int64_t>::max(), std::int64_t{10'000'000'000'000}}) {
+        EXPECT_EQ(stored_time<seconds>(big), latest);
+        EXPECT_EQ(stored_time<seconds>(-big), earliest);
+    }
+    EXPECT_EQ(stored_time<milliseconds>(std::numeric_limits<std::int64_t>::max()), latest);
+    EXPECT_EQ(stored_time<microseconds>(std::numeric_limits<std::int64_t>::min()), earliest);
+    EXPECT_EQ(stored_time<seconds>(-1), earliest);
+    EXPECT_EQ(stored_time<seconds>(0), earliest);
+    EXPECT_EQ(rfc3339_utc(stored_time<microseconds>(std::numeric_limits<std::int64_t>::max()) + 24h),
+              "2200-01-02T00:00:00Z");
 }
 
 TEST(Calendar, Rfc3339UtcWritesEveryYear) {

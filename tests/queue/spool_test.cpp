@@ -9,6 +9,7 @@
 #include <mutex>
 #include <thread>
 
+#include "core/calendar.hpp"
 #include "core/error.hpp"
 #include "core/fs.hpp"
 #include "temp_dir.hpp"
@@ -113,6 +114,26 @@ TEST_F(SpoolTest, CommittedMessageIsStoredWithItsEnvelope) {
     std::lock_guard lock(notified_mutex);
     EXPECT_EQ(notified, std::vector<std::string>{r.queue_id});
     EXPECT_EQ(origins, std::vector<Spool::Origin>{Spool::Origin::received});
+}
+
+// A damaged or hand-edited database may hold times the clock cannot hold: they are read
+// as the ends of the stored range (a retry not due for 170 years, not one due at once).
+TEST_F(SpoolTest, StoredTimesOutsideTheClocksRangeReadAsItsEnds) {
+    auto m = spool->begin(envelope({"a@remote.test"}));
+    m->write("Subject: x\r\n\r\nbody\r\n");
+    auto r = commit_and_wait(*m);
+    ASSERT_TRUE(r.ok) << r.error;
+    db->transact([&](store::Tx& tx) {
+        tx.exec("UPDATE queue_recipients SET next_attempt = 9223372036854775807");
+        tx.exec("UPDATE queue_messages SET received_at = -9223372036854775807");
+    });
+    reopen();
+    auto q = spool->load(r.queue_id);
+    ASSERT_TRUE(q);
+    EXPECT_EQ(q->recipients[0].next_attempt, TimePoint(kLatestStoredDay));
+    EXPECT_EQ(q->envelope.received_at, TimePoint(kEarliestStoredDay));
+    EXPECT_EQ(spool->next_due(), TimePoint(kLatestStoredDay));
+    EXPECT_TRUE(spool->due(SystemClock::instance().now(), 10).empty());
 }
 
 TEST_F(SpoolTest, AbortAndUncommittedLeaveNothing) {

@@ -475,104 +475,102 @@ TEST(BuiltinTsa, CreatedOnceThenReloadedAndUsable) {
 namespace pecd::log::test {
 namespace {
 
-TEST(LogServiceTest, OneInstanceServesItsTsaToAnother) {
+// Instance A serves its built-in TSA over HTTP; each test builds a client B of it.
+class LogServiceTest : public ::testing::Test {
+protected:
+    LogServiceTest()
+        : provider(make_provider_identity(dir)),
+          signer(std::make_shared<crypto::FixedIdentity>(provider)),
+          db_a(store::open_sqlite((dir / "a.db").string())),
+          db_b(store::open_sqlite((dir / "b.db").string())),
+          work(boost::asio::make_work_guard(io)) {
+        LogServiceOptions serving;
+        serving.data_dir = dir / "a";
+        serving.tsa_listen = boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0);
+        a = std::make_unique<LogService>(*db_a, signer, SystemClock::instance(), io, serving);
+        io_thread = std::thread([this] { io.run(); });
+    }
+    ~LogServiceTest() override {
+        b.reset();
+        a->stop();
+        work.reset();
+        io.stop();
+        io_thread.join();
+    }
+    // B, using A's TSA and the roots in `anchors`.
+    LogService& start_client(const std::filesystem::path& anchors) {
+        LogServiceOptions client;
+        client.data_dir = dir / "b";
+        client.tsa_url = "http://127.0.0.1:" + std::to_string(a->tsa_port()) + "/";
+        client.tsa_trust = trust = std::make_shared<crypto::TrustFiles>("log: TSA", anchors, "");
+        b = std::make_unique<LogService>(*db_b, signer, SystemClock::instance(), io, client);
+        return *b;
+    }
+    void append(LogService& to, const char* id) {
+        to.log().append(pec_event(EventKind::acceptance, id, SystemClock::instance().now()));
+    }
+
     TempDir dir;
-    auto provider = make_provider_identity(dir);
+    crypto::SigningIdentity provider;
+    std::shared_ptr<crypto::FixedIdentity> signer;
+    std::unique_ptr<store::Database> db_a, db_b;
     boost::asio::io_context io;
-    auto db_a = store::open_sqlite((dir / "a.db").string());
-    auto db_b = store::open_sqlite((dir / "b.db").string());
+    boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work;
+    std::thread io_thread;
+    std::unique_ptr<LogService> a, b;
+    std::shared_ptr<crypto::TrustFiles> trust;
+};
 
-    LogServiceOptions serving;
-    serving.data_dir = dir / "a";
-    serving.tsa_listen = boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0);
-    auto signer = std::make_shared<crypto::FixedIdentity>(provider);
-    LogService a(*db_a, signer, SystemClock::instance(), io, serving);
-    ASSERT_NE(a.tsa_port(), 0);
-    auto work = boost::asio::make_work_guard(io);
-    std::thread io_thread([&] { io.run(); });
-
-    LogServiceOptions client;
-    client.data_dir = dir / "b";
-    client.tsa_url = "http://127.0.0.1:" + std::to_string(a.tsa_port()) + "/";
+TEST_F(LogServiceTest, OneInstanceServesItsTsaToAnother) {
+    ASSERT_NE(a->tsa_port(), 0);
     fs::write_file_durable(dir / "tsa-anchors.pem",
-                           crypto::certificate_pem(a.builtin_tsa_certificate().get()));
-    client.tsa_trust = std::make_shared<crypto::TrustFiles>("log: TSA", dir / "tsa-anchors.pem", "");
-    LogService b(*db_b, signer, SystemClock::instance(), io, client);
-    EXPECT_FALSE(b.builtin_tsa_certificate());
+                           crypto::certificate_pem(a->builtin_tsa_certificate().get()));
+    auto& client = start_client(dir / "tsa-anchors.pem");
+    EXPECT_FALSE(client.builtin_tsa_certificate());
 
-    a.log().append(pec_event(EventKind::acceptance, "a-1", SystemClock::instance().now()));
-    b.log().append(pec_event(EventKind::acceptance, "b-1", SystemClock::instance().now()));
-    EXPECT_EQ(a.seal_now(), 1);
-    EXPECT_EQ(b.seal_now(), 1);
-    EXPECT_FALSE(b.status().alert()) << b.status().last_error;
-    VerifyOptions anchors{{provider.certificate}, {a.builtin_tsa_certificate()}};
-    EXPECT_TRUE(verify_log(a.log(), anchors).ok());
-    EXPECT_TRUE(verify_log(b.log(), anchors).ok());
+    append(*a, "a-1");
+    append(client, "b-1");
+    EXPECT_EQ(a->seal_now(), 1);
+    EXPECT_EQ(client.seal_now(), 1);
+    EXPECT_FALSE(client.status().alert()) << client.status().last_error;
+    VerifyOptions anchors{{provider.certificate}, {a->builtin_tsa_certificate()}};
+    EXPECT_TRUE(verify_log(a->log(), anchors).ok());
+    EXPECT_TRUE(verify_log(client.log(), anchors).ok());
     EXPECT_TRUE(std::filesystem::exists(dir / "a" / "tsa" / "tsa.pem"));
-
-    a.stop();
-    work.reset();
-    io.stop();
-    io_thread.join();
 }
 
 // [log] tsa_anchors changes when the TSA moves to another CA: the file written in place
 // of the old one is used from the next seal, without a restart; a broken one is refused
 // and the roots in use stay.
-TEST(LogServiceTest, TsaAnchorsRenewedOnDiskVerifyTheNextSeal) {
-    TempDir dir;
-    auto provider = make_provider_identity(dir);
-    boost::asio::io_context io;
-    auto db_a = store::open_sqlite((dir / "a.db").string());
-    auto db_b = store::open_sqlite((dir / "b.db").string());
-    LogServiceOptions serving;
-    serving.data_dir = dir / "a";
-    serving.tsa_listen = boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0);
-    auto signer = std::make_shared<crypto::FixedIdentity>(provider);
-    LogService a(*db_a, signer, SystemClock::instance(), io, serving);
-    auto work = boost::asio::make_work_guard(io);
-    std::thread io_thread([&] { io.run(); });
-
+TEST_F(LogServiceTest, TsaAnchorsRenewedOnDiskVerifyTheNextSeal) {
     // Roots of another authority: the TSA's tokens do not verify under them.
     auto anchors = dir / "tsa-anchors.pem";
     fs::write_file_durable(anchors, crypto::certificate_pem(provider.certificate.get()));
-    auto trust = std::make_shared<crypto::TrustFiles>("log: TSA", anchors, "");
-    LogServiceOptions client;
-    client.data_dir = dir / "b";
-    client.tsa_url = "http://127.0.0.1:" + std::to_string(a.tsa_port()) + "/";
-    client.tsa_trust = trust;
-    LogService b(*db_b, signer, SystemClock::instance(), io, client);
-    auto event = [&](const char* id) {
-        b.log().append(pec_event(EventKind::acceptance, id, SystemClock::instance().now()));
-    };
+    auto& client = start_client(anchors);
 
-    event("b-1");
-    EXPECT_EQ(b.seal_now(), 0);
-    EXPECT_TRUE(b.status().alert());
-    EXPECT_NE(b.status().last_error.find("does not verify"), std::string::npos) << b.status().last_error;
+    append(client, "b-1");
+    EXPECT_EQ(client.seal_now(), 0);
+    EXPECT_TRUE(client.status().alert());
+    EXPECT_NE(client.status().last_error.find("does not verify"), std::string::npos)
+        << client.status().last_error;
 
     auto replace = [&](const std::string& text) {
         fs::write_file_durable(dir / "next.pem", text);
         std::filesystem::rename(dir / "next.pem", anchors);
     };
-    replace(crypto::certificate_pem(a.builtin_tsa_certificate().get()));
+    replace(crypto::certificate_pem(a->builtin_tsa_certificate().get()));
     EXPECT_TRUE(trust->reload_if_changed());
-    event("b-2");
-    EXPECT_EQ(b.seal_now(), 2) << b.status().last_error;  // the segment left unsealed and this one
-    EXPECT_FALSE(b.status().alert()) << b.status().last_error;
+    append(client, "b-2");
+    EXPECT_EQ(client.seal_now(), 2) << client.status().last_error;  // the segment left unsealed and this one
+    EXPECT_FALSE(client.status().alert()) << client.status().last_error;
 
     replace("-----BEGIN CERTIFICATE-----\nbroken\n-----END CERTIFICATE-----\n");
     EXPECT_FALSE(trust->reload_if_changed());
     EXPECT_FALSE(trust->reload_if_changed()) << "the same broken file read again";
-    event("b-3");
-    EXPECT_EQ(b.seal_now(), 1) << b.status().last_error;
-    VerifyOptions verify{{provider.certificate}, {a.builtin_tsa_certificate()}};
-    EXPECT_TRUE(verify_log(b.log(), verify).ok());
-
-    a.stop();
-    work.reset();
-    io.stop();
-    io_thread.join();
+    append(client, "b-3");
+    EXPECT_EQ(client.seal_now(), 1) << client.status().last_error;
+    VerifyOptions verify{{provider.certificate}, {a->builtin_tsa_certificate()}};
+    EXPECT_TRUE(verify_log(client.log(), verify).ok());
 }
 
 }  // namespace

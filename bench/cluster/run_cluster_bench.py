@@ -44,6 +44,7 @@ sys.path.insert(0, os.path.join(HERE, "../../tests/e2e"))
 sys.path.insert(0, os.path.join(HERE, ".."))
 from fs_settle import settle_file_system  # noqa: E402
 from rsa_speed import rsa_sign_rate  # noqa: E402
+from clamd_harness import cpu_list  # noqa: E402
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -95,7 +96,7 @@ def pg_transactions(pg):
     return commits, rollbacks
 
 
-def run_topology(kind, messages, sessions, clamd_tmp, keep):
+def run_topology(kind, messages, sessions, clamd_tmp, keep, clamd_cpus=None):
     from clamd_harness import ClamdInstance
     from pec_network import PecNetwork, Provider
     from pg_harness import PostgresInstance
@@ -105,7 +106,7 @@ def run_topology(kind, messages, sessions, clamd_tmp, keep):
     keep += [tmp, scratch]  # deleted after the last topology (a deletion slows later creates)
     pg = PostgresInstance(durable=True).start() if kind != "sqlite-1" else None
     clamd = ClamdInstance(os.path.join(tmp.name, "clamd"),
-                          temporary_directory=scratch.name if scratch else None).start()
+                          temporary_directory=scratch.name if scratch else None, cpus=clamd_cpus).start()
     net = PecNetwork(tmp.name, [("a.pec.test", "Gestore A"), ("b.pec.test", "Gestore B")], clamd)
     a1, b = net.providers
     nodes = [a1]
@@ -227,11 +228,12 @@ def main():
                     help="exchanges/s at which to state the CPU budget (sqlite-1 only)")
     ap.add_argument("--clamd-tmp", default="/dev/shm" if os.path.isdir("/dev/shm") else "",
                     help="clamd's TemporaryDirectory ('' for clamd's default), as in the PEC flow benchmark")
+    ap.add_argument("--clamd-cpus", type=cpu_list, help="CPUs clamd runs on, e.g. 1 (default: all)")
     args = ap.parse_args()
     os.environ["PECD_BINARY_DIR"] = os.path.abspath(args.build)
     keep = []
     probe_dir, create_before, create_after, waited = settle_file_system(tempfile.gettempdir())
-    results = [run_topology(k, args.messages, args.sessions, args.clamd_tmp, keep)
+    results = [run_topology(k, args.messages, args.sessions, args.clamd_tmp, keep, args.clamd_cpus)
                for k in ([args.only] if args.only else ("sqlite-1", "pg-1", "pg-2"))]
     for t in keep:
         if t:
@@ -239,7 +241,7 @@ def main():
     shutil.rmtree(probe_dir, ignore_errors=True)
     single = next((r for r in results if r["topology"] == "sqlite-1"), None)
     budget = cpu_budget(single, args.target_rate, rsa_sign_rate()) if single else None
-    print(json.dumps({"cores": os.cpu_count(),
+    print(json.dumps({"cores": os.cpu_count(), "clamd_cpus": sorted(args.clamd_cpus) if args.clamd_cpus else "all",
                       "file_create_us": {"at_start": create_before, "after_wait": create_after, "waited_s": waited},
                       "results": results, "budget": budget}, indent=2))
     base = results[0]["exchanges_per_s"]

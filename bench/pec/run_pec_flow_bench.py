@@ -47,6 +47,7 @@ sys.path.insert(0, os.path.join(HERE, "../../tests/e2e"))
 sys.path.insert(0, os.path.join(HERE, ".."))
 from fs_settle import settle_file_system  # noqa: E402
 from rsa_speed import rsa_sign_rate  # noqa: E402
+from clamd_harness import cpu_list  # noqa: E402
 
 
 def mailbox_rows(db, address):
@@ -68,14 +69,15 @@ def blob_path(data_dir, key):
     return os.path.join(data_dir, "mailboxes", digits[(h >> 4) & 15] + digits[h & 15], key)
 
 
-def run_once(messages, sessions, log_on, probe_interval, clamd_tmp, keep, rate=None, in_flow_backlog=None):
+def run_once(messages, sessions, log_on, probe_interval, clamd_tmp, keep, rate=None, in_flow_backlog=None,
+             clamd_cpus=None):
     from clamd_harness import ClamdInstance
     from pec_network import PecNetwork
     tmp = tempfile.TemporaryDirectory(prefix="pecd-bench-pec-")
     scratch = tempfile.TemporaryDirectory(prefix="pecd-bench-clamd-", dir=clamd_tmp) if clamd_tmp else None
     keep += [tmp, scratch]  # deleted after the last run (a deletion slows the next run's creates)
     clamd = ClamdInstance(os.path.join(tmp.name, "clamd"),
-                          temporary_directory=scratch.name if scratch else None).start()
+                          temporary_directory=scratch.name if scratch else None, cpus=clamd_cpus).start()
     net = PecNetwork(tmp.name, [("a.pec.test", "Gestore A"), ("b.pec.test", "Gestore B")], clamd)
     a, b = net.providers
     if not log_on:
@@ -238,6 +240,7 @@ def main():
     ap.add_argument("--rate", type=float, action="append", default=[],
                     help="also run at this offered rate (submissions/s, paced over the sessions) and report "
                          "the acceptance latency there; may be given more than once")
+    ap.add_argument("--clamd-cpus", type=cpu_list, help="CPUs clamd runs on, e.g. 1 (default: all)")
     args = ap.parse_args()
     os.environ["PECD_BINARY_DIR"] = os.path.abspath(args.build)  # read when pecd_harness is imported
     keep = []
@@ -246,18 +249,19 @@ def main():
           file=sys.stderr)
     flow = args.in_flow_backlog
     with_log = run_once(args.messages, args.sessions, True, args.probe_interval, args.clamd_tmp, keep,
-                        in_flow_backlog=flow)
+                        in_flow_backlog=flow, clamd_cpus=args.clamd_cpus)
     without_log = with_log if args.log_on_only else run_once(args.messages, args.sessions, False,
                                                               args.probe_interval, args.clamd_tmp, keep,
-                                                              in_flow_backlog=flow)
+                                                              in_flow_backlog=flow, clamd_cpus=args.clamd_cpus)
     rsa = rsa_sign_rate()
-    paced = [run_once(args.messages, args.sessions, True, args.probe_interval, args.clamd_tmp, keep, r, flow)
-             for r in args.rate]
+    paced = [run_once(args.messages, args.sessions, True, args.probe_interval, args.clamd_tmp, keep, r, flow,
+                      args.clamd_cpus) for r in args.rate]
     for t in keep:
         if t:
             t.cleanup()
     subprocess.run(["rm", "-rf", probe_dir])
     result = {"cores": os.cpu_count(), "clamd_tmp": args.clamd_tmp or "clamd default",
+              "clamd_cpus": sorted(args.clamd_cpus) if args.clamd_cpus else "all",
               "file_create_us": {"at_start": create_before, "after_wait": create_after, "waited_s": waited},
               "with_log": with_log, "without_log": without_log, "paced": paced,
               "openssl_rsa2048_sign_per_s": rsa,

@@ -15,15 +15,28 @@ EICAR = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 SIGNATURE = "Pecd.Test.EICAR"
 
 
+def cpu_list(text):
+    """'1', '0,1' or '0-1' as a set of CPU numbers (argparse type of the benchmarks' --clamd-cpus)."""
+    cpus = set()
+    for part in text.split(","):
+        first, _, last = part.partition("-")
+        cpus.update(range(int(first), int(last or first) + 1))
+    return cpus
+
+
 class ClamdInstance:
-    def __init__(self, directory, stream_max="100M", temporary_directory=None):
+    def __init__(self, directory, stream_max="100M", temporary_directory=None, cpus=None):
         """temporary_directory: clamd's TemporaryDirectory, where it writes each INSTREAM
-        before scanning it (default: clamd's own, /tmp); a tmpfs saves a disk file per scan."""
+        before scanning it (default: clamd's own, /tmp); a tmpfs saves a disk file per scan.
+        cpus: the CPUs clamd's threads may run on (default: all). clamd maps and unmaps
+        memory for every scan; with its threads on several CPUs each unmapping interrupts
+        the others to flush their TLBs, which on a virtual machine is a VM exit each."""
         self.dir = directory
         os.makedirs(directory, exist_ok=True)
         self.socket = os.path.join(directory, "clamd.sock")
         self.stream_max = stream_max
         self.temporary_directory = temporary_directory
+        self.cpus = set(cpus) if cpus else None
         self.proc = None
 
     def start(self, timeout=90):
@@ -46,10 +59,17 @@ class ClamdInstance:
             if self.proc.poll() is not None:
                 raise RuntimeError("clamd exited: " + self.read_log())
             if self.ping():
+                self._pin()
                 return self
             time.sleep(0.1)
         self.stop()
         raise RuntimeError("clamd did not answer: " + self.read_log())
+
+    def _pin(self):
+        # Every thread clamd has now; the ones it starts later inherit the mask.
+        if self.cpus:
+            for tid in os.listdir("/proc/%d/task" % self.proc.pid):
+                os.sched_setaffinity(int(tid), self.cpus)
 
     def ping(self):
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

@@ -1,4 +1,5 @@
-"""The provider's signing identity is renewed without a restart.
+"""The provider's signing identity, and the roots of its time-stamping authority, are
+renewed without a restart.
 
 A provider whose signing certificate and key are replaced on disk (new key, new
 certificate from the same CA, renamed into place as a deployment tool would) signs the
@@ -6,7 +7,8 @@ next receipts with the new identity, with no signal and no restart; a replacemen
 key is not the certificate's is refused once and the identity in use stays; a renewed
 certificate not yet in the provider index is reported as such. The signer
 of each acceptance receipt is read with `openssl cms -verify -signer`, independently of
-pecd.
+pecd. The roots of an external TSA (`[log] tsa_anchors`) are re-read by the running
+daemon when their file is replaced, and a broken replacement is refused once.
 """
 import json
 import os
@@ -102,6 +104,51 @@ class SigningIdentityRenewal(unittest.TestCase):
         time.sleep(2.5)
         self.assertEqual(len(re.findall(r"signing identity renewal refused", self.a.read_log())), refusals,
                          "the same broken files were read again")
+
+
+class TsaAnchorsRenewal(unittest.TestCase):
+    """The daemon's side of `LogServiceTest.TsaAnchorsRenewedOnDiskVerifyTheNextSeal`: the
+    file is watched on the certificates' timer (no signal); the seals themselves are
+    checked there against a real TSA."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="pecd-tsa-anchors-")
+        self.net = PecNetwork(self.tmp.name, [("a.pec.test", "Gestore A S.p.A.")], None)
+        (self.a,) = self.net.providers
+        self.a.antivirus = False
+        self.anchors = os.path.join(self.tmp.name, "tsa-roots.pem")
+        self.net.prepare()
+        self.replace(self.net.pec_ca)
+        # No TSA listens there: segments close hourly, so nothing is sealed during the test.
+        self.a.extra_toml = '[log]\ntsa_url = "http://127.0.0.1:9/"\ntsa_anchors = "%s"\n' % self.anchors
+        self.a.write_config()
+        self.net.start()
+
+    def tearDown(self):
+        self.net.stop()
+        self.tmp.cleanup()
+
+    def replace(self, source=None, text=None):
+        if source:
+            with open(source) as f:
+                text = f.read()
+        with open(self.anchors + ".new", "w") as f:
+            f.write(text)
+        os.rename(self.anchors + ".new", self.anchors)
+
+    def count(self, pattern):
+        return len(re.findall(pattern, self.a.read_log()))
+
+    def test_roots_replaced_on_disk_are_taken_without_a_signal(self):
+        self.a.wait_for_log(r"info log: TSA: trust: 1 anchor\(s\) from .*tsa-roots\.pem")
+        self.replace(self.net.tls_ca)
+        self.a.wait_for_log(r"info log: TSA: trust re-read from .*tsa-roots\.pem")
+        self.replace(text="-----BEGIN CERTIFICATE-----\nbroken\n-----END CERTIFICATE-----\n")
+        self.a.wait_for_log(r"error log: TSA: trust files not re-read, keeping the ones in use: .*tsa-roots\.pem")
+        refusals = self.count(r"log: TSA: trust files not re-read")
+        time.sleep(2.5)  # more than reload_interval: the same broken file is not read again
+        self.assertEqual(self.count(r"log: TSA: trust files not re-read"), refusals)
+        self.assertEqual(self.count(r"log: TSA: trust re-read"), 1)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 // trust_files.hpp - trust anchors and CRLs read from files, kept fresh
 //
-// The PEC trust ([pec] trust_anchors, crl_file) and the provider index's anchor. pec.md
-// 5.2 asks that cached CRLs be refreshed "often enough to minimise the gap between a
-// revocation and its effect"; operators refresh the CRL file (and, rarely, the anchors)
-// with a scheduled job while pecd runs. A TrustFiles holds what its files said last and
+// The PEC trust ([pec] trust_anchors, crl_file), the provider index's anchor and the
+// roots of an external time-stamping authority ([log] tsa_anchors). pec.md 5.2 asks that
+// cached CRLs be refreshed "often enough to minimise the gap between a revocation and its
+// effect"; operators refresh the CRL file (and, rarely, the anchors) with a scheduled job
+// while pecd runs. A TrustFiles holds what its files said last and
 // re-reads them when they change:
 //   - current() is a snapshot for one verification: a reload never changes the trust
 //     under a verification already running;
@@ -43,7 +44,7 @@ std::vector<CrlInfo> describe_crls(const TrustStore& trust);
 
 class TrustFiles {
 public:
-    // who: the module its log lines start with ("pec", "index"). crls may be empty (no CRL
+    // who: the module its log lines start with ("pec", "index", "log: TSA"). crls may be empty (no CRL
     // checking). Throws Error naming the file that cannot be used.
     TrustFiles(std::string who, std::filesystem::path anchors, std::filesystem::path crls,
                const Clock& clock = SystemClock::instance());

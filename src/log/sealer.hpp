@@ -62,7 +62,7 @@ struct SealerOptions {
     int retention_months = 30;                    // 0 = keep forever
     // Roots for the TSA's tokens, re-read by their owner when the file changes (each seal
     // takes the roots of the moment); null: the TSA's own certificate.
-    std::shared_ptr<crypto::TrustFiles> tsa_trust;
+    std::shared_ptr<const crypto::TrustFiles> tsa_trust;
 };
 
 struct SealerStatus {

@@ -328,10 +328,6 @@ std::shared_ptr<X509_STORE> read_anchors(const std::filesystem::path& ca_file) {
     return store;
 }
 
-}  // namespace
-
-namespace {
-
 int session_key_index() {
     static const int index = SSL_get_ex_new_index(
         0, nullptr, nullptr, nullptr,

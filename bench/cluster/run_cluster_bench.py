@@ -15,7 +15,9 @@ alice's mailbox. Topologies of provider A:
 
 Reported per topology: complete exchanges/s, and the CPU seconds each process used
 during the run (A's nodes, B, PostgreSQL, clamd, and this script as the load generator),
-which shows where the time goes.
+which shows where the time goes, and the context switches per exchange of each process:
+a count, steadier from run to run than throughput on a virtual machine, and on one a
+switch costs far more than on bare metal.
 
 For the single SQLite node the run also states the budget at a target rate (--target-rate,
 default 300 exchanges/s, the PEC flow's bar): the cores that clamd's two scans per exchange
@@ -52,6 +54,20 @@ def cpu_seconds(pid):
     with open("/proc/%d/stat" % pid) as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def context_switches(pid):
+    """Voluntary and involuntary context switches of every live thread of `pid` (a thread
+    that ended during the run takes its count with it; pecd's threads live as long as it)."""
+    total = 0
+    for status in glob.glob("/proc/%d/task/*/status" % pid):
+        try:
+            with open(status) as f:
+                total += sum(int(line.split()[1]) for line in f
+                             if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")))
+        except (OSError, ValueError):
+            pass
+    return total
 
 
 def postgres_pids():
@@ -151,6 +167,7 @@ def run_topology(kind, messages, sessions, clamd_tmp, keep, clamd_cpus=None):
     procs["b"] = b.proc.pid
     procs["clamd"] = clamd.proc.pid
     before = {k: cpu_of([p]) for k, p in procs.items()}
+    switches_before = {k: context_switches(p) for k, p in procs.items()}
     pg_before = cpu_of(postgres_pids()) if pg else 0.0
     tx_before = pg_transactions(pg) if pg else None
     per = [messages // sessions + (1 if k < messages % sessions else 0) for k in range(sessions)]
@@ -172,6 +189,7 @@ def run_topology(kind, messages, sessions, clamd_tmp, keep, clamd_cpus=None):
     finished = time.time()
     generator_cpu = time.process_time() - generator_before
     cpu = {k: round(cpu_of([p]) - before[k], 1) for k, p in procs.items()}
+    switches = {k: context_switches(p) - switches_before[k] for k, p in procs.items()}
     if pg:
         cpu["postgresql"] = round(cpu_of(postgres_pids()) - pg_before, 1)
         time.sleep(1)  # the statistics collector reports with a short delay
@@ -197,6 +215,7 @@ def run_topology(kind, messages, sessions, clamd_tmp, keep, clamd_cpus=None):
             "cpu_ms_per_exchange": {k: round(1000 * v / messages, 2) for k, v in cpu.items()},
             "cores_busy": round(busy / elapsed, 2), "of_cores": os.cpu_count(),
             "load_generator_cpu_ms_per_exchange": round(1000 * generator_cpu / messages, 2),
+            "context_switches_per_exchange": {k: round(v / messages, 1) for k, v in switches.items()},
             # Each is a round trip or more per statement: the PostgreSQL-side cost.
             "pg_transactions_per_exchange": (round((tx_after[0] - tx_before[0] - polls) / messages, 1) if pg
                                              else None),
@@ -252,7 +271,9 @@ def main():
               + ("  PostgreSQL transactions/exchange %.1f (rolled back %.2f)"
                  % (r["pg_transactions_per_exchange"], r["pg_rollbacks_per_exchange"])
                  if r["pg_transactions_per_exchange"] is not None else "")
-              + "  load generator %.2f" % r["load_generator_cpu_ms_per_exchange"])
+              + "  load generator %.2f" % r["load_generator_cpu_ms_per_exchange"]
+              + "  context switches/exchange: "
+              + ", ".join("%s %.0f" % kv for kv in sorted(r["context_switches_per_exchange"].items())))
     if budget:
         print("at %.0f exchanges/s: clamd needs %.2f cores and 4 RSA-2048 signatures %.2f (openssl: %.0f/s), "
               "leaving %.2f ms of CPU per exchange for everything else; today the providers and the load "

@@ -33,8 +33,8 @@ struct LogServiceOptions {
     std::filesystem::path data_dir;                // the built-in TSA's identity lives in data_dir/tsa
     std::string tsa_url;                           // empty = built-in TSA
     std::chrono::milliseconds tsa_timeout{10000};  // per request to tsa_url
-    std::shared_ptr<const crypto::TrustFiles>
-        tsa_trust;  // roots of tsa_url's tokens; null = its own certificate
+    // Roots of tsa_url's tokens, re-read by their owner; null: the TSA's own certificate.
+    std::shared_ptr<const crypto::TrustFiles> tsa_trust;
     std::optional<boost::asio::ip::tcp::endpoint> tsa_listen;  // serve the built-in TSA here
     std::chrono::seconds segment_interval{3600};
     int retention_months = 30;

@@ -4,6 +4,12 @@
 //                          (messages/s on one core; bar >= 5000/s)
 //   BM_CmsOnly5KB          baseline in the same run: the detached CMS verification alone
 //                          over the same signed bytes (the cryptographic floor)
+//   BM_VerifyEnvelopeCrl/N the same envelope, signed by a provider certificate that a CA
+//                          issued, verified with that CA as the trust anchor and a CRL of N
+//                          revoked certificates checked (the reception point's work with
+//                          the provider CAs' CRLs configured); counters: the CRL's size and,
+//                          as the peer, `openssl smime -verify -crl_check` per message
+//                          (a process that loads the CRL once, ms).
 //   BM_Verify100MB         pec::verify_message on a ~100 MB signed envelope (bytes/s);
 //                          its counters report the peak RSS of a fresh process that reads
 //                          the file and verifies it (`--verify-file`, bar < 400 MB) and, as
@@ -12,6 +18,7 @@
 // Every input is checked to verify as a valid envelope before it is timed.
 #include <benchmark/benchmark.h>
 #include <fcntl.h>
+#include <openssl/pem.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -23,7 +30,9 @@
 #include <iostream>
 
 #include "bench_message.hpp"
+#include "bench_pki.hpp"
 #include "core/fs.hpp"
+#include "crypto/identity.hpp"
 #include "crypto/smime.hpp"
 #include "pec/verify.hpp"
 
@@ -53,6 +62,7 @@ ChildRun run_child(std::vector<std::string> args) {
         argv.push_back(nullptr);
         int devnull = open("/dev/null", O_WRONLY);
         dup2(devnull, 1);
+        dup2(devnull, 2);
         execvp(argv[0], argv.data());
         _exit(127);
     }
@@ -92,6 +102,52 @@ void BM_CmsOnly5KB(benchmark::State& state) {
     state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_CmsOnly5KB)->Unit(benchmark::kMicrosecond);
+
+std::string pem_of(X509* cert) {
+    BIO* b = BIO_new(BIO_s_mem());
+    PEM_write_bio_X509(b, cert);
+    char* data = nullptr;
+    long n = BIO_get_mem_data(b, &data);
+    std::string out(data, static_cast<std::size_t>(n));
+    BIO_free(b);
+    return out;
+}
+
+void BM_VerifyEnvelopeCrl(benchmark::State& state) {
+    const auto pki = bench::make_pki(state.range(0));
+    const std::string msg = bench::make_envelope(pki.provider, 100);
+    crypto::TrustStore trust;
+    trust.anchors.emplace_back(X509_dup(pki.ca.certificate.get()), crypto::X509Free{});
+    trust.crls_der.push_back(pki.crl_der);
+    trust.check_crl = true;
+    pec::VerifyOptions options;
+    options.trust = &trust;
+    auto check = pec::verify_message(msg, options);
+    if (!check.valid() || !check.cms.chain_ok) {
+        state.SkipWithError(
+            ("the benchmark envelope does not verify with its CA and CRL: " + check.cms.error).c_str());
+        return;
+    }
+    for (auto _ : state) benchmark::DoNotOptimize(pec::verify_message(msg, options));
+    state.SetItemsProcessed(state.iterations());
+    state.counters["crl_kb"] = static_cast<double>(pki.crl_der.size()) / 1024.0;
+
+    auto dir = std::filesystem::temp_directory_path() / ("pecd-bench-crl-" + std::to_string(getpid()));
+    std::filesystem::create_directories(dir);
+    fs::write_file_durable(dir / "msg.eml", msg);
+    fs::write_file_durable(dir / "ca.pem", pem_of(pki.ca.certificate.get()));
+    fs::write_file_durable(dir / "crl.der", pki.crl_der);
+    // The peer reads the CA and the CRL from one PEM file (-CAfile loads both kinds).
+    auto peer_ok = run_child(
+        {"sh", "-c",
+         "openssl crl -inform DER -in " + (dir / "crl.der").string() + " >> " + (dir / "ca.pem").string()});
+    auto peer = run_child({"openssl", "smime", "-verify", "-crl_check", "-CAfile", (dir / "ca.pem").string(),
+                           "-in", (dir / "msg.eml").string(), "-out", "/dev/null"});
+    state.counters["openssl_exit"] = peer_ok.status == 0 ? peer.status : peer_ok.status;
+    state.counters["openssl_process_ms"] = peer.seconds * 1000.0;
+    std::filesystem::remove_all(dir);
+}
+BENCHMARK(BM_VerifyEnvelopeCrl)->Arg(0)->Arg(10000)->Arg(100000)->Unit(benchmark::kMicrosecond);
 
 std::string self_exe() {
     return std::filesystem::read_symlink("/proc/self/exe").string();

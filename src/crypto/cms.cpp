@@ -12,6 +12,9 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include <algorithm>
+#include <climits>
+#include <cstdint>
 #include <cstring>
 #include <ctime>
 #include <memory>
@@ -294,26 +297,157 @@ std::optional<TimePoint> signing_time(CMS_SignerInfo* si) {
     return to_time_point(utc_seconds(tm));
 }
 
-bool verify_chain(X509* signer, STACK_OF(X509) * untrusted, const TrustStore& trust, std::string& error) {
-    std::unique_ptr<X509_STORE, StoreFree> store(X509_STORE_new());
-    for (auto& a : trust.anchors) X509_STORE_add_cert(store.get(), a.get());
-    for (auto& der : trust.crls_der) {
+// Seconds since the epoch of an ASN.1 time; nullopt when it is unreadable.
+std::optional<std::int64_t> epoch_seconds(const ASN1_TIME* t) {
+    std::tm tm{};
+    if (!t || !ASN1_TIME_to_tm(t, &tm)) return std::nullopt;
+    return static_cast<std::int64_t>(::timegm(&tm));
+}
+
+std::string der_of(X509* x) {
+    unsigned char* der = nullptr;
+    int n = i2d_X509(x, &der);
+    std::string out;
+    if (n > 0) out.assign(reinterpret_cast<char*>(der), static_cast<std::size_t>(n));
+    OPENSSL_free(der);
+    return out;
+}
+
+std::string der_of_name(const X509_NAME* name) {
+    unsigned char* der = nullptr;
+    int n = i2d_X509_NAME(name, &der);
+    std::string out;
+    if (n > 0) out.assign(reinterpret_cast<char*>(der), static_cast<std::size_t>(n));
+    OPENSSL_free(der);
+    return out;
+}
+
+}  // namespace
+
+// A CRL's issuer and the span in which OpenSSL takes it as current.
+struct CrlSpan {
+    std::string issuer_der;
+    std::int64_t last_update = 0;
+    std::optional<std::int64_t> next_update;
+};
+
+// [from, until): when a chain found good stays good. The verdict depends on the time only
+// through the validity of its certificates and of the CRLs of their issuers.
+struct GoodSpan {
+    std::int64_t from = 0;
+    std::int64_t until = 0;
+};
+
+struct TrustCache::Built {
+    std::unique_ptr<X509_STORE, StoreFree> store;
+    std::vector<CrlSpan> crls;
+    std::mutex mutex;
+    std::unordered_map<std::string, GoodSpan> good;  // by check_crl flag + certificate DERs
+};
+
+TrustCache& TrustCache::operator=(const TrustCache&) noexcept {
+    std::lock_guard lock(mutex_);
+    built_.reset();
+    built_from_.clear();
+    return *this;
+}
+
+std::shared_ptr<TrustCache::Built> TrustCache::get(const std::vector<X509Ptr>& anchors,
+                                                   const std::vector<std::string>& crls) const {
+    std::vector<const void*> from;
+    from.reserve(anchors.size() + 3 * crls.size());
+    for (const auto& a : anchors) from.push_back(a.get());
+    for (const auto& c : crls) {
+        // A CRL re-signed in place would keep its address and often its size, never its
+        // last bytes (the signature).
+        auto tail = std::string_view(c).substr(c.size() > 64 ? c.size() - 64 : 0);
+        from.push_back(c.data());
+        from.push_back(reinterpret_cast<const void*>(c.size()));
+        from.push_back(reinterpret_cast<const void*>(std::hash<std::string_view>{}(tail)));
+    }
+    std::lock_guard lock(mutex_);
+    if (built_ && from == built_from_) return built_;
+    auto built = std::make_shared<Built>();
+    built->store.reset(X509_STORE_new());
+    if (!built->store) throw Error("trust store: " + openssl_error());
+    for (const auto& a : anchors) X509_STORE_add_cert(built->store.get(), a.get());
+    for (const auto& der : crls) {
         const unsigned char* p = reinterpret_cast<const unsigned char*>(der.data());
-        if (X509_CRL* crl = d2i_X509_CRL(nullptr, &p, static_cast<long>(der.size()))) {
-            X509_STORE_add_crl(store.get(), crl);
-            X509_CRL_free(crl);
+        X509_CRL* crl = d2i_X509_CRL(nullptr, &p, static_cast<long>(der.size()));
+        if (!crl) continue;
+        X509_STORE_add_crl(built->store.get(), crl);
+        auto last = epoch_seconds(X509_CRL_get0_lastUpdate(crl));
+        const ASN1_TIME* next_time = X509_CRL_get0_nextUpdate(crl);
+        auto next = epoch_seconds(next_time);
+        // A CRL whose dates cannot be read never lets a chain it may decide be kept.
+        if (last && (next || !next_time))
+            built->crls.push_back({der_of_name(X509_CRL_get_issuer(crl)), *last, next});
+        else
+            built->crls.push_back({der_of_name(X509_CRL_get_issuer(crl)), INT64_MAX, INT64_MIN});
+        X509_CRL_free(crl);
+    }
+    ERR_clear_error();
+    built_ = std::move(built);
+    built_from_ = std::move(from);
+    return built_;
+}
+
+namespace {
+
+// Chains found good kept per trust snapshot: a provider index lists a few hundred signer
+// certificates at most; past this the map starts again rather than grow without bound.
+constexpr std::size_t kMaxGoodChains = 4096;
+
+// The span in which the chain OpenSSL just built stays good: inside every certificate's
+// validity and, when CRLs are checked, every span of a CRL issued by one of them.
+GoodSpan good_span(X509_STORE_CTX* ctx, const TrustCache::Built& built, bool check_crl) {
+    GoodSpan span{INT64_MIN, INT64_MAX};
+    STACK_OF(X509)* chain = X509_STORE_CTX_get0_chain(ctx);
+    for (int i = 0; chain && i < sk_X509_num(chain); ++i) {
+        X509* c = sk_X509_value(chain, i);
+        auto not_before = epoch_seconds(X509_get0_notBefore(c));
+        auto not_after = epoch_seconds(X509_get0_notAfter(c));
+        if (!not_before || !not_after) return {0, 0};
+        span.from = std::max(span.from, *not_before);
+        span.until = std::min(span.until, *not_after);  // OpenSSL: expired once past notAfter
+        if (!check_crl) continue;
+        auto subject = der_of_name(X509_get_subject_name(c));
+        for (const auto& crl : built.crls) {
+            if (crl.issuer_der != subject) continue;
+            span.from = std::max(span.from, crl.last_update);
+            if (crl.next_update) span.until = std::min(span.until, *crl.next_update);
         }
     }
+    return span;
+}
+
+bool verify_chain(X509* signer, STACK_OF(X509) * untrusted, const TrustStore& trust, std::string& error) {
+    auto built = trust.cache.get(trust.anchors, trust.crls_der);
+    const std::int64_t at = trust.at ? std::chrono::system_clock::to_time_t(*trust.at) : std::time(nullptr);
+    std::string key(1, trust.check_crl ? 'c' : '-');
+    key += der_of(signer);
+    for (int i = 0; untrusted && i < sk_X509_num(untrusted); ++i) key += der_of(sk_X509_value(untrusted, i));
+    {
+        std::lock_guard lock(built->mutex);
+        auto it = built->good.find(key);
+        if (it != built->good.end() && it->second.from <= at && at < it->second.until) return true;
+    }
     std::unique_ptr<X509_STORE_CTX, StoreCtxFree> ctx(X509_STORE_CTX_new());
-    if (!X509_STORE_CTX_init(ctx.get(), store.get(), signer, untrusted)) {
+    if (!X509_STORE_CTX_init(ctx.get(), built->store.get(), signer, untrusted)) {
         error = "chain: " + openssl_error();
         return false;
     }
     auto* param = X509_STORE_CTX_get0_param(ctx.get());
     if (trust.check_crl)
         X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
-    if (trust.at) X509_VERIFY_PARAM_set_time(param, std::chrono::system_clock::to_time_t(*trust.at));
-    if (X509_verify_cert(ctx.get()) == 1) return true;
+    X509_VERIFY_PARAM_set_time(param, static_cast<time_t>(at));
+    if (X509_verify_cert(ctx.get()) == 1) {
+        auto span = good_span(ctx.get(), *built, trust.check_crl);
+        std::lock_guard lock(built->mutex);
+        if (built->good.size() >= kMaxGoodChains) built->good.clear();  // bounded: many signers
+        built->good[std::move(key)] = span;
+        return true;
+    }
     error = std::string("signer certificate chain: ") +
             X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx.get()));
     ERR_clear_error();

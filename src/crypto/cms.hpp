@@ -8,6 +8,8 @@
 // chain is not trusted, and callers (pecctl verify, the reception point) report each.
 #pragma once
 
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -26,6 +28,32 @@ std::string cms_sign_detached(const SigningIdentity& id, std::string_view data,
 std::string cms_sign_attached(const SigningIdentity& id, std::string_view data,
                               Digest digest = Digest::sha256);
 
+// What a TrustStore's chain checks reuse: the OpenSSL store of its anchors and CRLs,
+// built at the first verification, and the chains found good with it, each with the span
+// of time in which every certificate and CRL that decided it is valid. Why: decoding the
+// anchors and CRLs for every message costs ~30 ms with a CA's CRL of 100 000 entries, and
+// checking a chain against that CRL still ~2.5 ms (its signature is over all its bytes),
+// where a provider receives the same few signer certificates all day
+// (bench/pec_verify, BM_VerifyEnvelopeCrl). Shared by concurrent verifications; rebuilt,
+// with no chain known, when the anchors or CRLs change; a copy of a TrustStore starts
+// empty and builds its own. Only good verdicts are kept: a failure is checked every time.
+class TrustCache {
+public:
+    struct Built;  // cms.cpp
+
+    TrustCache() = default;
+    TrustCache(const TrustCache&) noexcept {}
+    TrustCache& operator=(const TrustCache&) noexcept;
+
+    std::shared_ptr<Built> get(const std::vector<X509Ptr>& anchors,
+                               const std::vector<std::string>& crls) const;
+
+private:
+    mutable std::mutex mutex_;
+    mutable std::shared_ptr<Built> built_;
+    mutable std::vector<const void*> built_from_;  // each anchor; each CRL's address, size, last bytes' hash
+};
+
 // Trust anchors (and optional CRLs) for chain validation. Empty = chain not checked.
 struct TrustStore {
     std::vector<X509Ptr> anchors;
@@ -36,6 +64,8 @@ struct TrustStore {
     // Adds every CRL of a PEM or DER file and turns CRL checking on; throws Error naming
     // the file when it holds no CRL.
     void add_crl_file(const std::filesystem::path& path);
+
+    TrustCache cache;
 };
 
 struct CmsVerification {

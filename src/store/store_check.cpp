@@ -7,6 +7,7 @@
 #include <cstring>
 #include <unordered_set>
 
+#include "core/calendar.hpp"
 #include "core/error.hpp"
 #include "core/fs.hpp"
 
@@ -16,11 +17,12 @@ namespace {
 namespace fsys = std::filesystem;
 
 // The inode's last change (link, write, rename), which a plain mtime would not show for a
-// blob hard-linked from an older spool file.
+// blob hard-linked from an older spool file. Saturated rather than converted as it is: a
+// clock set past 2262 would otherwise overflow the nanosecond time point.
 std::optional<TimePoint> changed_at(const fsys::path& p) {
     struct stat st {};
     if (::stat(p.c_str(), &st) != 0) return std::nullopt;
-    return TimePoint(std::chrono::seconds(st.st_ctim.tv_sec));
+    return clamp_to_time_point(std::chrono::sys_seconds(std::chrono::seconds(st.st_ctim.tv_sec)));
 }
 
 void check_rows(Database& db, BlobStore& blobs, StoreCheckReport& r, std::unordered_set<std::string>& named) {

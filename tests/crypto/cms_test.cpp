@@ -7,7 +7,10 @@
 #include <gtest/gtest.h>
 #include <openssl/cms.h>
 
+#include <atomic>
 #include <chrono>
+#include <thread>
+#include <vector>
 
 #include "crypto/identity.hpp"
 #include "test_pki.hpp"
@@ -195,6 +198,70 @@ TEST_F(CmsTest, RevokedSignerFailsTheChainWithACrl) {
         EXPECT_FALSE(v.chain_ok) << file;
         EXPECT_NE(v.error.find("revoked"), std::string::npos) << v.error;
     }
+}
+
+// A TrustStore keeps its OpenSSL store and the chains it found good (TrustCache): a kept
+// verdict must never outlive what decided it.
+TEST_F(CmsTest, AReusedTrustStoreFollowsItsTimeCrlsAndAnchors) {
+    const auto now = std::chrono::system_clock::now();
+    auto sig = cms_sign_detached(identity(), kContent);
+    pki.empty_crl();
+    auto t = trust("ca.pem");
+    t.add_crl_file(pki.path("crl.pem"));
+    ASSERT_TRUE(cms_verify_detached(sig, kContent, &t).chain_ok);
+    ASSERT_TRUE(cms_verify_detached(sig, kContent, &t).chain_ok);
+
+    // Past the CRL's next update (30 days), inside the signer's validity (365 days).
+    t.at = now + std::chrono::hours(24 * 40);
+    auto stale = cms_verify_detached(sig, kContent, &t);
+    EXPECT_FALSE(stale.chain_ok);
+    EXPECT_NE(stale.error.find("CRL has expired"), std::string::npos) << stale.error;
+    // Before the signer's validity.
+    t.at = now - std::chrono::hours(48);
+    EXPECT_FALSE(cms_verify_detached(sig, kContent, &t).chain_ok);
+    t.at.reset();
+    ASSERT_TRUE(cms_verify_detached(sig, kContent, &t).chain_ok);
+
+    // The CRL replaced by one that revokes the signer.
+    pki.revoke_signer();
+    t.crls_der.clear();
+    t.add_crl_file(pki.path("crl.der"));
+    auto revoked = cms_verify_detached(sig, kContent, &t);
+    EXPECT_TRUE(revoked.signature_ok);
+    EXPECT_FALSE(revoked.chain_ok);
+    EXPECT_NE(revoked.error.find("revoked"), std::string::npos) << revoked.error;
+
+    // The anchors replaced by a CA that did not issue the signer.
+    auto u = trust("ca.pem");
+    ASSERT_TRUE(cms_verify_detached(sig, kContent, &u).chain_ok);
+    u.anchors = trust("other-ca.pem").anchors;
+    EXPECT_FALSE(cms_verify_detached(sig, kContent, &u).chain_ok);
+    // A copy starts from its own members.
+    auto copy = u;
+    copy.anchors = trust("ca.pem").anchors;
+    EXPECT_TRUE(cms_verify_detached(sig, kContent, &copy).chain_ok);
+    EXPECT_FALSE(cms_verify_detached(sig, kContent, &u).chain_ok);
+}
+
+// The daemon's reception point verifies on several threads with one trust snapshot.
+TEST_F(CmsTest, OneTrustStoreServesConcurrentVerifications) {
+    auto sig = cms_sign_detached(identity(), kContent);
+    pki.empty_crl();
+    auto t = trust("ca.pem");
+    t.add_crl_file(pki.path("crl.pem"));
+    std::atomic<int> good{0}, refused{0};
+    std::vector<std::thread> threads;
+    for (int k = 0; k < 4; ++k)
+        threads.emplace_back([&] {
+            for (int i = 0; i < 25; ++i) {
+                if (cms_verify_detached(sig, kContent, &t).chain_ok) ++good;
+                auto other = cms_verify_detached(sig, kContent + "x", &t);
+                if (!other.signature_ok && other.chain_ok) ++refused;
+            }
+        });
+    for (auto& th : threads) th.join();
+    EXPECT_EQ(good.load(), 100);
+    EXPECT_EQ(refused.load(), 100);
 }
 
 }  // namespace

@@ -32,7 +32,6 @@ import argparse
 import glob
 import json
 import os
-import shutil
 import smtplib
 import sqlite3
 import ssl
@@ -44,7 +43,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "../../tests/e2e"))
 sys.path.insert(0, os.path.join(HERE, ".."))
-from fs_settle import settle_file_system  # noqa: E402
+from fs_settle import clean_up, settle_file_system  # noqa: E402
 from rsa_speed import rsa_sign_rate  # noqa: E402
 from clamd_harness import cpu_list  # noqa: E402
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -254,10 +253,7 @@ def main():
     probe_dir, create_before, create_after, waited = settle_file_system(tempfile.gettempdir())
     results = [run_topology(k, args.messages, args.sessions, args.clamd_tmp, keep, args.clamd_cpus)
                for k in ([args.only] if args.only else ("sqlite-1", "pg-1", "pg-2"))]
-    for t in keep:
-        if t:
-            t.cleanup()
-    shutil.rmtree(probe_dir, ignore_errors=True)
+    clean_up(keep + [probe_dir])
     single = next((r for r in results if r["topology"] == "sqlite-1"), None)
     budget = cpu_budget(single, args.target_rate, rsa_sign_rate()) if single else None
     print(json.dumps({"cores": os.cpu_count(), "clamd_cpus": sorted(args.clamd_cpus) if args.clamd_cpus else "all",

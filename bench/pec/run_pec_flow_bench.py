@@ -36,7 +36,6 @@ import re
 import smtplib
 import sqlite3
 import ssl
-import subprocess
 import sys
 import tempfile
 import threading
@@ -45,7 +44,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "../../tests/e2e"))
 sys.path.insert(0, os.path.join(HERE, ".."))
-from fs_settle import settle_file_system  # noqa: E402
+from fs_settle import clean_up, settle_file_system  # noqa: E402
 from rsa_speed import rsa_sign_rate  # noqa: E402
 from clamd_harness import cpu_list  # noqa: E402
 
@@ -256,10 +255,7 @@ def main():
     rsa = rsa_sign_rate()
     paced = [run_once(args.messages, args.sessions, True, args.probe_interval, args.clamd_tmp, keep, r, flow,
                       args.clamd_cpus) for r in args.rate]
-    for t in keep:
-        if t:
-            t.cleanup()
-    subprocess.run(["rm", "-rf", probe_dir])
+    clean_up(keep + [probe_dir])
     result = {"cores": os.cpu_count(), "clamd_tmp": args.clamd_tmp or "clamd default",
               "clamd_cpus": sorted(args.clamd_cpus) if args.clamd_cpus else "all",
               "file_create_us": {"at_start": create_before, "after_wait": create_after, "waited_s": waited},

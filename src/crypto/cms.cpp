@@ -342,7 +342,7 @@ struct TrustCache::Built {
     std::unique_ptr<X509_STORE, StoreFree> store;
     std::vector<CrlSpan> crls;
     std::mutex mutex;
-    std::unordered_map<std::string, GoodSpan> good;  // by check_crl flag + certificate DERs
+    std::unordered_map<std::string, GoodSpan> good;  // by chain_key()
 };
 
 TrustCache& TrustCache::operator=(const TrustCache&) noexcept {
@@ -421,12 +421,22 @@ GoodSpan good_span(X509_STORE_CTX* ctx, const TrustCache::Built& built, bool che
     return span;
 }
 
+// SHA-256 of the CRL flag and every certificate's DER (DER is self-delimiting): 32 bytes
+// per kept chain instead of the certificates themselves.
+std::string chain_key(X509* signer, STACK_OF(X509) * untrusted, bool check_crl) {
+    std::string all(1, check_crl ? 'c' : '-');
+    all += der_of(signer);
+    for (int i = 0; untrusted && i < sk_X509_num(untrusted); ++i) all += der_of(sk_X509_value(untrusted, i));
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    if (!EVP_Digest(all.data(), all.size(), md, &n, EVP_sha256(), nullptr)) return all;
+    return std::string(reinterpret_cast<char*>(md), n);
+}
+
 bool verify_chain(X509* signer, STACK_OF(X509) * untrusted, const TrustStore& trust, std::string& error) {
     auto built = trust.cache.get(trust.anchors, trust.crls_der);
     const std::int64_t at = trust.at ? std::chrono::system_clock::to_time_t(*trust.at) : std::time(nullptr);
-    std::string key(1, trust.check_crl ? 'c' : '-');
-    key += der_of(signer);
-    for (int i = 0; untrusted && i < sk_X509_num(untrusted); ++i) key += der_of(sk_X509_value(untrusted, i));
+    std::string key = chain_key(signer, untrusted, trust.check_crl);
     {
         std::lock_guard lock(built->mutex);
         auto it = built->good.find(key);

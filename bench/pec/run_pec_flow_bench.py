@@ -23,11 +23,13 @@ log off ([log] enabled = false), so the cost of logging is a ratio from one run.
 
 With --rate R (repeatable) the load is also run paced at R submissions/s (the open loop
 of a real submission population), which gives the acceptance latency at that rate rather
-than at saturation. Every run starts once creating a file is cheap again (bench/fs_settle.py).
+than at saturation. With --crl-entries N both providers check every signer's chain against a
+CRL of N entries, as a provider does with its CAs' CRLs configured. Every run starts once
+creating a file is cheap again (bench/fs_settle.py).
 
     python3 bench/pec/run_pec_flow_bench.py [--build build] [--messages 600] [--sessions 8]
                                             [--probe-interval 0.05] [--rate R ...] [--log-on-only]
-                                            [--in-flow-backlog N]
+                                            [--in-flow-backlog N] [--crl-entries N]
 """
 import argparse
 import json
@@ -36,6 +38,7 @@ import re
 import smtplib
 import sqlite3
 import ssl
+import subprocess
 import sys
 import tempfile
 import threading
@@ -68,8 +71,29 @@ def blob_path(data_dir, key):
     return os.path.join(data_dir, "mailboxes", digits[(h >> 4) & 15] + digits[h & 15], key)
 
 
+def write_crl(ca_dir, work, path, entries):
+    """A CRL of the providers' CA revoking `entries` certificates other than theirs (a real
+    CA's CRL lists the certificates it issued to others), made with `openssl ca -gencrl`."""
+    os.makedirs(work, exist_ok=True)
+    with open(os.path.join(work, "ca.cnf"), "w") as f:
+        f.write("[ca]\ndefault_ca = pec\n[pec]\ndatabase = %s\ncrlnumber = %s\ncertificate = %s\n"
+                "private_key = %s\ndefault_md = sha256\ndefault_crl_days = 7\n"
+                % (os.path.join(work, "index.txt"), os.path.join(work, "crlnumber"),
+                   os.path.join(ca_dir, "ca.pem"), os.path.join(ca_dir, "ca.key")))
+    with open(os.path.join(work, "crlnumber"), "w") as f:
+        f.write("01\n")
+    revoked_at = time.strftime("%y%m%d%H%M%SZ", time.gmtime(time.time() - 86400))
+    expires = time.strftime("%y%m%d%H%M%SZ", time.gmtime(time.time() + 365 * 86400))
+    with open(os.path.join(work, "index.txt"), "w") as f:
+        for i in range(entries):
+            f.write("R\t%s\t%s\t%X\tunknown\t/CN=revoked %d\n" % (expires, revoked_at, 0xF0000000 + i, i))
+    subprocess.run(["openssl", "ca", "-config", "ca.cnf", "-batch", "-gencrl", "-out", path], cwd=work,
+                   check=True, capture_output=True, timeout=600)
+    return os.path.getsize(path)
+
+
 def run_once(messages, sessions, log_on, probe_interval, clamd_tmp, keep, rate=None, in_flow_backlog=None,
-             clamd_cpus=None):
+             clamd_cpus=None, crl_entries=None):
     from clamd_harness import ClamdInstance
     from pec_network import PecNetwork
     tmp = tempfile.TemporaryDirectory(prefix="pecd-bench-pec-")
@@ -83,6 +107,11 @@ def run_once(messages, sessions, log_on, probe_interval, clamd_tmp, keep, rate=N
         a.extra_toml = b.extra_toml = "[log]\nenabled = false\n"
     if in_flow_backlog is not None:  # A's submission listener (B has none in this flow)
         a.extra_toml += "[limits]\nin_flow_backlog = %d\n" % in_flow_backlog
+    crl_bytes = None
+    if crl_entries is not None:  # both providers check every chain against it
+        crl = os.path.join(tmp.name, "provider-ca.crl")
+        crl_bytes = write_crl(net.pec_ca_dir, os.path.join(tmp.name, "ca-db"), crl, crl_entries)
+        a.pec_toml = b.pec_toml = 'crl_file = "%s"\n' % crl
     net.prepare()
     alice = a.add_mailbox("alice", "pw-alice", "--quota", str(8 << 30))
     probe = a.add_mailbox("probe", "pw-probe", "--quota", str(8 << 30))
@@ -211,6 +240,7 @@ def run_once(messages, sessions, log_on, probe_interval, clamd_tmp, keep, rate=N
         return round(1000 * series[min(len(series) - 1, int(q * len(series)))], 1) if series else None
 
     return {"legal_log": log_on, "messages": messages, "sessions": sessions, "offered_per_s": rate,
+            "crl_entries": crl_entries, "crl_bytes": crl_bytes,
             "receipts": got,
             "complete": got >= 2 * messages, "errors": errors[:3],
             "submit_s": round(submitted - start, 2), "total_s": round(finished - start, 2),
@@ -240,6 +270,8 @@ def main():
                     help="also run at this offered rate (submissions/s, paced over the sessions) and report "
                          "the acceptance latency there; may be given more than once")
     ap.add_argument("--clamd-cpus", type=cpu_list, help="CPUs clamd runs on, e.g. 1 (default: all)")
+    ap.add_argument("--crl-entries", type=int, help="both providers check chains against a CRL of the "
+                    "providers' CA listing this many revoked certificates (not theirs)")
     args = ap.parse_args()
     os.environ["PECD_BINARY_DIR"] = os.path.abspath(args.build)  # read when pecd_harness is imported
     keep = []
@@ -248,13 +280,14 @@ def main():
           file=sys.stderr)
     flow = args.in_flow_backlog
     with_log = run_once(args.messages, args.sessions, True, args.probe_interval, args.clamd_tmp, keep,
-                        in_flow_backlog=flow, clamd_cpus=args.clamd_cpus)
+                        in_flow_backlog=flow, clamd_cpus=args.clamd_cpus, crl_entries=args.crl_entries)
     without_log = with_log if args.log_on_only else run_once(args.messages, args.sessions, False,
                                                               args.probe_interval, args.clamd_tmp, keep,
-                                                              in_flow_backlog=flow, clamd_cpus=args.clamd_cpus)
+                                                              in_flow_backlog=flow, clamd_cpus=args.clamd_cpus,
+                                                              crl_entries=args.crl_entries)
     rsa = rsa_sign_rate()
     paced = [run_once(args.messages, args.sessions, True, args.probe_interval, args.clamd_tmp, keep, r, flow,
-                      args.clamd_cpus) for r in args.rate]
+                      args.clamd_cpus, args.crl_entries) for r in args.rate]
     clean_up(keep + [probe_dir])
     result = {"cores": os.cpu_count(), "clamd_tmp": args.clamd_tmp or "clamd default",
               "clamd_cpus": sorted(args.clamd_cpus) if args.clamd_cpus else "all",

@@ -38,7 +38,6 @@ import re
 import smtplib
 import sqlite3
 import ssl
-import subprocess
 import sys
 import tempfile
 import threading
@@ -71,31 +70,11 @@ def blob_path(data_dir, key):
     return os.path.join(data_dir, "mailboxes", digits[(h >> 4) & 15] + digits[h & 15], key)
 
 
-def write_crl(ca_dir, work, path, entries):
-    """A CRL of the providers' CA revoking `entries` certificates other than theirs (a real
-    CA's CRL lists the certificates it issued to others), made with `openssl ca -gencrl`."""
-    os.makedirs(work, exist_ok=True)
-    with open(os.path.join(work, "ca.cnf"), "w") as f:
-        f.write("[ca]\ndefault_ca = pec\n[pec]\ndatabase = %s\ncrlnumber = %s\ncertificate = %s\n"
-                "private_key = %s\ndefault_md = sha256\ndefault_crl_days = 7\n"
-                % (os.path.join(work, "index.txt"), os.path.join(work, "crlnumber"),
-                   os.path.join(ca_dir, "ca.pem"), os.path.join(ca_dir, "ca.key")))
-    with open(os.path.join(work, "crlnumber"), "w") as f:
-        f.write("01\n")
-    revoked_at = time.strftime("%y%m%d%H%M%SZ", time.gmtime(time.time() - 86400))
-    expires = time.strftime("%y%m%d%H%M%SZ", time.gmtime(time.time() + 365 * 86400))
-    with open(os.path.join(work, "index.txt"), "w") as f:
-        for i in range(entries):
-            f.write("R\t%s\t%s\t%X\tunknown\t/CN=revoked %d\n" % (expires, revoked_at, 0xF0000000 + i, i))
-    subprocess.run(["openssl", "ca", "-config", "ca.cnf", "-batch", "-gencrl", "-out", path], cwd=work,
-                   check=True, capture_output=True, timeout=600)
-    return os.path.getsize(path)
-
-
 def run_once(messages, sessions, log_on, probe_interval, clamd_tmp, keep, rate=None, in_flow_backlog=None,
              clamd_cpus=None, crl_entries=None):
     from clamd_harness import ClamdInstance
     from pec_network import PecNetwork
+    from provider_ca import ProviderCa
     tmp = tempfile.TemporaryDirectory(prefix="pecd-bench-pec-")
     scratch = tempfile.TemporaryDirectory(prefix="pecd-bench-clamd-", dir=clamd_tmp) if clamd_tmp else None
     keep += [tmp, scratch]  # deleted after the last run (a deletion slows the next run's creates)
@@ -110,7 +89,10 @@ def run_once(messages, sessions, log_on, probe_interval, clamd_tmp, keep, rate=N
     crl_bytes = None
     if crl_entries is not None:  # both providers check every chain against it
         crl = os.path.join(tmp.name, "provider-ca.crl")
-        crl_bytes = write_crl(net.pec_ca_dir, os.path.join(tmp.name, "ca-db"), crl, crl_entries)
+        ca = ProviderCa(net.pec_ca_dir, os.path.join(tmp.name, "ca-db"))
+        ca.revoke_others(crl_entries)  # certificates other than the providers' (a real CA's CRL)
+        ca.write_crl(crl)
+        crl_bytes = os.path.getsize(crl)
         a.pec_toml = b.pec_toml = 'crl_file = "%s"\n' % crl
     net.prepare()
     alice = a.add_mailbox("alice", "pw-alice", "--quota", str(8 << 30))

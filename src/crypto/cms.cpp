@@ -304,18 +304,11 @@ std::optional<std::int64_t> epoch_seconds(const ASN1_TIME* t) {
     return static_cast<std::int64_t>(::timegm(&tm));
 }
 
-std::string der_of(X509* x) {
+// The DER of an OpenSSL object, through its i2d function.
+template <class T>
+std::string der_of(const T* object, int (*i2d)(const T*, unsigned char**)) {
     unsigned char* der = nullptr;
-    int n = i2d_X509(x, &der);
-    std::string out;
-    if (n > 0) out.assign(reinterpret_cast<char*>(der), static_cast<std::size_t>(n));
-    OPENSSL_free(der);
-    return out;
-}
-
-std::string der_of_name(const X509_NAME* name) {
-    unsigned char* der = nullptr;
-    int n = i2d_X509_NAME(name, &der);
+    int n = i2d(object, &der);
     std::string out;
     if (n > 0) out.assign(reinterpret_cast<char*>(der), static_cast<std::size_t>(n));
     OPENSSL_free(der);
@@ -379,11 +372,12 @@ std::shared_ptr<TrustCache::Built> TrustCache::get(const std::vector<X509Ptr>& a
         auto last = epoch_seconds(X509_CRL_get0_lastUpdate(crl));
         const ASN1_TIME* next_time = X509_CRL_get0_nextUpdate(crl);
         auto next = epoch_seconds(next_time);
-        // A CRL whose dates cannot be read never lets a chain it may decide be kept.
-        if (last && (next || !next_time))
-            built->crls.push_back({der_of_name(X509_CRL_get_issuer(crl)), *last, next});
-        else
-            built->crls.push_back({der_of_name(X509_CRL_get_issuer(crl)), INT64_MAX, INT64_MIN});
+        CrlSpan span{der_of(X509_CRL_get_issuer(crl), i2d_X509_NAME), INT64_MAX, INT64_MIN};
+        if (last && (next || !next_time)) {  // unreadable dates: no chain it may decide is kept
+            span.last_update = *last;
+            span.next_update = next;
+        }
+        built->crls.push_back(std::move(span));
         X509_CRL_free(crl);
     }
     ERR_clear_error();
@@ -411,7 +405,7 @@ GoodSpan good_span(X509_STORE_CTX* ctx, const TrustCache::Built& built, bool che
         span.from = std::max(span.from, *not_before);
         span.until = std::min(span.until, *not_after);  // OpenSSL: expired once past notAfter
         if (!check_crl) continue;
-        auto subject = der_of_name(X509_get_subject_name(c));
+        auto subject = der_of(X509_get_subject_name(c), i2d_X509_NAME);
         for (const auto& crl : built.crls) {
             if (crl.issuer_der != subject) continue;
             span.from = std::max(span.from, crl.last_update);
@@ -425,8 +419,9 @@ GoodSpan good_span(X509_STORE_CTX* ctx, const TrustCache::Built& built, bool che
 // per kept chain instead of the certificates themselves.
 std::string chain_key(X509* signer, STACK_OF(X509) * untrusted, bool check_crl) {
     std::string all(1, check_crl ? 'c' : '-');
-    all += der_of(signer);
-    for (int i = 0; untrusted && i < sk_X509_num(untrusted); ++i) all += der_of(sk_X509_value(untrusted, i));
+    all += der_of(signer, i2d_X509);
+    for (int i = 0; untrusted && i < sk_X509_num(untrusted); ++i)
+        all += der_of(sk_X509_value(untrusted, i), i2d_X509);
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
     if (!EVP_Digest(all.data(), all.size(), md, &n, EVP_sha256(), nullptr)) return all;

@@ -10,41 +10,12 @@ anomalia (X-Trasporto: errore; its signer's chain no longer validates), with no 
 broken CRL file written next is refused and the revocation stays in force.
 """
 import os
-import subprocess
 import tempfile
 import time
 import unittest
 
 from pec_network import PecNetwork
-
-
-def openssl(*args, cwd=None):
-    subprocess.run(["openssl"] + list(args), check=True, capture_output=True, timeout=60, cwd=cwd)
-
-
-class ProviderCa:
-    """`openssl ca` over the network's provider CA, to revoke and to issue CRLs."""
-
-    def __init__(self, ca_dir, work):
-        self.work = work
-        os.makedirs(work, exist_ok=True)
-        with open(os.path.join(work, "ca.cnf"), "w") as f:
-            f.write("[ca]\ndefault_ca = pec\n[pec]\ndatabase = %s\ncrlnumber = %s\ncertificate = %s\n"
-                    "private_key = %s\ndefault_md = sha256\ndefault_crl_days = 7\n"
-                    % (os.path.join(work, "index.txt"), os.path.join(work, "crlnumber"),
-                       os.path.join(ca_dir, "ca.pem"), os.path.join(ca_dir, "ca.key")))
-        open(os.path.join(work, "index.txt"), "w").close()
-        with open(os.path.join(work, "crlnumber"), "w") as f:
-            f.write("01\n")
-
-    def revoke(self, certificate):
-        openssl("ca", "-config", "ca.cnf", "-batch", "-revoke", certificate, "-crl_reason", "keyCompromise",
-                cwd=self.work)
-
-    def write_crl(self, path):
-        """The CRL written beside `path`, then renamed over it."""
-        openssl("ca", "-config", "ca.cnf", "-batch", "-gencrl", "-out", path + ".new", cwd=self.work)
-        os.rename(path + ".new", path)
+from provider_ca import ProviderCa
 
 
 class CrlRefreshedWhileRunning(unittest.TestCase):

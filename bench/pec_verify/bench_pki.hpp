@@ -1,5 +1,5 @@
-// bench_pki.hpp - a certification authority, a provider certificate it issued and a CRL
-// of a chosen length, made with the OpenSSL API, for benchmarks that check chains
+// bench_pki.hpp - a certification authority, a provider certificate it issued (both by
+// tls::issue_certificate) and a CRL of a chosen length, for benchmarks that check chains
 //
 // The CRL revokes `revoked` serial numbers other than the provider's (a real CA's CRL
 // lists tens of thousands of certificates it issued to others), so the envelope signed by
@@ -8,11 +8,12 @@
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
-#include <openssl/x509v3.h>
 
+#include <chrono>
 #include <string>
 
 #include "crypto/cms.hpp"
+#include "tls/certificate.hpp"
 
 namespace pecd::bench {
 
@@ -22,48 +23,26 @@ struct BenchPki {
     std::string crl_der;
 };
 
-inline void set_name(X509_NAME* name, const char* cn) {
-    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(cn), -1, -1,
-                               0);
-}
-
-inline void add_extension(X509* cert, X509* issuer, int nid, const char* value) {
-    X509V3_CTX ctx;
-    X509V3_set_ctx(&ctx, issuer, cert, nullptr, nullptr, 0);
-    if (X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value)) {
-        X509_add_ext(cert, ext, -1);
-        X509_EXTENSION_free(ext);
-    }
-}
-
-inline crypto::X509Ptr make_certificate(EVP_PKEY* key, const char* cn, long serial, X509* issuer,
-                                        EVP_PKEY* issuer_key, bool is_ca) {
-    X509* x = X509_new();
-    X509_set_version(x, 2);
-    ASN1_INTEGER_set(X509_get_serialNumber(x), serial);
-    X509_gmtime_adj(X509_getm_notBefore(x), -3600);
-    X509_gmtime_adj(X509_getm_notAfter(x), 86400L * 365);
-    X509_set_pubkey(x, key);
-    set_name(X509_get_subject_name(x), cn);
-    X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : X509_get_subject_name(x));
-    X509* signer = issuer ? issuer : x;
-    if (is_ca) {
-        add_extension(x, signer, NID_basic_constraints, "critical,CA:TRUE");
-        add_extension(x, signer, NID_key_usage, "critical,keyCertSign,cRLSign");
-    } else {
-        add_extension(x, signer, NID_key_usage, "critical,digitalSignature,nonRepudiation");
-    }
-    X509_sign(x, issuer_key, EVP_sha256());
-    return crypto::X509Ptr(x, crypto::X509Free{});
-}
-
 inline BenchPki make_pki(long revoked) {
     BenchPki p;
-    p.ca.key = crypto::PkeyPtr(EVP_RSA_gen(2048), crypto::PkeyFree{});
-    p.ca.certificate = make_certificate(p.ca.key.get(), "Bench PEC CA", 1, nullptr, p.ca.key.get(), true);
-    p.provider.key = crypto::PkeyPtr(EVP_RSA_gen(2048), crypto::PkeyFree{});
-    p.provider.certificate = make_certificate(p.provider.key.get(), "Posta Certificata Bench", 2,
-                                              p.ca.certificate.get(), p.ca.key.get(), false);
+    const auto issued_at = std::chrono::system_clock::now();
+    tls::CertificateSpec ca_spec;
+    ca_spec.common_name = "Bench PEC CA";
+    ca_spec.usage = tls::Usage::ca;
+    p.ca.key = crypto::PkeyPtr(tls::generate_key(tls::KeyType::rsa2048).release(), crypto::PkeyFree{});
+    p.ca.certificate = crypto::X509Ptr(
+        tls::issue_certificate(ca_spec, p.ca.key.get(), nullptr, p.ca.key.get(), issued_at).release(),
+        crypto::X509Free{});
+    tls::CertificateSpec provider_spec;
+    provider_spec.common_name = "Posta Certificata Bench";
+    provider_spec.usage = tls::Usage::email_signing;
+    provider_spec.validity = std::chrono::days(365);
+    p.provider.key = crypto::PkeyPtr(tls::generate_key(tls::KeyType::rsa2048).release(), crypto::PkeyFree{});
+    p.provider.certificate =
+        crypto::X509Ptr(tls::issue_certificate(provider_spec, p.provider.key.get(), p.ca.certificate.get(),
+                                               p.ca.key.get(), issued_at)
+                            .release(),
+                        crypto::X509Free{});
 
     X509_CRL* crl = X509_CRL_new();
     X509_CRL_set_version(crl, 1);

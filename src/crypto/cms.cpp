@@ -13,7 +13,6 @@
 #include <openssl/x509v3.h>
 
 #include <algorithm>
-#include <climits>
 #include <cstdint>
 #include <cstring>
 #include <ctime>
@@ -290,18 +289,11 @@ std::optional<TimePoint> signing_time(CMS_SignerInfo* si) {
     X509_ATTRIBUTE* attr = CMS_signed_get_attr(si, idx);
     ASN1_TYPE* t = attr ? X509_ATTRIBUTE_get0_type(attr, 0) : nullptr;
     if (!t || (t->type != V_ASN1_UTCTIME && t->type != V_ASN1_GENERALIZEDTIME)) return std::nullopt;
-    std::tm tm{};
-    if (!ASN1_TIME_to_tm(reinterpret_cast<ASN1_TIME*>(t->value.asn1_string), &tm)) return std::nullopt;
+    auto seconds = asn1_time_seconds(reinterpret_cast<ASN1_TIME*>(t->value.asn1_string));
+    if (!seconds) return std::nullopt;
     // The signer chose this time: a GeneralizedTime may say year 9999, which no TimePoint
     // holds; such a time is reported as absent.
-    return to_time_point(utc_seconds(tm));
-}
-
-// Seconds since the epoch of an ASN.1 time; nullopt when it is unreadable.
-std::optional<std::int64_t> epoch_seconds(const ASN1_TIME* t) {
-    std::tm tm{};
-    if (!t || !ASN1_TIME_to_tm(t, &tm)) return std::nullopt;
-    return static_cast<std::int64_t>(::timegm(&tm));
+    return to_time_point(*seconds);
 }
 
 // The DER of an OpenSSL object, through its i2d function.
@@ -344,6 +336,23 @@ TrustCache& TrustCache::operator=(const TrustCache&) noexcept {
     built_from_.clear();
     return *this;
 }
+
+std::optional<std::chrono::sys_seconds> asn1_time_seconds(const ASN1_TIME* t) {
+    std::tm tm{};
+    if (!t || !ASN1_TIME_to_tm(t, &tm)) return std::nullopt;
+    return utc_seconds(tm);
+}
+
+namespace {
+
+// asn1_time_seconds() as a plain count, the unit of a GoodSpan.
+std::optional<std::int64_t> epoch_seconds(const ASN1_TIME* t) {
+    auto s = asn1_time_seconds(t);
+    if (!s) return std::nullopt;
+    return s->time_since_epoch().count();
+}
+
+}  // namespace
 
 std::shared_ptr<TrustCache::Built> TrustCache::get(const std::vector<X509Ptr>& anchors,
                                                    const std::vector<std::string>& crls) const {

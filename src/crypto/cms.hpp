@@ -8,6 +8,7 @@
 // chain is not trusted, and callers (pecctl verify, the reception point) report each.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -27,6 +28,9 @@ std::string cms_sign_detached(const SigningIdentity& id, std::string_view data,
                               Digest digest = Digest::sha256);
 std::string cms_sign_attached(const SigningIdentity& id, std::string_view data,
                               Digest digest = Digest::sha256);
+
+// An ASN.1 time (UTCTime or GeneralizedTime) as UTC seconds; nullopt when unreadable.
+std::optional<std::chrono::sys_seconds> asn1_time_seconds(const ASN1_TIME* t);
 
 // What a TrustStore's chain checks reuse: the OpenSSL store of its anchors and CRLs,
 // built at the first verification, and the chains found good with it, each with the span

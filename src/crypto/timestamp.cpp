@@ -95,10 +95,9 @@ std::string integer_bytes(const ASN1_INTEGER* i) {
 }
 
 std::optional<TimePoint> token_time(const ASN1_GENERALIZEDTIME* t) {
-    if (!t) return std::nullopt;
-    std::tm tm{};
-    if (ASN1_TIME_to_tm(t, &tm) != 1) return std::nullopt;
-    std::chrono::sys_time<std::chrono::microseconds> at = utc_seconds(tm);
+    auto seconds = asn1_time_seconds(t);
+    if (!seconds) return std::nullopt;
+    std::chrono::sys_time<std::chrono::microseconds> at = *seconds;
     // Fractions of a second (RFC 3161 allows them): "YYYYMMDDhhmmss.fffZ".
     std::string_view s(reinterpret_cast<const char*>(t->data), static_cast<std::size_t>(t->length));
     if (auto dot = s.find('.'); dot != std::string_view::npos) {

@@ -13,12 +13,6 @@
 namespace pecd::crypto {
 namespace {
 
-std::optional<std::chrono::sys_seconds> seconds_of(const ASN1_TIME* t) {
-    std::tm tm{};
-    if (!t || !ASN1_TIME_to_tm(t, &tm)) return std::nullopt;
-    return utc_seconds(tm);
-}
-
 // The earliest next update among the lapsed CRLs, if one has lapsed.
 std::optional<std::chrono::sys_seconds> earliest_lapse(const std::vector<CrlInfo>& crls, TimePoint now) {
     std::optional<std::chrono::sys_seconds> out;
@@ -36,7 +30,7 @@ std::vector<CrlInfo> describe_crls(const TrustStore& trust) {
         X509_CRL* crl = d2i_X509_CRL(nullptr, &p, static_cast<long>(der.size()));
         if (!crl) continue;
         out.push_back(
-            {distinguished_name(X509_CRL_get_issuer(crl)), seconds_of(X509_CRL_get0_nextUpdate(crl))});
+            {distinguished_name(X509_CRL_get_issuer(crl)), asn1_time_seconds(X509_CRL_get0_nextUpdate(crl))});
         X509_CRL_free(crl);
     }
     ERR_clear_error();

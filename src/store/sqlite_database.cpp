@@ -139,6 +139,10 @@ public:
         }
     }
 
+    // BEGIN, COMMIT and ROLLBACK, from the statement cache: sqlite3_exec would parse them
+    // again at every transaction, several hundred times a second on a busy queue.
+    void transaction_control(std::string_view sql) { run(sql, {}, nullptr); }
+
     // Runs one statement; appends result rows to out when given.
     std::int64_t run(std::string_view sql, const std::vector<Value>& params, std::vector<Row>* out) {
         sqlite3_stmt* stmt = prepare(sql);
@@ -339,35 +343,35 @@ public:
             std::unique_ptr<Connection>& c;
             ~Return() { self->give_reader(std::move(c)); }
         } give_back{this, conn};
-        conn->execute_script("BEGIN");
+        conn->transaction_control("BEGIN");
         try {
             SqliteTx tx(*conn);
             fn(tx);
         } catch (...) {
             try {
-                conn->execute_script("ROLLBACK");
+                conn->transaction_control("ROLLBACK");
             } catch (...) {
             }
             throw;
         }
-        conn->execute_script("COMMIT");
+        conn->transaction_control("COMMIT");
     }
 
     std::string backend() const override { return "sqlite"; }
 
 private:
     void run_write(const std::function<void(Tx&)>& fn) {
-        writer_.execute_script("BEGIN IMMEDIATE");
+        writer_.transaction_control("BEGIN IMMEDIATE");
         current_ = this;
         try {
             SqliteTx tx(writer_);
             fn(tx);
-            writer_.execute_script("COMMIT");
+            writer_.transaction_control("COMMIT");
         } catch (...) {
             current_ = nullptr;
             if (!sqlite3_get_autocommit(writer_.handle())) {
                 try {
-                    writer_.execute_script("ROLLBACK");
+                    writer_.transaction_control("ROLLBACK");
                 } catch (...) {
                 }
             }

@@ -10,7 +10,7 @@ BUILD_PKGS=(
   libboost-dev libboost-system-dev libboost-program-options-dev
   libssl-dev openssl libgmime-3.0-dev libxml2-dev libxml2-utils
   libsqlite3-dev sqlite3 libpq-dev libldap-dev libc-ares-dev libsodium-dev
-  libmimalloc-dev libtomlplusplus-dev libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
+  libtomlplusplus-dev libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev libp11-dev libengine-pkcs11-openssl ccache
 )
 PEER_PKGS=(

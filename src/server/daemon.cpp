@@ -236,8 +236,7 @@ int run_daemon(config::Config c, const RunOptions& options) {
     for (auto& l : services->other_listeners()) bound.push_back(l);
     write_listeners_file(c.data_dir / "listeners.json", c.hostname, bound);
     print_banner(c, bound, services->demo_accounts());
-    spdlog::info("pecd: serving with {} threads, allocator {}", c.threads,
-                 options.allocator.empty() ? "not reported" : options.allocator);
+    spdlog::info("pecd: serving with {} threads", c.threads);
 
     std::vector<std::thread> threads;
     for (unsigned i = 1; i < c.threads; ++i) threads.emplace_back([&] { io.run(); });

@@ -17,7 +17,6 @@ struct RunOptions {
     bool any_port = false;       // bind every listener to a free port (tests, parallel runs)
     bool embedded_demo = false;  // create the demo domain and mailboxes if missing
     std::string clock_offset_file;  // tests: run on OffsetFileClock (core/offset_clock.hpp)
-    std::string allocator;          // the allocator serving malloc, for the start-up log line
 };
 
 int run_daemon(config::Config config, const RunOptions& options);

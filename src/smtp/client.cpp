@@ -122,14 +122,21 @@ std::optional<Reply> ReplyParser::next() {
 
 std::string DotStuffer::encode(std::string_view chunk) {
     std::string out;
+    if (chunk.empty()) return out;
     out.reserve(chunk.size() + chunk.size() / 64 + 2);
-    for (char c : chunk) {
-        if (line_start_ && c == '.') out += '.';
-        out += c;
-        line_start_ = c == '\n';
-        prev_ = last_;
-        last_ = c;
+    // Line by line (memchr for the line ends) rather than byte by byte: every message
+    // leaving the server passes through here.
+    std::size_t pos = 0;
+    while (pos < chunk.size()) {
+        if (line_start_ && chunk[pos] == '.') out += '.';
+        const auto nl = chunk.find('\n', pos);
+        const auto end = nl == std::string_view::npos ? chunk.size() : nl + 1;
+        out.append(chunk.substr(pos, end - pos));
+        line_start_ = nl != std::string_view::npos;
+        pos = end;
     }
+    prev_ = chunk.size() >= 2 ? chunk[chunk.size() - 2] : last_;
+    last_ = chunk.back();
     return out;
 }
 

@@ -82,6 +82,34 @@ TEST(DotStuffer, StuffsLeadingDotsAcrossChunksAndTerminates) {
     EXPECT_EQ(empty.finish(), ".\r\n");
 }
 
+// Whatever the chunks, the stuffed stream is the same: every line starting with a dot gets
+// one more, and the terminator depends on whether the whole body ended with CRLF.
+TEST(DotStuffer, AnySplitOfTheBodyGivesTheSameStream) {
+    const std::vector<std::string> bodies = {".\r\n..x\r\ny.\r\n.", "a\r\n", "a\r",
+                                             "\r\n.\r\n",           "..",    "x\n.y\n"};
+    auto reference = [](const std::string& body) {
+        std::string out;
+        bool line_start = true;
+        for (char c : body) {
+            if (line_start && c == '.') out += '.';
+            out += c;
+            line_start = c == '\n';
+        }
+        const bool crlf = body.empty() || (body.size() >= 2 && body.compare(body.size() - 2, 2, "\r\n") == 0);
+        return out + (crlf ? ".\r\n" : "\r\n.\r\n");
+    };
+    for (const auto& body : bodies)
+        for (std::size_t i = 0; i <= body.size(); ++i)
+            for (std::size_t j = i; j <= body.size(); ++j) {
+                DotStuffer d;
+                std::string out = d.encode(std::string_view(body).substr(0, i));
+                out += d.encode(std::string_view(body).substr(i, j - i));
+                out += d.encode(std::string_view(body).substr(j));
+                out += d.finish();
+                EXPECT_EQ(out, reference(body)) << "body \"" << body << "\" split at " << i << ", " << j;
+            }
+}
+
 TEST(ClientSession, PipelinedSmtpWithMixedRecipientReplies) {
     auto p = params({"ok@y.test", "bad@y.test"});
     p.recipients[0].notify = "FAILURE";

@@ -147,23 +147,12 @@ class OperatorChecks(unittest.TestCase):
             self.assertIn("listener[1].key", p.stderr)
             self.assertNotIn("s3cret", p.stderr)
 
-    def test_version_and_start_name_the_allocator_serving_malloc(self):
-        # The build links mimalloc unless it is a sanitizer build; what counts is the
-        # allocator that malloc() reaches in the running binary, which pecd checks itself.
-        expected = os.environ.get("PECD_EXPECTED_ALLOCATOR")
-        self.assertIn(expected, ("mimalloc", "system"), "PECD_EXPECTED_ALLOCATOR is set by CTest")
-        p = subprocess.run([PECD, "--version"], capture_output=True, text=True, timeout=30)
-        self.assertEqual(p.returncode, 0, p.stderr)
-        lines = p.stdout.splitlines()
-        self.assertRegex(lines[0], r"^pecd \d+\.\d+\.\d+$")
-        self.assertTrue(lines[1].startswith("allocator: " + expected), p.stdout)
-        if expected == "mimalloc":
-            self.assertRegex(lines[1], r"^allocator: mimalloc \d+\.\d+\.\d+$")
-        inst = PecdInstance().start()
-        try:
-            self.assertRegex(inst.read_log(), r"pecd: serving with \d+ threads, allocator " + expected)
-        finally:
-            inst.cleanup()
+    def test_version_is_printed_without_starting(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            p = subprocess.run([PECD, "--version", "--data-dir", tmp], capture_output=True, text=True, timeout=30)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertRegex(p.stdout, r"^pecd \d+\.\d+\.\d+\n$")
+            self.assertEqual(os.listdir(tmp), [])  # nothing created, nothing started
 
     def test_listeners_file_describes_every_listener(self):
         inst = PecdInstance().start()

@@ -247,18 +247,30 @@ def main():
     ap.add_argument("--clamd-tmp", default="/dev/shm" if os.path.isdir("/dev/shm") else "",
                     help="clamd's TemporaryDirectory ('' for clamd's default), as in the PEC flow benchmark")
     ap.add_argument("--clamd-cpus", type=cpu_list, help="CPUs clamd runs on, e.g. 1 (default: all)")
+    ap.add_argument("--no-settle", action="store_true",
+                    help="start at once, without waiting for the file system (compare_builds.py settles once "
+                         "for all its runs)")
+    ap.add_argument("--json-out", help="also write the results to this file")
     args = ap.parse_args()
     os.environ["PECD_BINARY_DIR"] = os.path.abspath(args.build)
     keep = []
-    probe_dir, create_before, create_after, waited = settle_file_system(tempfile.gettempdir())
+    if args.no_settle:
+        probe_dir, create_before, create_after, waited = None, None, None, 0
+    else:
+        probe_dir, create_before, create_after, waited = settle_file_system(tempfile.gettempdir())
     results = [run_topology(k, args.messages, args.sessions, args.clamd_tmp, keep, args.clamd_cpus)
                for k in ([args.only] if args.only else ("sqlite-1", "pg-1", "pg-2"))]
-    clean_up(keep + [probe_dir])
+    if keep or probe_dir:
+        clean_up(keep + [probe_dir])
     single = next((r for r in results if r["topology"] == "sqlite-1"), None)
     budget = cpu_budget(single, args.target_rate, rsa_sign_rate()) if single else None
-    print(json.dumps({"cores": os.cpu_count(), "clamd_cpus": sorted(args.clamd_cpus) if args.clamd_cpus else "all",
-                      "file_create_us": {"at_start": create_before, "after_wait": create_after, "waited_s": waited},
-                      "results": results, "budget": budget}, indent=2))
+    doc = {"cores": os.cpu_count(), "clamd_cpus": sorted(args.clamd_cpus) if args.clamd_cpus else "all",
+           "file_create_us": {"at_start": create_before, "after_wait": create_after, "waited_s": waited},
+           "results": results, "budget": budget}
+    print(json.dumps(doc, indent=2))
+    if args.json_out:
+        with open(args.json_out, "w") as f:
+            json.dump(doc, f, indent=2)
     base = results[0]["exchanges_per_s"]
     for r in results:
         print("%-9s %6.1f exchanges/s (x%.2f of sqlite-1)  complete=%s  %.2f of %d cores busy  cpu ms/exchange: %s"

@@ -10,6 +10,10 @@
 //                          the provider CAs' CRLs configured); counters: the CRL's size and,
 //                          as the peer, `openssl smime -verify -crl_check` per message
 //                          (a process that loads the CRL once, ms).
+//   BM_VerifyEnvelopeCrlVaried/N  the same, but every message carries one more certificate
+//                          of its own (the certificate set is not signed: a sender can add
+//                          one to each copy of a genuine envelope); 8192 such envelopes,
+//                          more than the trust cache keeps, are verified in turn.
 //   BM_Verify100MB         pec::verify_message on a ~100 MB signed envelope (bytes/s);
 //                          its counters report the peak RSS of a fresh process that reads
 //                          the file and verifies it (`--verify-file`, bar < 400 MB) and, as
@@ -148,6 +152,64 @@ void BM_VerifyEnvelopeCrl(benchmark::State& state) {
     std::filesystem::remove_all(dir);
 }
 BENCHMARK(BM_VerifyEnvelopeCrl)->Arg(0)->Arg(10000)->Arg(100000)->Unit(benchmark::kMicrosecond);
+
+std::string der_of(X509* certificate) {
+    unsigned char* der = nullptr;
+    int n = i2d_X509(certificate, &der);
+    std::string out(n > 0 ? reinterpret_cast<char*>(der) : "", n > 0 ? static_cast<std::size_t>(n) : 0);
+    OPENSSL_free(der);
+    return out;
+}
+
+void BM_VerifyEnvelopeCrlVaried(benchmark::State& state) {
+    const auto pki = bench::make_pki(state.range(0));
+    crypto::TrustStore trust;
+    trust.anchors.emplace_back(X509_dup(pki.ca.certificate.get()), crypto::X509Free{});
+    trust.crls_der.push_back(pki.crl_der);
+    trust.check_crl = true;
+    pec::VerifyOptions options;
+    options.trust = &trust;
+    // A copy of the CA certificate with a serial number of its own rides along in each
+    // message: a different certificate set every time, the same signer and chain.
+    std::vector<std::string> messages;
+    for (long i = 0; i < 8192; ++i) {
+        crypto::SigningIdentity id;
+        id.certificate = crypto::X509Ptr(X509_dup(pki.provider.certificate.get()), crypto::X509Free{});
+        id.key = crypto::PkeyPtr(pki.provider.key.get(), crypto::PkeyFree{});
+        EVP_PKEY_up_ref(pki.provider.key.get());
+        X509* extra = X509_dup(pki.ca.certificate.get());
+        ASN1_INTEGER* serial = ASN1_INTEGER_new();
+        ASN1_INTEGER_set(serial, 500000 + i);
+        X509_set_serialNumber(extra, serial);
+        ASN1_INTEGER_free(serial);
+        X509_sign(extra, pki.ca.key.get(), EVP_sha256());  // encoded afresh, with its new serial
+        id.chain.emplace_back(extra, crypto::X509Free{});
+        messages.push_back(bench::make_envelope(id, 100));
+    }
+    std::vector<std::string> extras;
+    for (const auto& m : {messages.front(), messages.back()}) {
+        auto check = pec::verify_message(m, options);
+        if (!check.valid() || !check.cms.chain_ok || check.cms.certificates.size() != 2) {
+            state.SkipWithError(
+                ("a varied envelope does not verify with its CA and CRL: " + check.cms.error).c_str());
+            return;
+        }
+        for (const auto& c : check.cms.certificates)
+            if (X509_cmp(c.get(), pki.provider.certificate.get()) != 0) extras.push_back(der_of(c.get()));
+    }
+    if (extras.size() != 2 || extras[0] == extras[1]) {
+        state.SkipWithError("the envelopes do not carry certificate sets of their own");
+        return;
+    }
+    std::size_t next = 0;
+    for (auto _ : state) {
+        benchmark::DoNotOptimize(pec::verify_message(messages[next], options));
+        next = (next + 1) % messages.size();
+    }
+    state.SetItemsProcessed(state.iterations());
+    state.counters["crl_kb"] = static_cast<double>(pki.crl_der.size()) / 1024.0;
+}
+BENCHMARK(BM_VerifyEnvelopeCrlVaried)->Arg(100000)->Unit(benchmark::kMicrosecond)->MinTime(5.0);
 
 std::string self_exe() {
     return std::filesystem::read_symlink("/proc/self/exe").string();

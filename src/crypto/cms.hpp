@@ -41,6 +41,8 @@ std::optional<std::chrono::sys_seconds> asn1_time_seconds(const ASN1_TIME* t);
 // (bench/pec_verify, BM_VerifyEnvelopeCrl). Shared by concurrent verifications; rebuilt,
 // with no chain known, when the anchors or CRLs change; a copy of a TrustStore starts
 // empty and builds its own. Only good verdicts are kept: a failure is checked every time.
+// A kept chain is found by its signer certificate and used while the message carries the
+// intermediates it was built with; other certificates in the message do not matter.
 class TrustCache {
 public:
     struct Built;  // cms.cpp
@@ -51,6 +53,8 @@ public:
 
     std::shared_ptr<Built> get(const std::vector<X509Ptr>& anchors,
                                const std::vector<std::string>& crls) const;
+    // Chain checks answered by a kept chain since the store was last built.
+    std::uint64_t kept_chain_uses() const;
 
 private:
     mutable std::mutex mutex_;

@@ -243,6 +243,53 @@ TEST_F(CmsTest, AReusedTrustStoreFollowsItsTimeCrlsAndAnchors) {
     EXPECT_FALSE(cms_verify_detached(sig, kContent, &u).chain_ok);
 }
 
+// A kept chain is found by its signer: a copy of the message with one more certificate
+// (the certificate set is not signed) uses it, and one without the intermediate the chain
+// was built with is checked in full and refused, as on a fresh store.
+TEST_F(CmsTest, AKeptChainIgnoresExtraCertificatesButNeedsItsIntermediate) {
+    pki.run(
+        "printf 'basicConstraints=critical,CA:TRUE\\nkeyUsage=critical,keyCertSign,cRLSign\\n' > inter.ext");
+    pki.run(
+        "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout inter.key -out "
+        "inter.csr "
+        "-subj '/O=Test Root/CN=Test PEC Intermediate CA'");
+    pki.run(
+        "openssl x509 -req -in inter.csr -CA ca.pem -CAkey ca.key -set_serial 8192 -days 365 -sha256 "
+        "-extfile inter.ext -out inter.pem");
+    pki.run(
+        "openssl x509 -req -in signer.csr -CA inter.pem -CAkey inter.key -set_serial 8193 -days 365 -sha256 "
+        "-extfile signer.ext -out leaf.pem");
+    pki.run(
+        "cat leaf.pem inter.pem > with-chain.pem && cat leaf.pem inter.pem other-ca.pem ca.pem > "
+        "with-extra.pem");
+    auto sign_with = [&](const std::string& certificate) {
+        KeySource s;
+        s.certificate = pki.path(certificate);
+        s.key = pki.path("signer.key");
+        return cms_sign_detached(load_identity(s), kContent);
+    };
+    const auto with_chain = sign_with("with-chain.pem");
+    const auto with_extra = sign_with("with-extra.pem");
+    const auto leaf_only = sign_with("leaf.pem");
+
+    auto t = trust("ca.pem");
+    ASSERT_TRUE(cms_verify_detached(with_chain, kContent, &t).chain_ok);
+    EXPECT_EQ(t.cache.kept_chain_uses(), 0u);
+    ASSERT_TRUE(cms_verify_detached(with_chain, kContent, &t).chain_ok);
+    EXPECT_EQ(t.cache.kept_chain_uses(), 1u);
+    auto extra = cms_verify_detached(with_extra, kContent, &t);
+    EXPECT_TRUE(extra.chain_ok) << extra.error;
+    EXPECT_EQ(extra.certificates.size(), 4u);
+    EXPECT_EQ(t.cache.kept_chain_uses(), 2u);
+    auto missing = cms_verify_detached(leaf_only, kContent, &t);
+    EXPECT_TRUE(missing.signature_ok);
+    EXPECT_FALSE(missing.chain_ok);
+    EXPECT_NE(missing.error.find("local issuer"), std::string::npos) << missing.error;
+    EXPECT_EQ(t.cache.kept_chain_uses(), 2u);
+    auto fresh = trust("ca.pem");
+    EXPECT_FALSE(cms_verify_detached(leaf_only, kContent, &fresh).chain_ok);
+}
+
 // The daemon's reception point verifies on several threads with one trust snapshot.
 TEST_F(CmsTest, OneTrustStoreServesConcurrentVerifications) {
     auto sig = cms_sign_detached(identity(), kContent);

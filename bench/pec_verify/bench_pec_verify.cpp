@@ -117,13 +117,19 @@ std::string pem_of(X509* cert) {
     return out;
 }
 
-void BM_VerifyEnvelopeCrl(benchmark::State& state) {
-    const auto pki = bench::make_pki(state.range(0));
-    const std::string msg = bench::make_envelope(pki.provider, 100);
+// The bench CA as the only anchor, with its CRL checked.
+crypto::TrustStore crl_trust(const bench::BenchPki& pki) {
     crypto::TrustStore trust;
     trust.anchors.emplace_back(X509_dup(pki.ca.certificate.get()), crypto::X509Free{});
     trust.crls_der.push_back(pki.crl_der);
     trust.check_crl = true;
+    return trust;
+}
+
+void BM_VerifyEnvelopeCrl(benchmark::State& state) {
+    const auto pki = bench::make_pki(state.range(0));
+    const std::string msg = bench::make_envelope(pki.provider, 100);
+    auto trust = crl_trust(pki);
     pec::VerifyOptions options;
     options.trust = &trust;
     auto check = pec::verify_message(msg, options);
@@ -163,10 +169,7 @@ std::string der_of(X509* certificate) {
 
 void BM_VerifyEnvelopeCrlVaried(benchmark::State& state) {
     const auto pki = bench::make_pki(state.range(0));
-    crypto::TrustStore trust;
-    trust.anchors.emplace_back(X509_dup(pki.ca.certificate.get()), crypto::X509Free{});
-    trust.crls_der.push_back(pki.crl_der);
-    trust.check_crl = true;
+    auto trust = crl_trust(pki);
     pec::VerifyOptions options;
     options.trust = &trust;
     // A copy of the CA certificate with a serial number of its own rides along in each

@@ -46,27 +46,7 @@ sys.path.insert(0, os.path.join(HERE, ".."))
 from fs_settle import clean_up, settle_file_system  # noqa: E402
 from rsa_speed import rsa_sign_rate  # noqa: E402
 from clamd_harness import cpu_list  # noqa: E402
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def context_switches(pid):
-    """Voluntary and involuntary context switches of every live thread of `pid` (a thread
-    that ended during the run takes its count with it; pecd's threads live as long as it)."""
-    total = 0
-    for status in glob.glob("/proc/%d/task/*/status" % pid):
-        try:
-            with open(status) as f:
-                total += sum(int(line.split()[1]) for line in f
-                             if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")))
-        except (OSError, ValueError):
-            pass
-    return total
+from proc_stats import context_switches, cpu_of  # noqa: E402
 
 
 def postgres_pids():
@@ -79,16 +59,6 @@ def postgres_pids():
         except OSError:
             pass
     return out
-
-
-def cpu_of(pids):
-    total = 0.0
-    for p in pids:
-        try:
-            total += cpu_seconds(p)
-        except OSError:
-            pass
-    return total
 
 
 def alice_receipts(kind, a1, pg, alice):

@@ -18,7 +18,7 @@ The runs keep their files until the end (each a fresh directory, so no run alloc
 inodes freed by the previous one: see fs_settle.py), and each starts after a `sync` and a
 pause, so that the previous run's write-back does not land in it. The file system is
 settled once, before the first run; everything is deleted after the last. A warm-up run
-of build A comes first and is not counted: the first run of a series was 15-20 % slower
+of build A comes first and is not counted: the first run of a series was up to 20 % slower
 than the ones after it, whichever build it ran.
 """
 import argparse

@@ -440,19 +440,23 @@ std::string sha256_of(std::string_view bytes) {
     return std::string(reinterpret_cast<char*>(md), n);
 }
 
-// Kept chains are found by their signer alone (SHA-256 of the CRL flag and its DER), not
-// by every certificate the message carries: the certificate set is not covered by the
+std::string certificate_hash(X509* certificate) {
+    return sha256_of(der_of(certificate, i2d_X509));
+}
+
+// Kept chains are found by their signer alone (the CRL flag and the SHA-256 of its DER),
+// not by every certificate the message carries: the certificate set is not covered by the
 // signature, so a sender could add one more to each copy of a genuine envelope and have
 // every copy checked in full (~2.5 ms with a CRL of 100 000 entries). What a kept chain
 // needs from the message, its intermediates, is checked at each use (chain_still_holds).
 std::string signer_key(X509* signer, bool check_crl) {
-    return sha256_of(std::string(1, check_crl ? 'c' : '-') + der_of(signer, i2d_X509));
+    return (check_crl ? "c" : "-") + certificate_hash(signer);
 }
 
 std::vector<std::string> message_certificate_hashes(STACK_OF(X509) * untrusted) {
     std::vector<std::string> out;
     for (int i = 0; untrusted && i < sk_X509_num(untrusted); ++i)
-        out.push_back(sha256_of(der_of(sk_X509_value(untrusted, i), i2d_X509)));
+        out.push_back(certificate_hash(sk_X509_value(untrusted, i)));
     return out;
 }
 
@@ -463,7 +467,7 @@ std::vector<std::string> taken_from_message(X509_STORE_CTX* ctx, const std::vect
     std::vector<std::string> out;
     STACK_OF(X509)* chain = X509_STORE_CTX_get0_chain(ctx);
     for (int i = 1; chain && i + 1 < sk_X509_num(chain); ++i) {
-        auto h = sha256_of(der_of(sk_X509_value(chain, i), i2d_X509));
+        auto h = certificate_hash(sk_X509_value(chain, i));
         if (std::find(in_message.begin(), in_message.end(), h) != in_message.end())
             out.push_back(std::move(h));
     }

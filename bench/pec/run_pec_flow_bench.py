@@ -8,6 +8,13 @@ alice@a.pec.test to bob@b.pec.test. An exchange is complete when both receipts
 (accettazione and avvenuta consegna) are in alice's mailbox; the figure is completed
 exchanges per second from the first submission to the last receipt.
 
+The bulk submitters are a C++ program of the build, bench/pec/pecd_bench_submit
+(bench/pec/submit_load.cpp): the load generator shares the two cores with the servers it
+measures, and Python threads with smtplib cost 0.4-0.5 ms of CPU per message, taken from
+the providers and clamd. It sends the same messages in the same SMTP conversation (no
+pipelining); the probe and the receipt watcher below stay in Python. The load generator's
+CPU is reported in all and split into the submitters and this Python process.
+
 While the load runs, a probe account submits a message every PROBE_INTERVAL seconds (open
 loop: it never waits for receipts) and a watcher measures, per probe, the time from its 250
 reply to its accettazione in the probe's mailbox (matched by X-Riferimento-Message-ID;
@@ -27,6 +34,7 @@ than at saturation. With --crl-entries N both providers check every signer's cha
 CRL of N entries, as a provider does with its CAs' CRLs configured. Every run starts once
 creating a file is cheap again (bench/fs_settle.py).
 
+    ninja -C build pecd_bench_submit
     python3 bench/pec/run_pec_flow_bench.py [--build build] [--messages 600] [--sessions 8]
                                             [--probe-interval 0.05] [--rate R ...] [--log-on-only]
                                             [--in-flow-backlog N] [--crl-entries N]
@@ -38,6 +46,7 @@ import re
 import smtplib
 import sqlite3
 import ssl
+import subprocess
 import sys
 import tempfile
 import threading
@@ -72,8 +81,60 @@ def blob_path(data_dir, key):
     return os.path.join(data_dir, "mailboxes", digits[(h >> 4) & 15] + digits[h & 15], key)
 
 
-def run_once(messages, sessions, log_on, probe_interval, clamd_tmp, keep, rate=None, in_flow_backlog=None,
-             clamd_cpus=None, crl_entries=None):
+def submitter_binary(build):
+    """The bulk submitters' program in the build directory; exits clearly when it is not built."""
+    path = os.path.join(os.path.abspath(build), "bench", "pec", "pecd_bench_submit")
+    if not os.access(path, os.X_OK):
+        sys.exit("run_pec_flow_bench: %s is missing; build it first: ninja -C %s pecd_bench_submit"
+                 % (path, build))
+    return path
+
+
+def start_submitters(binary, port, ca, user, password, rcpt, sessions, messages, rate):
+    """pecd_bench_submit with every session open and authenticated (its "ready" line): it
+    sends nothing until go_submitters()."""
+    cmd = [binary, "--port", str(port), "--ca", ca, "--user", user, "--password", password,
+           "--from", user, "--to", rcpt, "--sessions", str(sessions), "--messages", str(messages)]
+    if rate:
+        cmd += ["--rate", repr(float(rate))]
+    load = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+    line = load.stdout.readline()
+    if line.strip() != "ready":
+        load.kill()
+        raise RuntimeError("pecd_bench_submit did not get ready (%r, exit status %s)" % (line, load.wait()))
+    return load
+
+
+def go_submitters(load):
+    load.stdin.write("go\n")
+    load.stdin.flush()
+
+
+def submitters_report(load):
+    """Its JSON line, printed when every session is done; the process then waits for
+    end_submitters(), so that its CPU time can still be read."""
+    line = load.stdout.readline()
+    try:
+        return json.loads(line)
+    except ValueError:
+        return {"sent": 0, "errors": ["pecd_bench_submit: no report (%r)" % line], "seconds": None}
+
+
+def end_submitters(load, report):
+    """Lets it exit; an exit status its report does not explain is an error of its own."""
+    try:
+        load.stdin.write("exit\n")
+        load.stdin.close()
+    except OSError:
+        pass
+    status = load.wait(timeout=60)
+    if status != (1 if report["errors"] else 0):
+        return ["pecd_bench_submit: exit status %d" % status]
+    return []
+
+
+def run_once(submitter, messages, sessions, log_on, probe_interval, clamd_tmp, keep, rate=None,
+             in_flow_backlog=None, clamd_cpus=None, crl_entries=None):
     from clamd_harness import ClamdInstance
     from pec_network import PecNetwork
     from provider_ca import ProviderCa
@@ -115,21 +176,6 @@ def run_once(messages, sessions, log_on, probe_interval, clamd_tmp, keep, rate=N
                 "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n%s"
                 % (time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime()), sender, bob, subject, subject,
                    body)).encode()
-
-    def submitter(n, count):
-        try:
-            with smtplib.SMTP("127.0.0.1", a.submission_port, timeout=120) as s:
-                s.starttls(context=ctx)
-                s.login(alice, "pw-alice")
-                ready.wait()
-                for i in range(count):
-                    if rate:  # paced: message i of session n is due at (i * sessions + n) / rate
-                        delay = start + (i * sessions + n) / rate - time.time()
-                        if delay > 0:
-                            time.sleep(delay)
-                    s.sendmail(alice, [bob], message(alice, "carico-%d-%d" % (n, i)))
-        except Exception as e:  # reported, never hidden
-            errors.append(repr(e))
 
     def prober():
         # Open loop: a probe goes out every `probe_interval` whatever the receipts do, so a
@@ -188,32 +234,38 @@ def run_once(messages, sessions, log_on, probe_interval, clamd_tmp, keep, rate=N
             con.close()
             watch_done.set()
 
-    per = [messages // sessions + (1 if k < messages % sessions else 0) for k in range(sessions)]
-    ready = threading.Event()  # sessions open and authenticated before the clock starts
-    threads = [threading.Thread(target=submitter, args=(k, per[k])) for k in range(sessions)]
-    for t in threads:
-        t.start()
-    time.sleep(1.0)
+    # The bulk submitters: `sessions` sessions sharing `messages` (paced from their go when
+    # `rate` is given: message i of session n is due at (i * sessions + n) / rate), all open
+    # and authenticated before the clock starts.
+    load = start_submitters(submitter, a.submission_port, net.tls_ca, alice, "pw-alice", bob, sessions, messages,
+                            rate)
     # CPU per exchange by process: steadier from run to run than the rate, and it shows
-    # where the machine's two cores go (the load generator is this Python process).
+    # where the machine's two cores go (the load generator is the submitters' process and
+    # this Python process, which runs the probe and the watcher).
     procs = {"a": a.proc.pid, "b": b.proc.pid, "clamd": clamd.proc.pid}
     cpu_before = {k: cpu_of([p]) for k, p in procs.items()}
     generator_before = time.process_time()
+    submitters_before = cpu_of([load.pid])
     start = time.time()
-    ready.set()
+    go_submitters(load)
     probe_thread = threading.Thread(target=prober)
     watch_thread = threading.Thread(target=watcher)
     probe_thread.start()
     watch_thread.start()
-    for t in threads:
-        t.join()
+    report = submitters_report(load)
     submitted = time.time()
+    errors.extend(report["errors"])
     deadline = submitted + 600
     while time.time() < deadline and mailbox_count(db, alice) < 2 * messages:
         time.sleep(0.05)
     finished = time.time()
     cpu = {k: cpu_of([p]) - cpu_before[k] for k, p in procs.items()}
-    cpu["load generator"] = time.process_time() - generator_before
+    python_cpu = time.process_time() - generator_before
+    submitters_cpu = cpu_of([load.pid]) - submitters_before
+    errors.extend(end_submitters(load, report))
+    cpu["load generator"] = submitters_cpu + python_cpu
+    cpu["load generator (submitters)"] = submitters_cpu
+    cpu["load generator (python)"] = python_cpu
     done.set()
     probe_thread.join()
     watch_thread.join()
@@ -266,20 +318,21 @@ def main():
                     "providers' CA listing this many revoked certificates (not theirs)")
     args = ap.parse_args()
     os.environ["PECD_BINARY_DIR"] = os.path.abspath(args.build)  # read when pecd_harness is imported
+    submitter = submitter_binary(args.build)  # before the file system wait: a missing build fails at once
     keep = []
     probe_dir, create_before, create_after, waited = settle_file_system(tempfile.gettempdir())
     print("file creation: %.1f us, %.1f us after waiting %d s" % (create_before, create_after, waited),
           file=sys.stderr)
     flow = args.in_flow_backlog
-    with_log = run_once(args.messages, args.sessions, True, args.probe_interval, args.clamd_tmp, keep,
+    with_log = run_once(submitter, args.messages, args.sessions, True, args.probe_interval, args.clamd_tmp, keep,
                         in_flow_backlog=flow, clamd_cpus=args.clamd_cpus, crl_entries=args.crl_entries)
-    without_log = with_log if args.log_on_only else run_once(args.messages, args.sessions, False,
+    without_log = with_log if args.log_on_only else run_once(submitter, args.messages, args.sessions, False,
                                                               args.probe_interval, args.clamd_tmp, keep,
                                                               in_flow_backlog=flow, clamd_cpus=args.clamd_cpus,
                                                               crl_entries=args.crl_entries)
     rsa = rsa_sign_rate()
-    paced = [run_once(args.messages, args.sessions, True, args.probe_interval, args.clamd_tmp, keep, r, flow,
-                      args.clamd_cpus, args.crl_entries) for r in args.rate]
+    paced = [run_once(submitter, args.messages, args.sessions, True, args.probe_interval, args.clamd_tmp, keep, r,
+                      flow, args.clamd_cpus, args.crl_entries) for r in args.rate]
     clean_up(keep + [probe_dir])
     result = {"cores": os.cpu_count(), "clamd_tmp": args.clamd_tmp or "clamd default",
               "clamd_cpus": sorted(args.clamd_cpus) if args.clamd_cpus else "all",

@@ -283,6 +283,8 @@ bool ContentType::is(std::string_view t, std::string_view s) const noexcept {
 ContentType content_type(std::string_view field_value) {
     ensure_init();
     ContentType ct{"text", "plain", {}, {}};
+    // Absent or empty: RFC 2045's default (GMime would parse "" as application/octet-stream).
+    if (trim(field_value).empty()) return ct;
     std::string in(field_value);
     std::unique_ptr<GMimeContentType, GUnref<GMimeContentType>> c(
         g_mime_content_type_parse(nullptr, in.c_str()));
@@ -304,6 +306,70 @@ std::string disposition_filename(std::string_view field_value) {
     if (!d) return {};
     const char* f = g_mime_content_disposition_get_parameter(d.get(), "filename");
     return f ? f : "";
+}
+
+std::vector<Delimiter> find_delimiters(std::string_view body, std::string_view boundary) {
+    std::vector<Delimiter> out;
+    if (boundary.empty()) return out;
+    std::string dash = "--" + std::string(boundary);
+    std::size_t pos = 0;
+    while (pos < body.size()) {
+        const void* nl = std::memchr(body.data() + pos, '\n', body.size() - pos);
+        std::size_t end =
+            nl ? static_cast<std::size_t>(static_cast<const char*>(nl) - body.data()) : body.size();
+        std::size_t content_end = end > pos && body[end - 1] == '\r' ? end - 1 : end;
+        std::size_t next = nl ? end + 1 : body.size();
+        auto line = body.substr(pos, content_end - pos);
+        if (line.size() >= dash.size() && line.substr(0, dash.size()) == dash) {
+            auto rest = line.substr(dash.size());
+            bool close = rest.size() >= 2 && rest.substr(0, 2) == "--";
+            if (close || trim(rest).empty()) {
+                out.push_back({pos, content_end, next, close});
+                if (close) break;
+            }
+        }
+        pos = next;
+    }
+    return out;
+}
+
+std::vector<std::string_view> body_parts(std::string_view body, const std::vector<Delimiter>& delimiters) {
+    std::vector<std::string_view> parts;
+    for (std::size_t i = 0; i < delimiters.size() && !delimiters[i].close; ++i) {
+        std::size_t start = delimiters[i].next;
+        std::size_t end = body.size();
+        if (i + 1 < delimiters.size()) {
+            end = delimiters[i + 1].start;
+            if (end > start && body[end - 1] == '\n') --end;
+            if (end > start && body[end - 1] == '\r') --end;
+        }
+        parts.push_back(body.substr(start, end - start));
+    }
+    return parts;
+}
+
+std::string decode_transfer(std::string_view body, std::string_view encoding) {
+    ensure_init();
+    std::string name(trim(encoding));
+    auto kind =
+        name.empty() ? GMIME_CONTENT_ENCODING_DEFAULT : g_mime_content_encoding_from_string(name.c_str());
+    if (kind != GMIME_CONTENT_ENCODING_BASE64 && kind != GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE &&
+        kind != GMIME_CONTENT_ENCODING_UUENCODE)
+        return std::string(body);
+    if (kind == GMIME_CONTENT_ENCODING_UUENCODE) {
+        // The decoder starts after the "begin MODE NAME" line, which GMime's filter skips.
+        std::size_t begin = body.rfind("begin ", 0) == 0 ? 0 : body.find("\nbegin ");
+        if (begin == std::string_view::npos) return {};
+        auto eol = body.find('\n', begin + 1);
+        body = eol == std::string_view::npos ? std::string_view{} : body.substr(eol + 1);
+    }
+    GMimeEncoding state;
+    g_mime_encoding_init_decode(&state, kind);
+    std::string out(g_mime_encoding_outlen(&state, body.size()) + 16, '\0');
+    auto* dst = reinterpret_cast<char*>(out.data());
+    std::size_t n = g_mime_encoding_flush(&state, body.data(), body.size(), dst);
+    out.resize(n);
+    return out;
 }
 
 std::string utf8_to_latin1(std::string_view utf8) {

@@ -10,6 +10,8 @@
 //   - base64()/quoted_printable(): GMime's encoders, CRLF line ends.
 //   - append_crlf(): canonical CRLF form (bare LF and bare CR become CRLF).
 //   - content_type()/content_disposition(): parameters (RFC 2231 decoded) of a field value.
+//   - find_delimiters()/body_parts()/decode_transfer(): the parts of a multipart body as
+//     views into it, and a part's content without its transfer encoding.
 // Every function accepts arbitrary bytes: malformed input yields empty/partial results,
 // never a crash. GMime is initialised once, on first use, thread-safely.
 #pragma once
@@ -83,6 +85,27 @@ struct ContentType {
 ContentType content_type(std::string_view field_value);
 // filename parameter of a Content-Disposition value, decoded; empty when absent.
 std::string disposition_filename(std::string_view field_value);
+
+// A delimiter line of a multipart body (RFC 2046 5.1.1): "--" boundary at the start of a
+// line, then "--" (the close delimiter) or only white space up to the line end. A line that
+// merely starts with it ("--boundaryX") is content.
+struct Delimiter {
+    std::size_t start;        // first byte of the line
+    std::size_t content_end;  // end of the line before its CR LF / LF
+    std::size_t next;         // first byte of the following line (body size: none follows)
+    bool close;
+};
+// Every delimiter line of `body`, up to and including the close delimiter.
+std::vector<Delimiter> find_delimiters(std::string_view body, std::string_view boundary);
+// The body parts between the delimiters (never the preamble or the epilogue). The line end
+// before a delimiter belongs to the delimiter; without a close delimiter the last part runs
+// to the end of the body.
+std::vector<std::string_view> body_parts(std::string_view body, const std::vector<Delimiter>& delimiters);
+
+// Content-Transfer-Encoding undone as GMime's decoders do it (base64, quoted-printable,
+// x-uuencode; invalid input decoded leniently); 7bit, 8bit, binary, absent or unknown
+// encodings give the bytes unchanged.
+std::string decode_transfer(std::string_view body, std::string_view encoding);
 
 // ISO-8859-1 bytes of UTF-8 text; characters beyond U+00FF become '?'.
 std::string utf8_to_latin1(std::string_view utf8);

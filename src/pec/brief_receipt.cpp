@@ -22,39 +22,6 @@ namespace {
 
 constexpr int max_depth = 32;
 
-struct Line {
-    std::size_t start, content_end, next;  // next = start of the following line
-};
-
-// The delimiter lines of a multipart body ("--boundary" / "--boundary--", RFC 2046 5.1.1).
-struct Delimiter {
-    Line line;
-    bool close;
-};
-
-std::vector<Delimiter> find_delimiters(std::string_view body, std::string_view boundary) {
-    std::vector<Delimiter> out;
-    std::string dash = "--" + std::string(boundary);
-    std::size_t pos = 0;
-    while (pos < body.size()) {
-        std::size_t nl = body.find('\n', pos);
-        std::size_t end = nl == std::string_view::npos ? body.size() : nl;
-        std::size_t content_end = end > pos && body[end - 1] == '\r' ? end - 1 : end;
-        std::size_t next = nl == std::string_view::npos ? body.size() : nl + 1;
-        auto line = body.substr(pos, content_end - pos);
-        if (line.size() >= dash.size() && line.substr(0, dash.size()) == dash) {
-            auto rest = line.substr(dash.size());
-            bool close = rest.size() >= 2 && rest.substr(0, 2) == "--";
-            if (close || trim(rest).empty()) {
-                out.push_back({{pos, content_end, next}, close});
-                if (close) break;
-            }
-        }
-        pos = next;
-    }
-    return out;
-}
-
 std::string part_name(const mime::SplitMessage& s, const mime::ContentType& ct) {
     if (!ct.name.empty()) return ct.name;
     if (auto d = s.value("Content-Disposition")) return mime::disposition_filename(*d);
@@ -82,29 +49,29 @@ void append_hash_part(std::string& out, const mime::SplitMessage& s, std::string
 void brief_entity(std::string& out, std::string_view entity, int depth);
 
 void brief_multipart(std::string& out, std::string_view body, const mime::ContentType& ct, int depth) {
-    auto delimiters = find_delimiters(body, ct.boundary);
+    auto delimiters = mime::find_delimiters(body, ct.boundary);
     if (delimiters.empty()) {
         mime::append_crlf(out, body);
         return;
     }
     bool keep_rest = ct.is("multipart", "signed");  // only the signed part is rewritten
     // Preamble up to the first delimiter line (its preceding line end included).
-    mime::append_crlf(out, body.substr(0, delimiters[0].line.start));
+    mime::append_crlf(out, body.substr(0, delimiters[0].start));
     for (std::size_t i = 0; i < delimiters.size(); ++i) {
         const auto& d = delimiters[i];
-        mime::append_crlf(out, body.substr(d.line.start, d.line.content_end - d.line.start));
+        mime::append_crlf(out, body.substr(d.start, d.content_end - d.start));
         if (d.close) {
             // Close delimiter: the epilogue follows unchanged.
-            if (d.line.next > d.line.content_end) out += "\r\n";
-            mime::append_crlf(out, body.substr(d.line.next));
+            if (d.next > d.content_end) out += "\r\n";
+            mime::append_crlf(out, body.substr(d.next));
             return;
         }
         out += "\r\n";
-        std::size_t part_start = d.line.next;
+        std::size_t part_start = d.next;
         std::size_t part_end = body.size();
         std::size_t gap_end = body.size();
         if (i + 1 < delimiters.size()) {
-            gap_end = delimiters[i + 1].line.start;
+            gap_end = delimiters[i + 1].start;
             // The line end before the next delimiter belongs to the delimiter.
             part_end = gap_end;
             if (part_end > part_start && body[part_end - 1] == '\n') --part_end;

@@ -1,9 +1,12 @@
-// signed_message.cpp - extracting PEC headers and parts with GMime
+// signed_message.cpp - extracting PEC headers and parts
 //
-// The content is parsed from a GMime memory stream that borrows the caller's buffer
-// (owner = FALSE), so a 100 MB message is not copied; GMime's persistent-stream mode keeps
-// part contents as references into it. Every GMime object made here is released before
-// the borrowed buffer can go away.
+// The content is read as views into the caller's bytes: the parts of a multipart are cut
+// at their delimiter lines (mime::find_delimiters) and only the parts PEC names are looked
+// into. GMime parses the header values (Content-Type, Content-Disposition, Message-ID, RFC
+// 2047 words, addresses) and undoes transfer encodings, but builds no object tree: a tree
+// of the whole envelope (the original message inside it included, every header an object)
+// cost half of a transport envelope's verification, and a reception point verifies every
+// envelope and every receipt it receives.
 #include "pec/signed_message.hpp"
 
 #include <gmime/gmime.h>
@@ -12,6 +15,7 @@
 #include <mutex>
 
 #include "core/strings.hpp"
+#include "mime/mime.hpp"
 
 namespace pecd::pec {
 namespace {
@@ -32,80 +36,85 @@ struct Unref {
 template <class T>
 using GPtr = std::unique_ptr<T, Unref>;
 
-// A GMime stream over borrowed bytes: GByteArray wrapper without ownership of the data.
-class BorrowedStream {
-public:
-    explicit BorrowedStream(std::string_view data) {
-        if (data.empty()) {
-            stream_ = g_mime_stream_mem_new();
-            return;
-        }
-        array_ =
-            g_byte_array_new_take(reinterpret_cast<guint8*>(const_cast<char*>(data.data())), data.size());
-        stream_ = g_mime_stream_mem_new_with_byte_array(array_);
-        g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(stream_), FALSE);
-    }
-    ~BorrowedStream() {
-        g_object_unref(stream_);
-        if (array_) g_byte_array_free(array_, FALSE);  // frees the wrapper, never the data
-    }
-    BorrowedStream(const BorrowedStream&) = delete;
-    BorrowedStream& operator=(const BorrowedStream&) = delete;
-    GMimeStream* get() const noexcept { return stream_; }
+constexpr int kMaxTextDepth = 4;
 
-private:
-    GByteArray* array_ = nullptr;
-    GMimeStream* stream_ = nullptr;
+struct Entity {
+    mime::SplitMessage split;
+    mime::ContentType type;
 };
 
-std::string type_of(GMimeObject* o) {
-    GMimeContentType* ct = g_mime_object_get_content_type(o);
-    if (!ct) return "text/plain";
-    std::unique_ptr<char, GFree> mt(g_mime_content_type_get_mime_type(ct));
-    return to_lower(mt ? mt.get() : "text/plain");
+// The last field of that name: a repeated MIME field replaces the earlier one in GMime's
+// reading, and the facts here are the ones GMime's object tree gave.
+std::optional<std::string> last_value(const mime::SplitMessage& s, std::string_view name) {
+    for (auto it = s.fields.rbegin(); it != s.fields.rend(); ++it)
+        if (iequals(it->name, name)) return it->value();
+    return std::nullopt;
 }
 
-std::string name_of(GMimeObject* o) {
-    const char* n = g_mime_object_get_content_disposition_parameter(o, "filename");
-    if (!n) n = g_mime_object_get_content_type_parameter(o, "name");
-    return n ? to_lower(trim(n)) : std::string{};
+Entity entity_of(std::string_view raw) {
+    Entity e{mime::split_message(raw), {}};
+    e.type = mime::content_type(last_value(e.split, "Content-Type").value_or(""));
+    return e;
 }
 
-std::string decoded_content(GMimePart* part) {
-    GMimeDataWrapper* w = g_mime_part_get_content(part);
-    if (!w) return {};
-    GPtr<GMimeStream> out(g_mime_stream_mem_new());
-    g_mime_data_wrapper_write_to_stream(w, out.get());
-    GByteArray* a = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(out.get()));
-    return a ? std::string(reinterpret_cast<const char*>(a->data), a->len) : std::string{};
+std::string type_name(const mime::ContentType& ct) {
+    return ct.type + "/" + ct.subtype;
 }
 
-void find_text(GMimeObject* o, MessageContent& c, int depth) {
-    if (!c.text.empty() || depth > 4) return;
-    if (GMIME_IS_MULTIPART(o)) {
-        auto* mp = GMIME_MULTIPART(o);
-        for (int i = 0; i < g_mime_multipart_get_count(mp) && c.text.empty(); ++i)
-            find_text(g_mime_multipart_get_part(mp, i), c, depth + 1);
-    } else if (GMIME_IS_PART(o) && type_of(o) == "text/plain") {
-        c.text = decoded_content(GMIME_PART(o));
+// How PEC names a part: the Content-Disposition filename, else the Content-Type name.
+std::string name_of(const Entity& e) {
+    std::string n;
+    if (auto d = last_value(e.split, "Content-Disposition")) n = mime::disposition_filename(*d);
+    if (n.empty()) n = e.type.name;
+    return to_lower(trim(n));
+}
+
+std::string decoded_content(const Entity& e) {
+    return mime::decode_transfer(e.split.body, last_value(e.split, "Content-Transfer-Encoding").value_or(""));
+}
+
+std::vector<std::string_view> children_of(const Entity& e) {
+    return mime::body_parts(e.split.body, mime::find_delimiters(e.split.body, e.type.boundary));
+}
+
+// The entity types GMime reads as an embedded message.
+bool is_message_part(const mime::ContentType& ct) {
+    return ct.type == "message" && (ct.subtype == "rfc822" || ct.subtype == "news" || ct.subtype == "global");
+}
+
+void find_text(const Entity& e, MessageContent& c, int depth) {
+    if (!c.text.empty() || depth > kMaxTextDepth) return;
+    if (e.type.type == "multipart") {
+        for (auto child : children_of(e)) {
+            find_text(entity_of(child), c, depth + 1);
+            if (!c.text.empty()) return;
+        }
+    } else if (e.type.is("text", "plain")) {
+        c.text = decoded_content(e);
     }
 }
 
-void inspect_child(GMimeObject* child, MessageContent& c) {
+std::string message_id_of(std::string_view message) {
+    auto value = last_value(mime::split_message(message), "Message-ID");
+    if (!value) return {};
+    std::unique_ptr<char, GFree> id(g_mime_utils_decode_message_id(value->c_str()));
+    return id ? id.get() : std::string{};
+}
+
+void inspect_child(std::string_view raw, MessageContent& c) {
+    auto child = entity_of(raw);
     auto name = name_of(child);
-    if (GMIME_IS_MESSAGE_PART(child)) {
+    if (is_message_part(child.type)) {
         // The original is named postacert.eml; the anomaly envelope's name is not fixed
         // (pec.md 3.5), so any message/rfc822 part counts, postacert.eml preferred.
         if (c.has_postacert && name != "postacert.eml") return;
         c.has_postacert = true;
-        c.postacert_message_id.clear();
-        if (GMimeMessage* m = g_mime_message_part_get_message(GMIME_MESSAGE_PART(child)))
-            if (const char* id = g_mime_message_get_message_id(m)) c.postacert_message_id = id;
+        c.postacert_message_id = message_id_of(child.split.body);
         return;
     }
-    if (GMIME_IS_PART(child) && name == "daticert.xml" && !c.has_daticert) {
+    if (child.type.type != "multipart" && name == "daticert.xml" && !c.has_daticert) {
         c.has_daticert = true;
-        c.daticert_xml = decoded_content(GMIME_PART(child));
+        c.daticert_xml = decoded_content(child);
         return;
     }
     find_text(child, c, 0);
@@ -161,24 +170,16 @@ PecHeaders read_pec_headers(std::string_view header_block) {
 MessageContent read_content(std::string_view entity) {
     ensure_gmime();
     MessageContent c;
-    BorrowedStream stream(entity);
-    {
-        GPtr<GMimeParser> parser(g_mime_parser_new_with_stream(stream.get()));
-        g_mime_parser_set_persist_stream(parser.get(), TRUE);
-        GPtr<GMimeObject> root(
-            g_mime_parser_construct_part(parser.get(), g_mime_parser_options_get_default()));
-        if (!root) return c;
-        c.root_type = type_of(root.get());
-        if (GMIME_IS_MULTIPART(root.get())) {
-            c.found_multipart = true;
-            auto* mp = GMIME_MULTIPART(root.get());
-            int n = g_mime_multipart_get_count(mp);
-            c.parts = static_cast<std::size_t>(n < 0 ? 0 : n);
-            for (int i = 0; i < n; ++i) inspect_child(g_mime_multipart_get_part(mp, i), c);
-        } else {
-            find_text(root.get(), c, 0);
-        }
-    }  // root and parser released before the borrowed stream
+    auto root = entity_of(entity);
+    c.root_type = type_name(root.type);
+    if (root.type.type == "multipart") {
+        c.found_multipart = true;
+        auto children = children_of(root);
+        c.parts = children.size();
+        for (auto child : children) inspect_child(child, c);
+    } else {
+        find_text(root, c, 0);
+    }
     return c;
 }
 

@@ -226,6 +226,13 @@ std::vector<std::string> edge_cases() {
     };
 }
 
+crypto::SigningIdentity signing_identity(const test::TestPki& pki) {
+    crypto::KeySource src;
+    src.certificate = pki.path("signer.pem");
+    src.key = pki.path("signer.key");
+    return crypto::load_identity(src);
+}
+
 void expect_agreement(const std::string& entity, const std::string& what) {
     auto ours = read_content(entity);
     auto gmime = reference::read(entity);
@@ -236,10 +243,7 @@ void expect_agreement(const std::string& entity, const std::string& what) {
 TEST(ReadContent, AgreesWithGMimesTreeOnSamplesBuiltKindsAndEdgeCases) {
     g_mime_init();
     test::TestPki pki;
-    crypto::KeySource src;
-    src.certificate = pki.path("signer.pem");
-    src.key = pki.path("signer.key");
-    auto id = crypto::load_identity(src);
+    auto id = signing_identity(pki);
 
     auto samples = sample_messages();
     ASSERT_GE(samples.size(), 6u);
@@ -275,10 +279,7 @@ TEST(ReadContent, AgreesWithGMimesTreeOnSamplesBuiltKindsAndEdgeCases) {
 TEST(ReadContent, AgreesWithGMimesTreeOnNearlyEveryMutation) {
     g_mime_init();
     test::TestPki pki;
-    crypto::KeySource src;
-    src.certificate = pki.path("signer.pem");
-    src.key = pki.path("signer.key");
-    auto id = crypto::load_identity(src);
+    auto id = signing_identity(pki);
     std::vector<std::string> corpus;
     for (auto& m : sample_messages()) corpus.push_back(content_entity(m));
     for (auto& m : built_messages(id)) corpus.push_back(content_entity(m));

@@ -21,6 +21,8 @@
 // end it prints one JSON line {"sent", "errors" (the first three), "seconds" (go to the last
 // reply)} and waits for one more stdin line before exiting, so that the script can read
 // this process's CPU time while it is still alive. Exit status 0 without errors, 1 with.
+// Replies are read, EHLO keywords found and the body dot-stuffed by pecd's own SMTP client
+// code (smtp/client.hpp).
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
@@ -31,7 +33,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -50,12 +51,15 @@
 #include <utility>
 #include <vector>
 
+#include "smtp/client.hpp"
+
 namespace {
+
+namespace smtp = pecd::smtp;
 
 using Clock = std::chrono::steady_clock;
 
 constexpr int kIoTimeoutSeconds = 120;
-constexpr std::size_t kMaxReplyLine = 64 * 1024;
 constexpr std::size_t kErrorsReported = 3;
 
 struct Options {
@@ -183,24 +187,6 @@ std::string make_message(const Options& o, const std::string& body, int session,
     return m;
 }
 
-// The DATA payload (RFC 5321 4.5.2): a line starting with "." gets one more, the content
-// ends with CRLF, then the terminating ".".
-std::string data_payload(std::string_view message) {
-    std::string out;
-    out.reserve(message.size() + 64);
-    std::size_t line = 0;
-    while (line < message.size()) {
-        std::size_t end = message.find('\n', line);
-        end = end == std::string_view::npos ? message.size() : end + 1;
-        if (message[line] == '.') out += '.';
-        out.append(message.substr(line, end - line));
-        line = end;
-    }
-    if (!out.ends_with("\r\n")) out += "\r\n";
-    out += ".\r\n";
-    return out;
-}
-
 std::string base64(std::string_view in) {
     std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
     int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
@@ -210,28 +196,6 @@ std::string base64(std::string_view in) {
 }
 
 // --- one SMTP session -------------------------------------------------------------------
-
-struct Reply {
-    int code = 0;
-    std::vector<std::string> lines;  // without their CRLF
-
-    std::string text() const {
-        std::string t;
-        for (const auto& l : lines) t += (t.empty() ? "" : " | ") + l;
-        return t;
-    }
-
-    // Whether an EHLO reply lists `keyword` (alone or with parameters) on a line of its own.
-    bool offers(std::string_view keyword) const {
-        for (std::size_t i = 1; i < lines.size(); ++i) {
-            if (lines[i].size() < 4) continue;
-            std::string_view l = std::string_view(lines[i]).substr(4);
-            if (l.starts_with(keyword) && (l.size() == keyword.size() || l[keyword.size()] == ' '))
-                return true;
-        }
-        return false;
-    }
-};
 
 Fd connect_loopback(int port) {
     Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
@@ -256,11 +220,11 @@ public:
         expect(read_reply(), 220, "greeting");
         expect(command("EHLO client.test"), 250, "EHLO");
         expect(command("STARTTLS"), 220, "STARTTLS");
-        if (in_.size() != 0) throw std::runtime_error("data after the STARTTLS reply");
+        if (replies_.has_partial()) throw std::runtime_error("data after the STARTTLS reply");
         start_tls(ctx, o.server_name);
-        Reply ehlo = command("EHLO client.test");
+        smtp::Reply ehlo = command("EHLO client.test");
         expect(ehlo, 250, "EHLO after STARTTLS");
-        size_offered_ = ehlo.offers("SIZE");
+        size_offered_ = smtp::parse_extensions(ehlo).has_size;
         std::string plain = std::string(1, '\0') + o.user + '\0' + o.password;
         expect(command("AUTH PLAIN " + base64(plain)), 235, "AUTH PLAIN");
     }
@@ -271,15 +235,16 @@ public:
         expect(command(mail), 250, "MAIL FROM");
         expect(command("RCPT TO:<" + o.to + ">"), 250, "RCPT TO");
         expect(command("DATA"), 354, "DATA");
-        write_all(data_payload(message));
+        smtp::DotStuffer stuffer;
+        write_all(stuffer.encode(message) + stuffer.finish());
         expect(read_reply(), 250, "end of DATA");
     }
 
     void quit() { expect(command("QUIT"), 221, "QUIT"); }
 
 private:
-    static void expect(const Reply& r, int code, std::string_view what) {
-        if (r.code != code) throw std::runtime_error(std::string(what) + ": " + r.text());
+    static void expect(const smtp::Reply& r, int code, std::string_view what) {
+        if (r.code != code) throw std::runtime_error(std::string(what) + ": " + r.summary());
     }
 
     void start_tls(SSL_CTX* ctx, const std::string& server_name) {
@@ -309,7 +274,7 @@ private:
         return s + ": " + openssl_errors();
     }
 
-    Reply command(std::string_view line) {
+    smtp::Reply command(std::string_view line) {
         std::string out(line);
         out += "\r\n";
         write_all(out);
@@ -350,39 +315,19 @@ private:
             if (got == 0) throw std::runtime_error("read: connection closed");
             n = static_cast<std::size_t>(got);
         }
-        in_.append(buf, n);
+        replies_.feed(std::string_view(buf, n));
     }
 
-    std::string read_line() {
-        std::size_t eol;
-        while ((eol = in_.find('\n')) == std::string::npos) {
-            if (in_.size() > kMaxReplyLine) throw std::runtime_error("reply line too long");
+    smtp::Reply read_reply() {
+        for (;;) {
+            if (auto r = replies_.next()) return *r;
             read_more();
-        }
-        std::string line = in_.substr(0, eol);
-        in_.erase(0, eol + 1);
-        if (!line.empty() && line.back() == '\r') line.pop_back();
-        return line;
-    }
-
-    // A reply of one or more lines ("250-..." continues, "250 ..." ends it).
-    Reply read_reply() {
-        Reply r;
-        while (true) {
-            r.lines.push_back(read_line());
-            const std::string& line = r.lines.back();
-            if (line.size() < 3 || !std::isdigit(static_cast<unsigned char>(line[0])))
-                throw std::runtime_error("malformed reply: " + r.text());
-            if (line.size() == 3 || line[3] != '-') {
-                r.code = std::stoi(line.substr(0, 3));
-                return r;
-            }
         }
     }
 
     Fd fd_;
     SslPtr ssl_;
-    std::string in_;
+    smtp::ReplyParser replies_;
     bool size_offered_ = false;
 };
 

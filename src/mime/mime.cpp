@@ -366,8 +366,7 @@ std::string decode_transfer(std::string_view body, std::string_view encoding) {
     GMimeEncoding state;
     g_mime_encoding_init_decode(&state, kind);
     std::string out(g_mime_encoding_outlen(&state, body.size()) + 16, '\0');
-    auto* dst = reinterpret_cast<char*>(out.data());
-    std::size_t n = g_mime_encoding_flush(&state, body.data(), body.size(), dst);
+    std::size_t n = g_mime_encoding_flush(&state, body.data(), body.size(), out.data());
     out.resize(n);
     return out;
 }

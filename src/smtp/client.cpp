@@ -20,6 +20,8 @@ void reject_line_breaks(std::string_view what, std::string_view v) {
         if (c == '\r' || c == '\n' || c == '\0') throw Error(std::string(what) + " contains a line break");
 }
 
+}  // namespace
+
 Extensions parse_extensions(const Reply& r) {
     Extensions e;
     for (std::size_t i = 1; i < r.lines.size(); ++i) {
@@ -48,8 +50,6 @@ Extensions parse_extensions(const Reply& r) {
     }
     return e;
 }
-
-}  // namespace
 
 // --- Reply ---
 

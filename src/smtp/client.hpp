@@ -102,6 +102,8 @@ struct Extensions {
     bool has_size = false;
     std::uint64_t max_size = 0;  // 0 = no limit announced
 };
+// The extensions an EHLO reply lists (one keyword per line after the first).
+Extensions parse_extensions(const Reply& ehlo);
 
 class ClientSession {
 public:

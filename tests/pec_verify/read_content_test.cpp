@@ -10,6 +10,7 @@
 #include <memory>
 #include <random>
 
+#include "core/strings.hpp"
 #include "crypto/identity.hpp"
 #include "crypto/smime.hpp"
 #include "mutate.hpp"
@@ -32,23 +33,13 @@ struct Unref {
 std::string type_of(GMimeObject* o) {
     GMimeContentType* ct = g_mime_object_get_content_type(o);
     std::unique_ptr<char, decltype(&g_free)> mt(ct ? g_mime_content_type_get_mime_type(ct) : nullptr, g_free);
-    std::string t = mt ? mt.get() : "text/plain";
-    for (auto& ch : t) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    return t;
-}
-
-std::string trimmed_lower(const char* s) {
-    std::string t = s ? s : "";
-    auto b = t.find_first_not_of(" \t\r\n"), e = t.find_last_not_of(" \t\r\n");
-    t = b == std::string::npos ? std::string{} : t.substr(b, e - b + 1);
-    for (auto& ch : t) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    return t;
+    return to_lower(mt ? mt.get() : "text/plain");
 }
 
 std::string name_of(GMimeObject* o) {
     const char* n = g_mime_object_get_content_disposition_parameter(o, "filename");
     if (!n || !*n) n = g_mime_object_get_content_type_parameter(o, "name");
-    return trimmed_lower(n);
+    return to_lower(trim(n ? n : ""));
 }
 
 std::string decoded(GMimePart* part) {

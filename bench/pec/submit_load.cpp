@@ -23,6 +23,9 @@
 // this process's CPU time while it is still alive. Exit status 0 without errors, 1 with.
 // Replies are read, EHLO keywords found and the body dot-stuffed by pecd's own SMTP client
 // code (smtp/client.hpp).
+// Blocking OpenSSL calls on a socket with SO_RCVTIMEO/SO_SNDTIMEO rather than Asio's
+// synchronous calls (as pecd_api_load uses): those wait without limit, and a stuck server
+// must end a session with an error, not hang the benchmark.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <openssl/err.h>

@@ -16,7 +16,7 @@ BUILD_PKGS=(
 PEER_PKGS=(
   softhsm2 opensc p11-kit swaks postfix clamav-daemon clamav
   slapd ldap-utils dovecot-lmtpd dovecot-core postgresql unbound dnsmasq
-  nginx-light testssl.sh curl python3 procps iproute2 psmisc libnet-ssleay-perl libio-socket-ssl-perl
+  nginx-light testssl.sh curl python3 procps iproute2 psmisc strace libnet-ssleay-perl libio-socket-ssl-perl
 )
 
 want=()

@@ -134,7 +134,7 @@ def end_submitters(load, report):
 
 
 def run_once(submitter, messages, sessions, log_on, probe_interval, clamd_tmp, keep, rate=None,
-             in_flow_backlog=None, clamd_cpus=None, crl_entries=None):
+             in_flow_backlog=None, clamd_cpus=None, crl_entries=None, file_sync=None):
     from clamd_harness import ClamdInstance
     from pec_network import PecNetwork
     from provider_ca import ProviderCa
@@ -147,6 +147,8 @@ def run_once(submitter, messages, sessions, log_on, probe_interval, clamd_tmp, k
     a, b = net.providers
     if not log_on:
         a.extra_toml = b.extra_toml = "[log]\nenabled = false\n"
+    if file_sync:  # both providers
+        a.store_toml = b.store_toml = '[store]\nfile_sync = "%s"\n' % file_sync
     if in_flow_backlog is not None:  # A's submission listener (B has none in this flow)
         a.extra_toml += "[limits]\nin_flow_backlog = %d\n" % in_flow_backlog
     crl_bytes = None
@@ -314,6 +316,8 @@ def main():
                     help="also run at this offered rate (submissions/s, paced over the sessions) and report "
                          "the acceptance latency there; may be given more than once")
     ap.add_argument("--clamd-cpus", type=cpu_list, help="CPUs clamd runs on, e.g. 1 (default: all)")
+    ap.add_argument("--file-sync", choices=["file", "file_system"],
+                    help="both providers' [store] file_sync (default: pecd's default, file)")
     ap.add_argument("--crl-entries", type=int, help="both providers check chains against a CRL of the "
                     "providers' CA listing this many revoked certificates (not theirs)")
     args = ap.parse_args()
@@ -325,16 +329,16 @@ def main():
           file=sys.stderr)
     flow = args.in_flow_backlog
     with_log = run_once(submitter, args.messages, args.sessions, True, args.probe_interval, args.clamd_tmp, keep,
-                        in_flow_backlog=flow, clamd_cpus=args.clamd_cpus, crl_entries=args.crl_entries)
+                        in_flow_backlog=flow, clamd_cpus=args.clamd_cpus, crl_entries=args.crl_entries, file_sync=args.file_sync)
     without_log = with_log if args.log_on_only else run_once(submitter, args.messages, args.sessions, False,
                                                               args.probe_interval, args.clamd_tmp, keep,
                                                               in_flow_backlog=flow, clamd_cpus=args.clamd_cpus,
-                                                              crl_entries=args.crl_entries)
+                                                              crl_entries=args.crl_entries, file_sync=args.file_sync)
     rsa = rsa_sign_rate()
     paced = [run_once(submitter, args.messages, args.sessions, True, args.probe_interval, args.clamd_tmp, keep, r,
-                      flow, args.clamd_cpus, args.crl_entries) for r in args.rate]
+                      flow, args.clamd_cpus, args.crl_entries, args.file_sync) for r in args.rate]
     clean_up(keep + [probe_dir])
-    result = {"cores": os.cpu_count(), "clamd_tmp": args.clamd_tmp or "clamd default",
+    result = {"cores": os.cpu_count(), "file_sync": args.file_sync or "file", "clamd_tmp": args.clamd_tmp or "clamd default",
               "clamd_cpus": sorted(args.clamd_cpus) if args.clamd_cpus else "all",
               "file_create_us": {"at_start": create_before, "after_wait": create_after, "waited_s": waited},
               "with_log": with_log, "without_log": without_log, "paced": paced,

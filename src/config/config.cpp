@@ -281,8 +281,10 @@ void read_store(const toml::table& t, Store& st) {
     s.get("spool_dir", st.spool_dir);
     s.get("node", st.node);
     s.get("claim_lease", st.claim_lease);
+    s.get("file_sync", st.file_sync);
     s.no_unknown_keys();
     s.one_of("backend", st.backend, {"sqlite", "postgresql"});
+    s.one_of("file_sync", st.file_sync, {"file", "file_system"});
     // SQLite is one process's database: there is nothing to claim from other nodes.
     if (st.backend == "sqlite" && (t.contains("node") || t.contains("claim_lease")))
         s.fail(t, t.contains("node") ? "node" : "claim_lease",

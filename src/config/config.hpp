@@ -132,6 +132,10 @@ struct Store {
     std::filesystem::path spool_dir;        // queue files; empty: data_dir/spool
     std::string node;                       // this node's name; empty: hostname + data_dir
     std::chrono::seconds claim_lease{600};  // a dead node's work is taken over after this
+    // How spool files and message bodies become durable before the rows naming them
+    // commit: "file" (an fsync each, and their directories') or "file_system" (one
+    // syncfs per commit round: for a spool and blob_dir on file systems of their own).
+    std::string file_sync = "file";
 };
 
 struct Mailbox {

@@ -41,14 +41,14 @@ void fsync_dir(const std::filesystem::path& dir) {
 
 namespace {
 
-// Creates (or truncates) `path`, writes `data` and syncs it (fdatasync: for a file just
-// written, that includes its size and blocks); on failure the file is removed.
-void write_synced(const std::filesystem::path& path, std::string_view data, unsigned mode) {
+// Creates (or truncates) `path`, writes `data` and, with `sync`, syncs it (fdatasync: for
+// a file just written, that includes its size and blocks); on failure the file is removed.
+void write_synced(const std::filesystem::path& path, std::string_view data, unsigned mode, bool sync = true) {
     int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
     if (fd < 0) throw TemporaryError(errno_text("create", path));
     try {
         write_all(fd, data, path);
-        if (::fdatasync(fd) != 0) throw TemporaryError(errno_text("fsync", path));
+        if (sync && ::fdatasync(fd) != 0) throw TemporaryError(errno_text("fsync", path));
     } catch (...) {
         ::close(fd);
         ::unlink(path.c_str());
@@ -80,6 +80,10 @@ void write_unreferenced_file_durable(const std::filesystem::path& path, std::str
                                      unsigned mode) {
     write_synced(path, data, mode);
     fsync_dir(directory_of(path));
+}
+
+void write_unreferenced_file(const std::filesystem::path& path, std::string_view data, unsigned mode) {
+    write_synced(path, data, mode, false);
 }
 
 // One open, one fstat and reads straight into a string of the file's size: every queue

@@ -20,6 +20,9 @@ void write_file_durable(const std::filesystem::path& path, std::string_view data
 // the temporary name's directory entry. Throws TemporaryError on I/O failure.
 void write_unreferenced_file_durable(const std::filesystem::path& path, std::string_view data,
                                      unsigned mode = 0644);
+// The same without any sync, for a file whose durability the caller arranges otherwise
+// (a FileSystemSync); on failure the file is removed.
+void write_unreferenced_file(const std::filesystem::path& path, std::string_view data, unsigned mode = 0644);
 // fsync of a directory, so a newly created or renamed entry is on disk.
 void fsync_dir(const std::filesystem::path& dir);
 // Reads a whole file; throws Error naming the path when it cannot.

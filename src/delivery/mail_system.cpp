@@ -16,9 +16,16 @@ MailSystem::MailSystem(MailSystemOptions options, const Clock& clock) : options_
     blobs_ = std::make_unique<store::BlobStore>(options_.blob_dir.empty() ? options_.data_dir / "mailboxes"
                                                                           : options_.blob_dir);
     store_ = std::make_unique<store::MailStore>(*db_, *blobs_, clock);
-    spool_ = std::make_unique<queue::Spool>(
-        *db_, options_.spool_dir.empty() ? options_.data_dir / "spool" : options_.spool_dir, clock,
-        options_.spool);
+    auto spool_dir = options_.spool_dir.empty() ? options_.data_dir / "spool" : options_.spool_dir;
+    if (options_.file_system_sync) {
+        // One sync of each file system per group-commit round, for the spool's files and
+        // the bodies delivered with them (their rows commit in the same rounds).
+        fs::ensure_dir(spool_dir, 0750);
+        auto sync = std::make_shared<FileSystemSync>(std::vector{spool_dir, blobs_->root()});
+        blobs_->defer_syncs(sync);
+        options_.spool.file_system_sync = std::move(sync);
+    }
+    spool_ = std::make_unique<queue::Spool>(*db_, spool_dir, clock, options_.spool);
     // Mailbox deliveries commit with the queue's other changes: one fsync per round
     // instead of one per message, and no second writer queueing on the database.
     store_->set_writer(

@@ -33,6 +33,9 @@ struct MailSystemOptions {
     store::DatabaseSettings database;  // [store]; an empty SQLite path means data_dir/pecd.db
     std::filesystem::path blob_dir;    // message bodies; empty: data_dir/mailboxes
     std::filesystem::path spool_dir;   // queue files; empty: data_dir/spool
+    // [store] file_sync = "file_system": spool files and bodies are made durable by one
+    // syncfs per group-commit round (core/file_system_sync.hpp), not one fsync each.
+    bool file_system_sync = false;
     std::string hostname = "localhost";
     queue::SpoolOptions spool;
     queue::RunnerOptions runner;                        // hostname is set from `hostname`

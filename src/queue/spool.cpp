@@ -246,9 +246,13 @@ Spool::Spool(store::Database& db, std::filesystem::path dir, const Clock& clock,
     db_.migrate("queue", kMigrations);
     if (options_.recover) recover();
     committer_ = std::make_unique<GroupCommitter>(db_, [this] {
-        if (dir_dirty_.exchange(false)) fs::fsync_dir(msg_dir_);
+        if (auto* fss = options_.file_system_sync.get())
+            fss->sync_marked();
+        else if (dir_dirty_.exchange(false))
+            fs::fsync_dir(msg_dir_);
     });
-    unsigned n = std::max(1u, options_.sync_threads);
+    // With one file system sync per round, nothing is synced file by file.
+    unsigned n = options_.file_system_sync ? 0 : std::max(1u, options_.sync_threads);
     for (unsigned i = 0; i < n; ++i) sync_threads_.emplace_back([this] { sync_loop(); });
 }
 
@@ -304,6 +308,13 @@ std::unique_ptr<IncomingMessage> Spool::begin(const Envelope& envelope) {
 }
 
 void Spool::submit_commit(std::shared_ptr<PendingCommit> c) {
+    if (options_.file_system_sync) {
+        // The round that records it syncs the file system first (FileSystemSync).
+        ::close(std::exchange(c->fd, -1));
+        options_.file_system_sync->mark();
+        record_received(std::move(c));
+        return;
+    }
     {
         std::lock_guard lock(sync_mutex_);
         if (!sync_stopping_) {
@@ -336,26 +347,30 @@ void Spool::sync_loop() {
             c->done({false, {}, error});
             continue;
         }
-        committer_->submit(
-            [this, c](store::Tx& tx) { remember(insert_rows(tx, c->id, c->envelope, c->size, false)); },
-            [this, c](std::exception_ptr e) {
-                if (e) {
-                    forget(c->id);
-                    spares_.remove(data_path(c->id));
-                    std::string why = "cannot record message";
-                    try {
-                        std::rethrow_exception(e);
-                    } catch (const std::exception& ex) {
-                        why = ex.what();
-                    }
-                    c->done({false, {}, why});
-                    return;
-                }
-                c->done({true, c->id, {}});
-                std::lock_guard lock(committed_mutex_);
-                if (on_committed_) on_committed_({c->id}, Origin::received);
-            });
+        record_received(std::move(c));
     }
+}
+
+void Spool::record_received(std::shared_ptr<PendingCommit> c) {
+    committer_->submit(
+        [this, c](store::Tx& tx) { remember(insert_rows(tx, c->id, c->envelope, c->size, false)); },
+        [this, c](std::exception_ptr e) {
+            if (e) {
+                forget(c->id);
+                spares_.remove(data_path(c->id));
+                std::string why = "cannot record message";
+                try {
+                    std::rethrow_exception(e);
+                } catch (const std::exception& ex) {
+                    why = ex.what();
+                }
+                c->done({false, {}, why});
+                return;
+            }
+            c->done({true, c->id, {}});
+            std::lock_guard lock(committed_mutex_);
+            if (on_committed_) on_committed_({c->id}, Origin::received);
+        });
 }
 
 std::string Spool::enqueue(const Envelope& envelope, std::string_view bytes, bool is_dsn,
@@ -392,13 +407,17 @@ std::string Spool::link_generated(const std::string& source) {
     if (::link(from.c_str(), to.c_str()) != 0)
         throw TemporaryError(errno_text("link " + from.string() + " to", to));
     dir_dirty_ = true;
+    if (options_.file_system_sync) options_.file_system_sync->mark();
     return id;
 }
 
 void Spool::sync_generated() {
     // Unconditional: dir_dirty_ belongs to the committer, and a round that cleared it may
     // still be inside its own directory fsync.
-    fs::fsync_dir(msg_dir_);
+    if (options_.file_system_sync)
+        options_.file_system_sync->sync();
+    else
+        fs::fsync_dir(msg_dir_);
 }
 
 void Spool::write_spool_file(const std::string& id, std::string_view bytes) {
@@ -420,12 +439,14 @@ void Spool::write_spool_file(const std::string& id, std::string_view bytes) {
         rest.remove_prefix(static_cast<std::size_t>(n));
     }
     if (error.empty() && SpareFiles::trim(fd, bytes.size(), stale) != 0) error = errno_text("truncate", path);
-    if (error.empty() && ::fdatasync(fd) != 0) error = errno_text("fsync", path);
+    auto* fss = options_.file_system_sync.get();
+    if (error.empty() && !fss && ::fdatasync(fd) != 0) error = errno_text("fsync", path);
     ::close(fd);
     if (!error.empty()) {
         spares_.remove(path);
         throw TemporaryError(error);
     }
+    if (fss) fss->mark();
 }
 
 void Spool::insert_generated(store::Tx& tx, const std::string& id, const Envelope& envelope,

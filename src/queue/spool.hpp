@@ -10,6 +10,8 @@
 // file, many in parallel so the file system can merge them into one journal commit), then
 // to the GroupCommitter: one fsync of msg/ and one transaction inserting the rows of every
 // message of the round. The commit callback fires only after that transaction is durable.
+// With SpoolOptions::file_system_sync, files are not synced one by one: each round syncs
+// the file system once before it commits (core/file_system_sync.hpp).
 //
 // Crash safety: the rows are the truth. At open, files in msg/ without rows were never
 // acknowledged and are deleted; messages whose recipients are all done are finished.
@@ -38,6 +40,7 @@
 #include "core/clock.hpp"
 #include "core/envelope.hpp"
 #include "core/error.hpp"
+#include "core/file_system_sync.hpp"
 #include "queue/group_commit.hpp"
 #include "queue/retry.hpp"
 #include "queue/sink.hpp"
@@ -96,6 +99,10 @@ struct SpoolOptions {
     // Finished spool files kept, emptied, for reuse by the next ones (spare_files.hpp);
     // 0 unlinks each one. Off with `node` and without `recover`.
     std::size_t spare_files = 4096;
+    // Set: spool files are made durable by one file system sync per group-commit round
+    // (shared with the mail store's bodies) instead of one fdatasync each and the
+    // directory's fsync; sync_threads is then unused.
+    std::shared_ptr<FileSystemSync> file_system_sync;
 };
 
 // A queue update that found its recipient no longer pending: another worker or node
@@ -203,6 +210,7 @@ private:
     void recover();
     void submit_commit(std::shared_ptr<PendingCommit> c);
     void sync_loop();
+    void record_received(std::shared_ptr<PendingCommit> c);
     std::string new_id();
     void check_free_space(std::uint64_t declared) const;
     void write_spool_file(const std::string& id, std::string_view bytes);

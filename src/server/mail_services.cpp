@@ -272,6 +272,7 @@ private:
                       c.store.password_file.string(), c.store.pool_size};
         o.blob_dir = c.store.blob_dir;
         o.spool_dir = c.store.spool_dir;
+        o.file_system_sync = c.store.file_sync == "file_system";
         if (c.store.backend == "postgresql") {
             // Any node may hold any message: claims by node name, leases, and a spool
             // shared with the other nodes whose fresh files are theirs to finish.

@@ -70,7 +70,23 @@ void BlobStore::put(std::string_view key, std::string_view bytes) {
     run_hook("write");
     // In place: no row names the blob until deliver()'s transaction commits after this,
     // and a delivery retried under the same key writes it again.
-    fs::write_unreferenced_file_durable(p, bytes, 0640);
+    if (!deferred_) {
+        fs::write_unreferenced_file_durable(p, bytes, 0640);
+        return;
+    }
+    fs::write_unreferenced_file(p, bytes, 0640);
+    deferred_->mark();
+}
+
+void BlobStore::make_durable() {
+    if (deferred_) deferred_->sync_marked();
+}
+
+void BlobStore::sync_entry(const std::filesystem::path& dir) {
+    if (deferred_)
+        deferred_->mark();
+    else
+        fs::fsync_dir(dir);
 }
 
 void BlobStore::link_from(std::string_view key, const std::filesystem::path& source) {
@@ -78,19 +94,19 @@ void BlobStore::link_from(std::string_view key, const std::filesystem::path& sou
     auto dir = p.parent_path();
     if (!std::filesystem::is_directory(dir)) {
         fs::ensure_dir(dir, 0750);
-        fs::fsync_dir(root_);
+        sync_entry(root_);
     }
     run_hook("link");
     if (::link(source.c_str(), p.c_str()) != 0) {
         if (errno == EEXIST) {
-            fs::fsync_dir(dir);  // the earlier link may not have been synced before a crash
+            sync_entry(dir);  // the earlier link may not have been synced before a crash
             return;
         }
         if (errno != EXDEV) throw TemporaryError(errno_text("link " + source.string() + " to", p));
         fs::write_file_durable(p, fs::read_file(source), 0640);
         return;
     }
-    fs::fsync_dir(dir);
+    sync_entry(dir);
 }
 
 std::string BlobStore::get(std::string_view key) const {

@@ -16,12 +16,19 @@
 // partial file under a key that no row names, and put() under that key overwrites it. A
 // test hook (set_failure_hook) lets tests inject a failure at
 // a named step to prove that callers leave nothing half-done.
+//
+// With defer_syncs(), put() and link_from() write without syncing and mark the shared
+// FileSystemSync instead: durable once its next sync returns, which the caller's commit
+// must wait for (the group committer's round does; see make_durable()).
 #pragma once
 
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
+
+#include "core/file_system_sync.hpp"
 
 namespace pecd::store {
 
@@ -40,11 +47,21 @@ public:
     void remove(std::string_view key);
     const std::filesystem::path& root() const { return root_; }
 
+    // From now on put() and link_from() leave syncing to `sync` (see above).
+    void defer_syncs(std::shared_ptr<FileSystemSync> sync) { deferred_ = std::move(sync); }
+    // Makes what put() and link_from() left to the deferred sync durable now (nothing to do
+    // without defer_syncs()).
+    void make_durable();
+
     // Tests only: called with the step name ("write", "link"); a throw aborts the step.
     static void set_failure_hook(std::function<void(std::string_view step)> hook);
 
 private:
+    // A new entry in dir: its fsync, or a mark for the deferred sync.
+    void sync_entry(const std::filesystem::path& dir);
+
     std::filesystem::path root_;
+    std::shared_ptr<FileSystemSync> deferred_;
 };
 
 // Throws Error when key would escape the store or is not a plain name.

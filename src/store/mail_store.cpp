@@ -409,10 +409,12 @@ DeliveryOutcome MailStore::deliver_blob(std::string_view address, std::string_vi
         }
         if (also) also(tx);
     };
-    if (writer_)
+    if (writer_) {
         writer_(work);
-    else
+    } else {
+        blobs_.make_durable();
         db_.transact(work);
+    }
     if (outcome == DeliveryOutcome::not_active || outcome == DeliveryOutcome::over_quota)
         blobs_.remove(blob_key);
     return outcome;

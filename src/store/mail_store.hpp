@@ -144,7 +144,9 @@ public:
     // Runs deliver()'s transaction: durable on return, rolled back and rethrown on error,
     // and it may run the function more than once (a group commit retries a change alone
     // when its batch failed). Default: Database::transact. The daemon hands deliveries to
-    // the queue's group committer, so many of them share one commit and one fsync.
+    // the queue's group committer, so many of them share one commit and one fsync. When the
+    // BlobStore defers its syncs, the writer's commit must first sync that FileSystemSync
+    // (the spool's committer does, when the spool shares it).
     using Writer = std::function<void(const std::function<void(Tx&)>&)>;
     void set_writer(Writer w) { writer_ = std::move(w); }
 

@@ -1,10 +1,11 @@
 // crash_driver.cpp - the process the crash test kills: accepts and delivers messages
 //
-//   queue_crash_driver DIR send FIRST_TOKEN THREADS   commits messages FIRST_TOKEN, +1, ...
-//       from THREADS threads through the queue's MessageSink while the runner delivers them
-//       to local mailboxes; prints "ACK <token> <queue id>" once a commit is acknowledged.
-//       Runs until killed.
-//   queue_crash_driver DIR drain                      delivers everything queued, then exits 0.
+//   queue_crash_driver DIR SYNC send FIRST_TOKEN THREADS   commits messages FIRST_TOKEN, +1,
+//       ... from THREADS threads through the queue's MessageSink while the runner delivers
+//       them to local mailboxes; prints "ACK <token> <queue id>" once a commit is
+//       acknowledged. Runs until killed.
+//   queue_crash_driver DIR SYNC drain    delivers everything queued, then exits 0.
+// SYNC is [store] file_sync: "file" or "file_system".
 #include <spdlog/spdlog.h>
 
 #include <atomic>
@@ -68,16 +69,17 @@ int drain(delivery::MailSystem& ms) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (argc < 3) return 2;
+    if (argc < 4) return 2;
     spdlog::set_level(spdlog::level::warn);  // stdout carries the ACK lines
     delivery::MailSystemOptions o;
     o.data_dir = argv[1];
     o.spool.min_free_bytes = 1 << 20;
     o.runner.workers = 2;
+    o.file_system_sync = std::string(argv[2]) == "file_system";
     delivery::MailSystem ms(o);
     setup(ms);
-    std::string mode = argv[2];
-    if (mode == "send" && argc == 5) return send(ms, std::stoi(argv[3]), std::stoi(argv[4]));
+    std::string mode = argv[3];
+    if (mode == "send" && argc == 6) return send(ms, std::stoi(argv[4]), std::stoi(argv[5]));
     if (mode == "drain") return drain(ms);
     return 2;
 }

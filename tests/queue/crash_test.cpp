@@ -73,15 +73,21 @@ std::map<int, std::string> read_acks(Child& c, std::size_t want, std::chrono::se
     return acks;
 }
 
-TEST(CrashTest, KillNineAtSeveralPointsLosesAndDuplicatesNothing) {
+// Each file synced on its own (the default), or one file system sync per commit round
+// ([store] file_sync = "file_system"): the driver's third word.
+class CrashTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(CrashTest, KillNineAtSeveralPointsLosesAndDuplicatesNothing) {
     test::TempDir dir("pecd-crash");
+    const std::string file_sync = GetParam();
     const std::string driver = QUEUE_CRASH_DRIVER;
     std::map<int, std::string> acked;
     // Kill points: early (during setup and first commits), then at growing depths.
     const std::vector<std::size_t> kill_after = {1, 40, 15, 80, 5, 60};
     int first_token = 0;
     for (std::size_t round = 0; round < kill_after.size(); ++round) {
-        auto child = spawn({driver, dir.path().string(), "send", std::to_string(first_token), "6"});
+        auto child =
+            spawn({driver, dir.path().string(), file_sync, "send", std::to_string(first_token), "6"});
         std::string partial;
         auto acks = read_acks(child, kill_after[round], std::chrono::seconds(30), partial);
         ::kill(child.pid, SIGKILL);
@@ -96,7 +102,7 @@ TEST(CrashTest, KillNineAtSeveralPointsLosesAndDuplicatesNothing) {
         acked.insert(acks.begin(), acks.end());
         first_token += 100000;  // tokens of each round are distinct
     }
-    auto drain = spawn({driver, dir.path().string(), "drain"});
+    auto drain = spawn({driver, dir.path().string(), file_sync, "drain"});
     int status = 0;
     ::waitpid(drain.pid, &status, 0);
     ::close(drain.out);
@@ -131,6 +137,9 @@ TEST(CrashTest, KillNineAtSeveralPointsLosesAndDuplicatesNothing) {
     EXPECT_EQ(files, 0u) << "spool files left behind";
     std::cerr << "acknowledged " << acked.size() << " messages over " << kill_after.size() << " kills\n";
 }
+
+INSTANTIATE_TEST_SUITE_P(FileSync, CrashTest, ::testing::Values("file", "file_system"),
+                         [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
 
 }  // namespace
 }  // namespace pecd

@@ -429,5 +429,55 @@ TEST_F(SpoolTest, StoreErrorAtCommitIsReportedAndLeavesNoFile) {
     EXPECT_TRUE(commit_and_wait(*again).ok);
 }
 
+// [store] file_sync = "file_system": files are not synced one by one; each round that
+// commits rows naming new files syncs the file system once, and a round without new
+// files does not.
+TEST_F(SpoolTest, WithAFileSystemSyncEachRoundOfNewFilesSyncsOnce) {
+    auto sync = std::make_shared<FileSystemSync>(std::vector{dir.path()});
+    spool.reset();
+    SpoolOptions o;
+    o.min_free_bytes = 1 << 20;
+    o.file_system_sync = sync;
+    spool = std::make_unique<Spool>(*db, dir.path() / "queue", SystemClock::instance(), o);
+    constexpr int threads = 8, per_thread = 20;
+    std::atomic<int> ok{0};
+    std::vector<std::thread> ts;
+    for (int t = 0; t < threads; ++t)
+        ts.emplace_back([&, t] {
+            for (int i = 0; i < per_thread; ++i) {
+                auto m = spool->begin(envelope({"r" + std::to_string(t) + "@x.test"}));
+                m->write("message " + std::to_string(t) + "/" + std::to_string(i) + "\r\n");
+                if (commit_and_wait(*m).ok) ++ok;
+            }
+        });
+    for (auto& t : ts) t.join();
+    ASSERT_EQ(ok, threads * per_thread);
+    const auto syncs = sync->rounds();
+    EXPECT_GT(syncs, 0u);
+    EXPECT_LE(syncs, spool->committer().rounds());
+    EXPECT_LT(syncs, static_cast<std::size_t>(threads * per_thread)) << "a sync per message";
+
+    // A round that only changes rows has nothing to sync.
+    auto listed = spool->list(1);
+    ASSERT_EQ(listed.size(), 1u);
+    auto q = *spool->load(listed[0].id);
+    auto rounds = spool->committer().rounds();
+    spool->update(q.id, {{q.recipients[0].id, RecipientState::pending, 1,
+                          SystemClock::instance().now() + std::chrono::minutes(5), "451 later"}});
+    EXPECT_GT(spool->committer().rounds(), rounds);
+    EXPECT_EQ(sync->rounds(), syncs);
+
+    // A generated file committed by a round is synced by that round.
+    auto id = spool->write_generated("generated\r\n");
+    spool->committer().run([&](store::Tx& tx) {
+        spool->insert_generated(tx, id, envelope({"g@x.test"}), 11, false, MessageClass::pec);
+    });
+    EXPECT_EQ(sync->rounds(), syncs + 1);
+    EXPECT_EQ(fs::read_file(spool->data_path(id)), "generated\r\n");
+    // Outside a round, sync_generated() syncs at once.
+    spool->sync_generated();
+    EXPECT_EQ(sync->rounds(), syncs + 2);
+}
+
 }  // namespace
 }  // namespace pecd::queue

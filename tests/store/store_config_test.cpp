@@ -35,6 +35,15 @@ TEST(StoreConfig, DefaultsToEmbeddedSqlite) {
     EXPECT_EQ(c.store.blob_dir, "/shared/blobs");
 }
 
+TEST(StoreConfig, FileSyncIsPerFileUnlessTheFileSystemIsAsked) {
+    auto c = parse_config(with_store(""));
+    EXPECT_EQ(c.store.file_sync, "file");
+    c = parse_config(with_store("file_sync = \"file_system\"\n"));
+    EXPECT_EQ(c.store.file_sync, "file_system");
+    auto e = parse_error(with_store("file_sync = \"none\"\n"));
+    EXPECT_EQ(e.field(), "store.file_sync");
+}
+
 TEST(StoreConfig, PostgresqlTakesConninfoPasswordFileAndPool) {
     auto c = parse_config(with_store(
         "backend = \"postgresql\"\nconninfo = \"host=db1 dbname=pecd user=pecd\"\n"

@@ -12,13 +12,15 @@ import re
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
 from pec_network import PecNetwork
 
 MESSAGES = 6
-CALL = re.compile(r"^\d+\s+(fsync|fdatasync|syncfs)\((\d+)<([^>]*)>\)")
+# A call's first line; "<unfinished ...>" may follow when another thread's call came between.
+CALL = re.compile(r"^\d+\s+(fsync|fdatasync|syncfs)\((\d+)<([^>]*)>")
 
 
 class Tracer:
@@ -26,17 +28,27 @@ class Tracer:
 
     def __init__(self, pid, out):
         self.out = out
-        self.proc = subprocess.Popen(["strace", "-f", "-y", "-qq", "-e", "trace=fsync,fdatasync,syncfs",
-                                      "-o", out, "-p", str(pid)], stderr=subprocess.PIPE)
-        # strace writes nothing before the first traced call; give it time to attach to
-        # all threads, and fail if it could not (no strace, ptrace refused).
-        time.sleep(1.0)
-        if self.proc.poll() is not None:
-            raise AssertionError("strace exited: %s" % self.proc.stderr.read().decode(errors="replace"))
+        self.proc = subprocess.Popen(["strace", "-f", "-y", "-e", "trace=fsync,fdatasync,syncfs",
+                                      "-o", out, "-p", str(pid)], stderr=subprocess.PIPE, text=True)
+        # "Process N attached with T threads" once every thread is traced; an error (no
+        # strace, ptrace refused) ends it instead.
+        said = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            line = self.proc.stderr.readline()
+            said.append(line)
+            if "attached" in line or not line:
+                break
+        if not said[-1] or "attached" not in said[-1]:
+            raise AssertionError("strace did not attach: %s" % "".join(said))
+        # Later notices (threads starting or ending) must not fill the pipe.
+        self.drain = threading.Thread(target=self.proc.stderr.read, daemon=True)
+        self.drain.start()
 
     def stop(self):
         self.proc.send_signal(signal.SIGINT)  # detaches; pecd goes on
         self.proc.wait(timeout=30)
+        self.drain.join(timeout=10)
         self.proc.stderr.close()
         calls = []
         with open(self.out) as f:

@@ -46,6 +46,7 @@ import re
 import smtplib
 import sqlite3
 import ssl
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -300,6 +301,37 @@ def run_once(submitter, messages, sessions, log_on, probe_interval, clamd_tmp, k
             "peak_rss_mib": rss}
 
 
+FILE_SYNC_MODES = ("file", "file_system")
+
+
+def compare_file_sync(args, submitter, keep):
+    """Runs args.compare_file_sync pairs of log-on runs in ABBA order, A being file_sync =
+    "file" and B "file_system"; returns {mode: [run results]}. Alternating keeps a drift of
+    the machine (other tenants, the file system's state) out of the ratio."""
+    runs = {m: [] for m in FILE_SYNC_MODES}
+    for i in range(args.compare_file_sync):
+        order = FILE_SYNC_MODES if i % 2 == 0 else tuple(reversed(FILE_SYNC_MODES))
+        for mode in order:
+            runs[mode].append(run_once(submitter, args.messages, args.sessions, True, args.probe_interval,
+                                       args.clamd_tmp, keep, in_flow_backlog=args.in_flow_backlog,
+                                       clamd_cpus=args.clamd_cpus, crl_entries=args.crl_entries, file_sync=mode))
+    return runs
+
+
+def print_file_sync_comparison(modes):
+    means = {}
+    for mode, runs in modes.items():
+        rate = statistics.mean(r["exchanges_per_s"] for r in runs)
+        providers = statistics.mean(r["cpu_ms_per_exchange"]["a"] + r["cpu_ms_per_exchange"]["b"] for r in runs)
+        p99 = statistics.mean(r["accept_p99_ms"] for r in runs)
+        means[mode] = (rate, providers)
+        print("file_sync %-11s runs %s exchanges/s; mean %.1f/s, providers' CPU %.2f ms per exchange, "
+              "acceptance p99 %.1f ms" % (mode, ", ".join("%.1f" % r["exchanges_per_s"] for r in runs), rate,
+                                           providers, p99))
+    a, b = means["file"], means["file_system"]
+    print("file_system / file: exchanges/s x%.3f, providers' CPU per exchange x%.3f" % (b[0] / a[0], b[1] / a[1]))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default=os.path.join(HERE, "../../build"))
@@ -318,6 +350,9 @@ def main():
     ap.add_argument("--clamd-cpus", type=cpu_list, help="CPUs clamd runs on, e.g. 1 (default: all)")
     ap.add_argument("--file-sync", choices=["file", "file_system"],
                     help="both providers' [store] file_sync (default: pecd's default, file)")
+    ap.add_argument("--compare-file-sync", type=int, metavar="ROUNDS",
+                    help="also run ROUNDS pairs of log-on runs, file_sync \"file\" and \"file_system\" in "
+                         "alternating order (ABBA...), and report both modes' means and their ratio")
     ap.add_argument("--crl-entries", type=int, help="both providers check chains against a CRL of the "
                     "providers' CA listing this many revoked certificates (not theirs)")
     args = ap.parse_args()
@@ -337,11 +372,12 @@ def main():
     rsa = rsa_sign_rate()
     paced = [run_once(submitter, args.messages, args.sessions, True, args.probe_interval, args.clamd_tmp, keep, r,
                       flow, args.clamd_cpus, args.crl_entries, args.file_sync) for r in args.rate]
+    modes = compare_file_sync(args, submitter, keep) if args.compare_file_sync else None
     clean_up(keep + [probe_dir])
     result = {"cores": os.cpu_count(), "file_sync": args.file_sync or "file", "clamd_tmp": args.clamd_tmp or "clamd default",
               "clamd_cpus": sorted(args.clamd_cpus) if args.clamd_cpus else "all",
               "file_create_us": {"at_start": create_before, "after_wait": create_after, "waited_s": waited},
-              "with_log": with_log, "without_log": without_log, "paced": paced,
+              "with_log": with_log, "without_log": without_log, "paced": paced, "file_sync_modes": modes,
               "openssl_rsa2048_sign_per_s": rsa,
               "rsa_bound_exchanges_per_s": round(rsa / 4, 1) if rsa else None,
               "log_on_over_off": round(with_log["exchanges_per_s"] / without_log["exchanges_per_s"], 3)}
@@ -355,6 +391,8 @@ def main():
     print("CPU ms per exchange (with the log): " +
           ", ".join("%s %.2f" % kv for kv in with_log["cpu_ms_per_exchange"].items()) +
           "; at 300/s the two cores give 6.67 ms in all")
+    if modes:
+        print_file_sync_comparison(modes)
     for r in paced:
         print("offered %.0f/s: %.1f complete exchanges/s; acceptance receipt p50 %s ms, p99 %s ms (%d samples); "
               "from MAIL FROM p50 %s ms, p99 %s ms; 250 reply p50 %s ms, p99 %s ms"

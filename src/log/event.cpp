@@ -1,9 +1,14 @@
 // event.cpp - canonical legal-log records (see event.hpp for the format)
 //
-// nlohmann::json keeps object keys in a std::map, so dump() already writes them sorted
-// by byte value; ensure_ascii makes the output pure ASCII. Invalid UTF-8 in a field
-// (a hostile subject) is replaced by U+FFFD at write time: the stored bytes are what the
-// chain covers, so the replacement is itself recorded, never recomputed.
+// The canonical form is the one nlohmann::json's dump(-1, ' ', ensure_ascii = true,
+// error_handler_t::replace) writes: keys sorted by byte value, no spaces, pure ASCII
+// (\uXXXX escapes, surrogate pairs above U+FFFF), invalid UTF-8 replaced by U+FFFD. Every
+// record of every log so far has that form, and verification compares bytes, so it can
+// never change. canonical_record() writes it directly rather than through a json object:
+// each PEC step appends a record on the group-commit thread, and building the object tree
+// cost more than the rest of the append. Invalid UTF-8 in a field (a hostile subject) is
+// replaced at write time: the stored bytes are what the chain covers, so the replacement
+// is itself recorded, never recomputed.
 #include "log/event.hpp"
 
 #include <array>
@@ -141,32 +146,170 @@ int italy_utc_offset_minutes(TimePoint t) {
     return (s >= eu_switch(y, 3) && s < eu_switch(y, 10)) ? 120 : 60;
 }
 
-std::string canonical_record(const Event& e, std::int64_t seq) {
-    json recipients = json::array();
-    for (const auto& r : e.recipients)
-        recipients.push_back({{"address", r.address}, {"type", r.certified ? "certified" : "external"}});
-    json details = json::object();
-    for (const auto& [k, v] : e.details) details[k] = v;
-    json record = {
-        {"v", kFormatVersion},
-        {"seq", seq},
-        {"kind", std::string(to_string(e.kind))},
-        {"time", format_utc(e.time)},
-        {"utc_offset", format_offset(e.utc_offset_minutes)},
-        {"pec_msgid", e.pec_msgid},
-        {"client_msgid", e.client_msgid},
-        {"sender", e.sender},
-        {"recipients", recipients},
-        {"subject", e.subject},
-        {"generated_ids", e.generated_ids},
-        {"peer_provider", e.peer_provider},
-        {"peer_host", e.peer_host},
-        {"tls", {{"protocol", e.tls.protocol}, {"cipher", e.tls.cipher}, {"peer", e.tls.peer}}},
-        {"outcome", e.outcome},
-        {"actor", e.actor},
-        {"details", details},
+namespace {
+
+// Appends s as a JSON string literal in the canonical form (see the top of this file).
+// An invalid byte sequence becomes one \ufffd: a lead byte that cannot start a sequence
+// is dropped; a sequence cut short by an unexpected byte is dropped and that byte read
+// again as the start of the next one; a sequence cut short by the end of s is dropped.
+// These are nlohmann::json's replacement rules, which the stored records follow.
+void append_json_string(std::string& out, std::string_view s) {
+    static constexpr char hex[] = "0123456789abcdef";
+    auto escape_unit = [&](std::uint32_t u) {
+        out += "\\u";
+        for (int shift = 12; shift >= 0; shift -= 4) out += hex[(u >> shift) & 0xF];
     };
-    return record.dump(-1, ' ', true, json::error_handler_t::replace);
+    out += '"';
+    std::size_t i = 0;
+    while (i < s.size()) {
+        const auto lead = static_cast<unsigned char>(s[i]);
+        if (lead < 0x80) {
+            switch (lead) {
+                case '\b':
+                    out += "\\b";
+                    break;
+                case '\t':
+                    out += "\\t";
+                    break;
+                case '\n':
+                    out += "\\n";
+                    break;
+                case '\f':
+                    out += "\\f";
+                    break;
+                case '\r':
+                    out += "\\r";
+                    break;
+                case '"':
+                    out += "\\\"";
+                    break;
+                case '\\':
+                    out += "\\\\";
+                    break;
+                default:
+                    if (lead <= 0x1F || lead == 0x7F)
+                        escape_unit(lead);
+                    else
+                        out += static_cast<char>(lead);
+            }
+            ++i;
+            continue;
+        }
+        // Well-formed sequences (Unicode 3.9, table 3-7): the lead byte fixes the length
+        // and the range of the second byte; later bytes are 80..BF.
+        std::size_t length = 0;
+        unsigned char low = 0x80, high = 0xBF;
+        std::uint32_t cp = 0;
+        if (lead >= 0xC2 && lead <= 0xDF) {
+            length = 2, cp = lead & 0x1F;
+        } else if (lead >= 0xE0 && lead <= 0xEF) {
+            length = 3, cp = lead & 0x0F;
+            if (lead == 0xE0) low = 0xA0;
+            if (lead == 0xED) high = 0x9F;
+        } else if (lead >= 0xF0 && lead <= 0xF4) {
+            length = 4, cp = lead & 0x07;
+            if (lead == 0xF0) low = 0x90;
+            if (lead == 0xF4) high = 0x8F;
+        }
+        if (length == 0) {  // not a lead byte: dropped
+            escape_unit(0xFFFD);
+            ++i;
+            continue;
+        }
+        std::size_t n = 1;
+        for (; n < length && i + n < s.size(); ++n) {
+            const auto b = static_cast<unsigned char>(s[i + n]);
+            const unsigned char lo = n == 1 ? low : 0x80, hi = n == 1 ? high : 0xBF;
+            if (b < lo || b > hi) break;
+            cp = (cp << 6) | (b & 0x3F);
+        }
+        if (n < length) {  // cut short: the bytes so far are dropped, the next is read again
+            escape_unit(0xFFFD);
+            i += n;
+            continue;
+        }
+        if (cp <= 0xFFFF) {
+            escape_unit(cp);
+        } else {
+            escape_unit(0xD7C0 + (cp >> 10));
+            escape_unit(0xDC00 + (cp & 0x3FF));
+        }
+        i += length;
+    }
+    out += '"';
+}
+
+void append_key(std::string& out, std::string_view key) {
+    append_json_string(out, key);
+    out += ':';
+}
+
+void append_string_member(std::string& out, std::string_view key, std::string_view value) {
+    append_key(out, key);
+    append_json_string(out, value);
+    out += ',';
+}
+
+}  // namespace
+
+// Members in the byte order of their keys, as the canonical form sorts them.
+std::string canonical_record(const Event& e, std::int64_t seq) {
+    std::string out;
+    out.reserve(512 + e.subject.size());
+    out += '{';
+    append_string_member(out, "actor", e.actor);
+    append_string_member(out, "client_msgid", e.client_msgid);
+    append_key(out, "details");
+    out += '{';
+    bool first = true;
+    for (const auto& [k, v] : e.details) {  // a std::map: already in byte order
+        if (!first) out += ',';
+        first = false;
+        append_key(out, k);
+        append_json_string(out, v);
+    }
+    out += "},";
+    append_key(out, "generated_ids");
+    out += '[';
+    for (std::size_t i = 0; i < e.generated_ids.size(); ++i) {
+        if (i) out += ',';
+        append_json_string(out, e.generated_ids[i]);
+    }
+    out += "],";
+    append_string_member(out, "kind", to_string(e.kind));
+    append_string_member(out, "outcome", e.outcome);
+    append_string_member(out, "pec_msgid", e.pec_msgid);
+    append_string_member(out, "peer_host", e.peer_host);
+    append_string_member(out, "peer_provider", e.peer_provider);
+    append_key(out, "recipients");
+    out += '[';
+    for (std::size_t i = 0; i < e.recipients.size(); ++i) {
+        if (i) out += ',';
+        out += '{';
+        append_string_member(out, "address", e.recipients[i].address);
+        append_key(out, "type");
+        append_json_string(out, e.recipients[i].certified ? "certified" : "external");
+        out += '}';
+    }
+    out += "],";
+    append_string_member(out, "sender", e.sender);
+    append_key(out, "seq");
+    out += std::to_string(seq);
+    out += ',';
+    append_string_member(out, "subject", e.subject);
+    append_string_member(out, "time", format_utc(e.time));
+    append_key(out, "tls");
+    out += '{';
+    append_string_member(out, "cipher", e.tls.cipher);
+    append_string_member(out, "peer", e.tls.peer);
+    append_key(out, "protocol");
+    append_json_string(out, e.tls.protocol);
+    out += "},";
+    append_string_member(out, "utc_offset", format_offset(e.utc_offset_minutes));
+    append_key(out, "v");
+    out += std::to_string(kFormatVersion);
+    out += '}';
+    return out;
 }
 
 ParsedRecord parse_record(std::string_view text) {

@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <nlohmann/json.hpp>
+#include <random>
 
 #include "core/error.hpp"
 #include "log/chain.hpp"
@@ -59,6 +61,131 @@ TEST(Record, CanonicalFormIsSortedAsciiOneLineAndRoundTrips) {
     EXPECT_EQ(back.event.details.at("receipt_type"), "completa");
     // Stable: the same event gives the same bytes.
     EXPECT_EQ(canonical_record(back.event, 42), rec);
+}
+
+// The canonical form as nlohmann::json writes it (how every record was written before
+// canonical_record() wrote it directly): the reference the two must agree with.
+std::string canonical_record_via_json(const Event& e, std::int64_t seq) {
+    using nlohmann::json;
+    json recipients = json::array();
+    for (const auto& r : e.recipients)
+        recipients.push_back({{"address", r.address}, {"type", r.certified ? "certified" : "external"}});
+    json details = json::object();
+    for (const auto& [k, v] : e.details) details[k] = v;
+    json record = {
+        {"v", 1},
+        {"seq", seq},
+        {"kind", std::string(to_string(e.kind))},
+        {"time", format_utc(e.time)},
+        {"utc_offset", format_offset(e.utc_offset_minutes)},
+        {"pec_msgid", e.pec_msgid},
+        {"client_msgid", e.client_msgid},
+        {"sender", e.sender},
+        {"recipients", recipients},
+        {"subject", e.subject},
+        {"generated_ids", e.generated_ids},
+        {"peer_provider", e.peer_provider},
+        {"peer_host", e.peer_host},
+        {"tls", {{"protocol", e.tls.protocol}, {"cipher", e.tls.cipher}, {"peer", e.tls.peer}}},
+        {"outcome", e.outcome},
+        {"actor", e.actor},
+        {"details", details},
+    };
+    return record.dump(-1, ' ', true, json::error_handler_t::replace);
+}
+
+// Strings that exercise escaping and UTF-8 repair: every ASCII control, quote, backslash,
+// DEL, valid 2/3/4-byte characters at their range limits, and each kind of broken sequence.
+const std::vector<std::string>& tricky_strings() {
+    static const std::vector<std::string> v = [] {
+        std::vector<std::string> out = {"",
+                                        "plain",
+                                        "quote \" and \\ backslash",
+                                        std::string("nul \0 inside", 12),
+                                        "\x7f del",
+                                        "\xC2\x80 \xDF\xBF",
+                                        "\xE0\xA0\x80 \xEF\xBF\xBF \xE2\x82\xAC",
+                                        "\xF0\x90\x80\x80 \xF4\x8F\xBF\xBF",
+                                        "\xF0\x9F\x98\x80 emoji",
+                                        "\xC0\xAF overlong",
+                                        "\xC1\xBF",
+                                        "\xE0\x80\x80 overlong",
+                                        "\xED\xA0\x80 surrogate",
+                                        "\xF0\x80\x80\x80",
+                                        "\xF4\x90\x80\x80 too high",
+                                        "\xF5\x80\x80\x80",
+                                        "\xFF\xFE",
+                                        "\x80 lone continuation",
+                                        "\xBF\xBF",
+                                        "cut at end \xE2\x82",
+                                        "cut \xE2\x82x mid",
+                                        "\xF0\x9F\x98",
+                                        "\xF0\x9F",
+                                        "\xC3",
+                                        "\xC3\xC3\xA9",
+                                        "\xE2\x28\xA1",
+                                        "\xE2\x82\x28",
+                                        "\xF0\x28\x8C\xBC",
+                                        "\xF0\x90\x28\xBC",
+                                        "\xF0\x28\x8C\x28"};
+        for (int c = 0; c < 0x20; ++c) out.push_back(std::string("ctl ") + static_cast<char>(c) + " end");
+        return out;
+    }();
+    return v;
+}
+
+std::string random_bytes(std::mt19937& rng, std::size_t max_len) {
+    // Mostly pieces of the tricky strings, sometimes raw random bytes: both valid and
+    // broken UTF-8, cut at every position.
+    std::string out;
+    std::size_t len = rng() % (max_len + 1);
+    while (out.size() < len) {
+        if (rng() % 3 == 0) {
+            out += static_cast<char>(rng() & 0xFF);
+        } else {
+            const auto& t = tricky_strings()[rng() % tricky_strings().size()];
+            if (t.empty()) continue;
+            std::size_t from = rng() % t.size();
+            out += t.substr(from, 1 + rng() % (t.size() - from));
+        }
+    }
+    return out;
+}
+
+TEST(Record, CanonicalFormIsExactlyTheJsonLibrarysForm) {
+    Event e = sample_event();
+    EXPECT_EQ(canonical_record(e, 42), canonical_record_via_json(e, 42));
+    for (const auto& t : tricky_strings()) {
+        e.subject = t;
+        EXPECT_EQ(canonical_record(e, 7), canonical_record_via_json(e, 7)) << "subject bytes: " << t;
+    }
+    Event empty;
+    EXPECT_EQ(canonical_record(empty, 0), canonical_record_via_json(empty, 0));
+    EXPECT_EQ(canonical_record(empty, -5), canonical_record_via_json(empty, -5));
+
+    std::mt19937 rng(20261207);
+    for (int round = 0; round < 3000; ++round) {
+        Event r;
+        r.kind = static_cast<EventKind>(rng() % 15);
+        r.time = utc(2026, 1 + rng() % 12, 1 + rng() % 28, rng() % 24, rng() % 60, rng() % 60) +
+                 microseconds(rng() % 1000000);
+        r.utc_offset_minutes = rng() % 2 ? 60 : 120;
+        r.pec_msgid = random_bytes(rng, 40);
+        r.client_msgid = random_bytes(rng, 40);
+        r.sender = random_bytes(rng, 30);
+        for (unsigned n = rng() % 4; n > 0; --n)
+            r.recipients.push_back({random_bytes(rng, 30), rng() % 2 == 0});
+        r.subject = random_bytes(rng, 120);
+        for (unsigned n = rng() % 3; n > 0; --n) r.generated_ids.push_back(random_bytes(rng, 30));
+        r.peer_provider = random_bytes(rng, 20);
+        r.peer_host = random_bytes(rng, 20);
+        r.tls = {random_bytes(rng, 8), random_bytes(rng, 20), random_bytes(rng, 20)};
+        r.outcome = random_bytes(rng, 20);
+        r.actor = random_bytes(rng, 10);
+        for (unsigned n = rng() % 4; n > 0; --n) r.details[random_bytes(rng, 10)] = random_bytes(rng, 20);
+        const std::int64_t seq = static_cast<std::int64_t>(rng()) * (rng() % 2 ? 1 : -1);
+        ASSERT_EQ(canonical_record(r, seq), canonical_record_via_json(r, seq)) << "round " << round;
+    }
 }
 
 TEST(Record, EveryKindHasANameThatParsesBack) {

@@ -45,31 +45,23 @@ void FileSystemSync::mark() noexcept {
 
 void FileSystemSync::sync_marked() {
     std::lock_guard lock(mutex_);
-    if (!marked_.exchange(false, std::memory_order_acq_rel)) return;
-    try {
-        sync_locked();
-    } catch (...) {
-        marked_.store(true, std::memory_order_release);
-        throw;
-    }
+    if (marked_.exchange(false, std::memory_order_acq_rel)) sync_locked();
 }
 
 void FileSystemSync::sync() {
     std::lock_guard lock(mutex_);
     marked_.store(false, std::memory_order_release);
-    try {
-        sync_locked();
-    } catch (...) {
-        marked_.store(true, std::memory_order_release);
-        throw;
-    }
+    sync_locked();
 }
 
 void FileSystemSync::sync_locked() {
     for (std::size_t i = 0; i < fds_.size(); ++i) {
-        if (::syncfs(fds_[i]) != 0)
+        if (::syncfs(fds_[i]) != 0) {
+            const int saved = errno;
+            marked_.store(true, std::memory_order_release);  // what was marked is not durable yet
             throw TemporaryError("syncfs of the file system of " + names_[i].string() + ": " +
-                                 std::strerror(errno));
+                                 std::strerror(saved));
+        }
     }
     rounds_.fetch_add(1);
 }

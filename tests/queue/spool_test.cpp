@@ -150,20 +150,26 @@ TEST_F(SpoolTest, AbortAndUncommittedLeaveNothing) {
     EXPECT_TRUE(spool->list().empty());
 }
 
-TEST_F(SpoolTest, ManyConcurrentCommitsShareRounds) {
-    constexpr int threads = 8, per_thread = 40;
+// Commits threads x per_thread small messages from `threads` threads at once; returns how
+// many were acknowledged.
+int commit_concurrently(Spool& spool, int threads, int per_thread) {
     std::atomic<int> ok{0};
     std::vector<std::thread> ts;
     for (int t = 0; t < threads; ++t)
         ts.emplace_back([&, t] {
             for (int i = 0; i < per_thread; ++i) {
-                auto m = spool->begin(envelope({"r" + std::to_string(t) + "@x.test"}));
+                auto m = spool.begin(envelope({"r" + std::to_string(t) + "@x.test"}));
                 m->write("message " + std::to_string(t) + "/" + std::to_string(i) + "\r\n");
                 if (commit_and_wait(*m).ok) ++ok;
             }
         });
     for (auto& t : ts) t.join();
-    EXPECT_EQ(ok, threads * per_thread);
+    return ok;
+}
+
+TEST_F(SpoolTest, ManyConcurrentCommitsShareRounds) {
+    constexpr int threads = 8, per_thread = 40;
+    EXPECT_EQ(commit_concurrently(*spool, threads, per_thread), threads * per_thread);
     EXPECT_EQ(spool->list(10000).size(), static_cast<std::size_t>(threads * per_thread));
     EXPECT_LT(spool->committer().rounds(), static_cast<std::size_t>(threads * per_thread))
         << "every commit took its own transaction";
@@ -440,18 +446,7 @@ TEST_F(SpoolTest, WithAFileSystemSyncEachRoundOfNewFilesSyncsOnce) {
     o.file_system_sync = sync;
     spool = std::make_unique<Spool>(*db, dir.path() / "queue", SystemClock::instance(), o);
     constexpr int threads = 8, per_thread = 20;
-    std::atomic<int> ok{0};
-    std::vector<std::thread> ts;
-    for (int t = 0; t < threads; ++t)
-        ts.emplace_back([&, t] {
-            for (int i = 0; i < per_thread; ++i) {
-                auto m = spool->begin(envelope({"r" + std::to_string(t) + "@x.test"}));
-                m->write("message " + std::to_string(t) + "/" + std::to_string(i) + "\r\n");
-                if (commit_and_wait(*m).ok) ++ok;
-            }
-        });
-    for (auto& t : ts) t.join();
-    ASSERT_EQ(ok, threads * per_thread);
+    ASSERT_EQ(commit_concurrently(*spool, threads, per_thread), threads * per_thread);
     const auto syncs = sync->rounds();
     EXPECT_GT(syncs, 0u);
     EXPECT_LE(syncs, spool->committer().rounds());

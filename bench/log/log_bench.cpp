@@ -1,5 +1,7 @@
 // log_bench.cpp - legal-log costs: sealing a 100 000-record segment, appends with the
-//                 chain, and a state-change transaction with and without its record
+//                 chain, a state-change transaction with and without its record, and
+//                 writing one canonical record (against the nlohmann::json form it
+//                 reproduces)
 //
 // The "with vs without" pair runs the same transactions (one state row each, durable
 // commit) side by side in one process on the same database, so their ratio is the
@@ -12,6 +14,7 @@
 #include <filesystem>
 #include <random>
 
+#include "canonical_json_reference.hpp"
 #include "crypto/identity.hpp"
 #include "crypto/timestamp.hpp"
 #include "log/legal_log.hpp"
@@ -157,6 +160,20 @@ void BM_StateChangeWithAndWithoutLog(benchmark::State& state) {
     state.counters["with_over_without"] = without.count() / with.count();
 }
 BENCHMARK(BM_StateChangeWithAndWithoutLog)->Unit(benchmark::kMillisecond)->MinTime(3.0);
+
+// One canonical record of a typical PEC event, written directly (what LegalLog::append
+// does) and through a nlohmann::json object tree (the reference it reproduces).
+void BM_CanonicalRecord(benchmark::State& state) {
+    const auto e = sample(12345);
+    for (auto _ : state) benchmark::DoNotOptimize(log::canonical_record(e, 987654));
+}
+BENCHMARK(BM_CanonicalRecord);
+
+void BM_CanonicalRecordViaJson(benchmark::State& state) {
+    const auto e = sample(12345);
+    for (auto _ : state) benchmark::DoNotOptimize(log::test::canonical_record_via_json(e, 987654));
+}
+BENCHMARK(BM_CanonicalRecordViaJson);
 
 }  // namespace
 

@@ -2,9 +2,9 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <nlohmann/json.hpp>
 #include <random>
 
+#include "canonical_json_reference.hpp"
 #include "core/error.hpp"
 #include "log/chain.hpp"
 #include "log/event.hpp"
@@ -61,37 +61,6 @@ TEST(Record, CanonicalFormIsSortedAsciiOneLineAndRoundTrips) {
     EXPECT_EQ(back.event.details.at("receipt_type"), "completa");
     // Stable: the same event gives the same bytes.
     EXPECT_EQ(canonical_record(back.event, 42), rec);
-}
-
-// The canonical form as nlohmann::json writes it (how every record was written before
-// canonical_record() wrote it directly): the reference the two must agree with.
-std::string canonical_record_via_json(const Event& e, std::int64_t seq) {
-    using nlohmann::json;
-    json recipients = json::array();
-    for (const auto& r : e.recipients)
-        recipients.push_back({{"address", r.address}, {"type", r.certified ? "certified" : "external"}});
-    json details = json::object();
-    for (const auto& [k, v] : e.details) details[k] = v;
-    json record = {
-        {"v", 1},
-        {"seq", seq},
-        {"kind", std::string(to_string(e.kind))},
-        {"time", format_utc(e.time)},
-        {"utc_offset", format_offset(e.utc_offset_minutes)},
-        {"pec_msgid", e.pec_msgid},
-        {"client_msgid", e.client_msgid},
-        {"sender", e.sender},
-        {"recipients", recipients},
-        {"subject", e.subject},
-        {"generated_ids", e.generated_ids},
-        {"peer_provider", e.peer_provider},
-        {"peer_host", e.peer_host},
-        {"tls", {{"protocol", e.tls.protocol}, {"cipher", e.tls.cipher}, {"peer", e.tls.peer}}},
-        {"outcome", e.outcome},
-        {"actor", e.actor},
-        {"details", details},
-    };
-    return record.dump(-1, ' ', true, json::error_handler_t::replace);
 }
 
 // Strings that exercise escaping and UTF-8 repair: every ASCII control, quote, backslash,
@@ -154,14 +123,14 @@ std::string random_bytes(std::mt19937& rng, std::size_t max_len) {
 
 TEST(Record, CanonicalFormIsExactlyTheJsonLibrarysForm) {
     Event e = sample_event();
-    EXPECT_EQ(canonical_record(e, 42), canonical_record_via_json(e, 42));
+    EXPECT_EQ(canonical_record(e, 42), test::canonical_record_via_json(e, 42));
     for (const auto& t : tricky_strings()) {
         e.subject = t;
-        EXPECT_EQ(canonical_record(e, 7), canonical_record_via_json(e, 7)) << "subject bytes: " << t;
+        EXPECT_EQ(canonical_record(e, 7), test::canonical_record_via_json(e, 7)) << "subject bytes: " << t;
     }
     Event empty;
-    EXPECT_EQ(canonical_record(empty, 0), canonical_record_via_json(empty, 0));
-    EXPECT_EQ(canonical_record(empty, -5), canonical_record_via_json(empty, -5));
+    EXPECT_EQ(canonical_record(empty, 0), test::canonical_record_via_json(empty, 0));
+    EXPECT_EQ(canonical_record(empty, -5), test::canonical_record_via_json(empty, -5));
 
     std::mt19937 rng(20261207);
     for (int round = 0; round < 3000; ++round) {
@@ -184,7 +153,7 @@ TEST(Record, CanonicalFormIsExactlyTheJsonLibrarysForm) {
         r.actor = random_bytes(rng, 10);
         for (unsigned n = rng() % 4; n > 0; --n) r.details[random_bytes(rng, 10)] = random_bytes(rng, 20);
         const std::int64_t seq = static_cast<std::int64_t>(rng()) * (rng() % 2 ? 1 : -1);
-        ASSERT_EQ(canonical_record(r, seq), canonical_record_via_json(r, seq)) << "round " << round;
+        ASSERT_EQ(canonical_record(r, seq), test::canonical_record_via_json(r, seq)) << "round " << round;
     }
 }
 

@@ -306,14 +306,16 @@ FILE_SYNC_MODES = ("file", "file_system")
 
 def compare_file_sync(args, submitter, keep):
     """Runs args.compare_file_sync pairs of log-on runs in ABBA order, A being file_sync =
-    "file" and B "file_system"; returns {mode: [run results]}. Alternating keeps a drift of
-    the machine (other tenants, the file system's state) out of the ratio."""
+    "file" and B "file_system", saturated or, with --rate, paced at the first rate given;
+    returns {mode: [run results]}. Alternating keeps a drift of the machine (other tenants,
+    the file system's state) out of the ratio."""
+    rate = args.rate[0] if args.rate else None
     runs = {m: [] for m in FILE_SYNC_MODES}
     for i in range(args.compare_file_sync):
         order = FILE_SYNC_MODES if i % 2 == 0 else tuple(reversed(FILE_SYNC_MODES))
         for mode in order:
             runs[mode].append(run_once(submitter, args.messages, args.sessions, True, args.probe_interval,
-                                       args.clamd_tmp, keep, in_flow_backlog=args.in_flow_backlog,
+                                       args.clamd_tmp, keep, rate, in_flow_backlog=args.in_flow_backlog,
                                        clamd_cpus=args.clamd_cpus, crl_entries=args.crl_entries, file_sync=mode))
     return runs
 
@@ -324,10 +326,13 @@ def print_file_sync_comparison(modes):
         rate = statistics.mean(r["exchanges_per_s"] for r in runs)
         providers = statistics.mean(r["cpu_ms_per_exchange"]["a"] + r["cpu_ms_per_exchange"]["b"] for r in runs)
         p99 = statistics.mean(r["accept_p99_ms"] for r in runs)
+        offered = runs[0].get("offered_per_s")
         means[mode] = (rate, providers)
-        print("file_sync %-11s runs %s exchanges/s; mean %.1f/s, providers' CPU %.2f ms per exchange, "
-              "acceptance p99 %.1f ms" % (mode, ", ".join("%.1f" % r["exchanges_per_s"] for r in runs), rate,
-                                           providers, p99))
+        print("file_sync %-11s%s runs %s exchanges/s; mean %.1f/s, providers' CPU %.2f ms per exchange, "
+              "acceptance p99 %s ms (mean %.1f)"
+              % (mode, " offered %.0f/s:" % offered if offered else "",
+                 ", ".join("%.1f" % r["exchanges_per_s"] for r in runs), rate, providers,
+                 ", ".join("%.1f" % r["accept_p99_ms"] for r in runs), p99))
     a, b = means["file"], means["file_system"]
     print("file_system / file: exchanges/s x%.3f, providers' CPU per exchange x%.3f" % (b[0] / a[0], b[1] / a[1]))
 
@@ -352,7 +357,8 @@ def main():
                     help="both providers' [store] file_sync (default: pecd's default, file)")
     ap.add_argument("--compare-file-sync", type=int, metavar="ROUNDS",
                     help="also run ROUNDS pairs of log-on runs, file_sync \"file\" and \"file_system\" in "
-                         "alternating order (ABBA...), and report both modes' means and their ratio")
+                         "alternating order (ABBA...), paced at the first --rate if given, and report both "
+                         "modes' means and their ratio")
     ap.add_argument("--crl-entries", type=int, help="both providers check chains against a CRL of the "
                     "providers' CA listing this many revoked certificates (not theirs)")
     args = ap.parse_args()

@@ -74,9 +74,13 @@ void GroupCommitter::loop() {
             }
         }
         apply(batch);
-        std::lock_guard lock(mutex_);
-        ++rounds_;
     }
+}
+
+void GroupCommitter::count_round() {
+    // Before the round's callbacks run: whoever a callback wakes sees the round counted.
+    std::lock_guard lock(mutex_);
+    ++rounds_;
 }
 
 void GroupCommitter::apply(std::deque<Item>& batch) {
@@ -85,15 +89,18 @@ void GroupCommitter::apply(std::deque<Item>& batch) {
         db_.transact([&](store::Tx& tx) {
             for (auto& item : batch) item.work(tx);
         });
+        count_round();
         for (auto& item : batch) item.done(nullptr);
         return;
     } catch (...) {
         if (batch.size() == 1) {
+            count_round();
             batch.front().done(std::current_exception());
             return;
         }
     }
     // Isolate the failing change(s): each alone gets its own transaction and verdict.
+    count_round();
     for (auto& item : batch) {
         try {
             if (before_commit_) before_commit_();

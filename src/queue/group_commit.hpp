@@ -43,7 +43,8 @@ public:
     // Submits and waits; rethrows the change's error.
     void run(Work work);
     void stop();
-    // Batches committed so far (diagnostics and tests).
+    // Batches committed (or failed) so far, counted before their callbacks run (diagnostics
+    // and tests).
     std::size_t rounds() const;
 
 private:
@@ -53,6 +54,7 @@ private:
     };
     void loop();
     void apply(std::deque<Item>& batch);
+    void count_round();
 
     store::Database& db_;
     std::function<void()> before_commit_;

@@ -456,8 +456,10 @@ TEST_F(SpoolTest, WithAFileSystemSyncEachRoundOfNewFilesSyncsOnce) {
     auto listed = spool->list(1);
     ASSERT_EQ(listed.size(), 1u);
     auto q = *spool->load(listed[0].id);
+    const auto rounds = spool->committer().rounds();
     spool->update(q.id, {{q.recipients[0].id, RecipientState::pending, 1,
                           SystemClock::instance().now() + std::chrono::minutes(5), "451 later"}});
+    EXPECT_EQ(spool->committer().rounds(), rounds + 1);
     EXPECT_EQ(spool->load(q.id)->recipients[0].last_error, "451 later");
     EXPECT_EQ(sync->rounds(), syncs);
 

@@ -35,11 +35,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <iostream>
@@ -73,41 +75,26 @@ struct Options {
     double rate = 0;  // submissions/s over all sessions; 0 = as fast as the server answers
 };
 
+// Options through CLI11, as pecctl reads its own.
 Options parse(int argc, char** argv) {
     Options o;
-    for (int i = 1; i < argc; ++i) {
-        std::string a = argv[i];
-        auto value = [&]() -> std::string {
-            if (i + 1 >= argc) throw std::runtime_error(a + " needs a value");
-            return argv[++i];
-        };
-        if (a == "--port")
-            o.port = std::stoi(value());
-        else if (a == "--ca")
-            o.ca = value();
-        else if (a == "--server-name")
-            o.server_name = value();
-        else if (a == "--user")
-            o.user = value();
-        else if (a == "--password")
-            o.password = value();
-        else if (a == "--from")
-            o.from = value();
-        else if (a == "--to")
-            o.to = value();
-        else if (a == "--sessions")
-            o.sessions = std::stoi(value());
-        else if (a == "--messages")
-            o.messages = std::stol(value());
-        else if (a == "--rate")
-            o.rate = std::stod(value());
-        else
-            throw std::runtime_error("unknown option " + a);
+    CLI::App app{"bulk PEC submitters for bench/pec/run_pec_flow_bench.py"};
+    app.add_option("--port", o.port, "submission port on 127.0.0.1")->required()->check(CLI::PositiveNumber);
+    app.add_option("--ca", o.ca, "CA file for the server's certificate")->required();
+    app.add_option("--server-name", o.server_name, "name checked in the server's certificate");
+    app.add_option("--user", o.user, "AUTH PLAIN user")->required();
+    app.add_option("--password", o.password, "AUTH PLAIN password")->required();
+    app.add_option("--from", o.from, "sender address")->required();
+    app.add_option("--to", o.to, "recipient address")->required();
+    app.add_option("--sessions", o.sessions, "concurrent SMTP sessions")->check(CLI::Range(1, 1 << 16));
+    app.add_option("--messages", o.messages, "messages in all")->check(CLI::NonNegativeNumber);
+    app.add_option("--rate", o.rate, "submissions/s over all sessions; 0 = as fast as answered")
+        ->check(CLI::NonNegativeNumber);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        std::exit(app.exit(e));  // --help, or the error on stderr
     }
-    if (o.port <= 0 || o.ca.empty() || o.user.empty() || o.password.empty() || o.from.empty() || o.to.empty())
-        throw std::runtime_error("--port, --ca, --user, --password, --from and --to are required");
-    if (o.sessions < 1 || o.messages < 0 || o.rate < 0)
-        throw std::runtime_error("--sessions must be >= 1, --messages and --rate >= 0");
     return o;
 }
 

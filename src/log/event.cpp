@@ -2,13 +2,13 @@
 //
 // The canonical form is the one nlohmann::json's dump(-1, ' ', ensure_ascii = true,
 // error_handler_t::replace) writes: keys sorted by byte value, no spaces, pure ASCII
-// (\uXXXX escapes, surrogate pairs above U+FFFF), invalid UTF-8 replaced by U+FFFD. Every
-// record of every log so far has that form, and verification compares bytes, so it can
-// never change. canonical_record() writes it directly rather than through a json object:
-// each PEC step appends a record on the group-commit thread, and building the object tree
-// cost more than the rest of the append. Invalid UTF-8 in a field (a hostile subject) is
-// replaced at write time: the stored bytes are what the chain covers, so the replacement
-// is itself recorded, never recomputed.
+// (a \u escape with four hex digits per UTF-16 unit, so a surrogate pair above U+FFFF),
+// invalid UTF-8 replaced by U+FFFD. Every record of every log so far has that form, and
+// verification compares bytes, so it can never change. canonical_record() writes it directly rather than
+// through a json object: each PEC step appends a record on the group-commit thread, and building the object
+// tree cost more than the rest of the append. Invalid UTF-8 in a field (a hostile subject) is replaced at
+// write time: the stored bytes are what the chain covers, so the replacement is itself recorded, never
+// recomputed.
 #include "log/event.hpp"
 
 #include <array>

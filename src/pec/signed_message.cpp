@@ -101,15 +101,30 @@ std::string message_id_of(std::string_view message) {
     return id ? id.get() : std::string{};
 }
 
+bool only_text(const Entity& e, int depth) {
+    if (e.type.is("text", "plain") || e.type.is("text", "html")) return true;
+    if (!e.type.is("multipart", "alternative") || depth >= kMaxTextDepth) return false;
+    for (auto child : children_of(e))
+        if (!only_text(entity_of(child), depth + 1)) return false;
+    return true;
+}
+
 void inspect_child(std::string_view raw, MessageContent& c) {
     auto child = entity_of(raw);
     auto name = name_of(child);
     if (is_message_part(child.type)) {
         // The original is named postacert.eml; the anomaly envelope's name is not fixed
         // (pec.md 3.5), so any message/rfc822 part counts, postacert.eml preferred.
+        // Either way a second message is something besides the original.
+        if (c.has_postacert) c.others_only_text = false;
         if (c.has_postacert && name != "postacert.eml") return;
         c.has_postacert = true;
         c.postacert_message_id = message_id_of(child.split.body);
+        // Only a message sent as it is: an encoded one (which RFC 2046 does not allow) is
+        // left to the scanner whole, which decodes what it finds.
+        auto encoding = to_lower(trim(last_value(child.split, "Content-Transfer-Encoding").value_or("")));
+        bool as_is = encoding.empty() || encoding == "7bit" || encoding == "8bit" || encoding == "binary";
+        c.postacert = as_is ? child.split.body : std::string_view{};
         return;
     }
     if (child.type.type != "multipart" && name == "daticert.xml" && !c.has_daticert) {
@@ -117,6 +132,7 @@ void inspect_child(std::string_view raw, MessageContent& c) {
         c.daticert_xml = decoded_content(child);
         return;
     }
+    if (!only_text(child, 0)) c.others_only_text = false;
     find_text(child, c, 0);
 }
 
@@ -193,6 +209,13 @@ MessageFacts read_message(std::string_view raw) {
     std::string_view entity = f.smime.signed_part.empty() ? raw : f.smime.signed_part;
     f.content = read_content(entity);
     return f;
+}
+
+std::string_view antivirus_content(const MessageFacts& facts, std::string_view raw) {
+    const auto& c = facts.content;
+    if (c.found_multipart && c.has_postacert && c.has_daticert && c.others_only_text && !c.postacert.empty())
+        return c.postacert;
+    return raw;
 }
 
 }  // namespace pecd::pec

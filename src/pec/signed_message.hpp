@@ -39,6 +39,10 @@ struct MessageContent {
     std::string daticert_xml;  // decoded bytes of daticert.xml
     bool has_postacert = false;
     std::string postacert_message_id;  // Message-ID of postacert.eml, without brackets
+    std::string_view postacert;        // postacert.eml itself: a view of the bytes read
+    // Every part besides postacert.eml and daticert.xml is text/plain or text/html, alone
+    // or in a multipart/alternative: the provider's own text, nothing else attached.
+    bool others_only_text = true;
     std::string text;                  // first text/plain part, transfer-decoded
     std::size_t parts = 0;             // direct children of the content root
 };
@@ -53,5 +57,12 @@ PecHeaders read_pec_headers(std::string_view header_block);
 // Reads the MIME entity (headers + body) that carries the PEC parts.
 MessageContent read_content(std::string_view entity);
 MessageFacts read_message(std::string_view raw);
+
+// What a reception point gives its antivirus for a message `facts` were read from: the
+// original (postacert.eml) when everything else in it is the sending provider's signed
+// text and daticert.xml, else the whole message. The provider's parts are its own words
+// under its signature; a scanner spends most of a transport envelope's scan writing them
+// out and normalising the HTML, and the original is the only part a user wrote.
+std::string_view antivirus_content(const MessageFacts& facts, std::string_view raw);
 
 }  // namespace pecd::pec

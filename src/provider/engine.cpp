@@ -177,10 +177,10 @@ std::vector<RecipientResult> Engine::process(const QueuedMessage& m, const std::
     return {};
 }
 
-pec::ScanVerdict Engine::scan(const std::string& raw, const char* point) const {
+pec::ScanVerdict Engine::scan(std::string_view content, const char* point) const {
     if (!parts_.scanner) return pec::ScanVerdict::clean();
     // TemporaryError (scanner unreachable, timed out) propagates: the runner defers.
-    auto r = parts_.scanner->scan(raw);
+    auto r = parts_.scanner->scan(content);
     switch (r.verdict) {
         case av::Verdict::clean:
             return pec::ScanVerdict::clean();
@@ -407,7 +407,7 @@ std::vector<RecipientResult> Engine::reception(const QueuedMessage& m, const std
     ctx.signer = signer.get();
     ctx.time = time;
     if (v.valid() && v.classification.kind == pec::MessageKind::transport_envelope)
-        ctx.scan = scan(raw, "reception point");
+        ctx.scan = scan(pec::antivirus_content(v.facts, raw), "reception point");
     ctx.accepts_ordinary = [&](std::string_view rcpt) {
         auto box = parts_.mail->mailbox(rcpt);
         return !box || (box->accepts_ordinary_mail && box->kind != store::MailboxKind::receive_only);

@@ -36,8 +36,9 @@
 // mailboxes are plain local deliveries ("pec-store", the runner's local transport).
 //
 // Antivirus: every submitted message and every valid transport envelope is scanned
-// with clamd; when the scanner cannot answer, the stage throws and the runner defers the
-// message (retried with backoff): nothing passes unscanned. Infected messages go to the
+// with clamd (of an envelope, the original alone when the rest is the sending provider's
+// text and daticert.xml: pec::antivirus_content); when the scanner cannot answer, the stage throws and the
+// runner defers the message (retried with backoff): nothing passes unscanned. Infected messages go to the
 // quarantine (special storage, pec.md 1).
 //
 // Timers: a thread runs Tracker::due()/drain() every timer_interval; each 12 h / 24 h
@@ -156,7 +157,7 @@ private:
                                            const std::function<void(store::Tx&)>& also);
     log::Event delivery_event(const pec::PecVerification& v, const std::string& recipient,
                               TimePoint time) const;
-    pec::ScanVerdict scan(const std::string& raw, const char* point) const;
+    pec::ScanVerdict scan(std::string_view content, const char* point) const;
     void add_generated(Output& out, const pec::BuiltMessage& built, bool for_store) const;
     void commit(Output& out, const std::function<void(store::Tx&)>& also);
     std::optional<LocalCopy> local_copy(const std::string& address, std::uint64_t size) const;

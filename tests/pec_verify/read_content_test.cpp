@@ -5,6 +5,7 @@
 #include <gmime/gmime.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -13,6 +14,7 @@
 #include "core/strings.hpp"
 #include "crypto/identity.hpp"
 #include "crypto/smime.hpp"
+#include "mime/mime.hpp"
 #include "mutate.hpp"
 #include "pec/builder.hpp"
 #include "pec/signed_message.hpp"
@@ -295,6 +297,76 @@ TEST(ReadContent, AgreesWithGMimesTreeOnNearlyEveryMutation) {
     EXPECT_GE(compared, 3000u);
     EXPECT_LE(differing * 100, compared * 4)
         << differing << " of " << compared << " mutations read differently";
+}
+
+// Inserts `part` (a whole MIME part, headers and body) as the first part of the signed
+// content's multipart, whose first delimiter line is the first "\r\n--" + boundary.
+std::string with_part_added(const std::string& raw, const std::string& part) {
+    auto facts = read_message(raw);
+    auto content = crypto::smime_locate(raw).signed_part;
+    auto boundary =
+        mime::content_type(mime::split_message(content).value("Content-Type").value_or("")).boundary;
+    auto delimiter = "\r\n--" + boundary + "\r\n";
+    auto at = raw.find(delimiter, static_cast<std::size_t>(content.data() - raw.data()));
+    EXPECT_NE(at, std::string::npos);
+    auto out = raw;
+    out.insert(at + delimiter.size(), part + "\r\n--" + boundary + "\r\n");
+    return out;
+}
+
+TEST(AntivirusContent, TheOriginalAloneWhenEverythingElseIsTheProvidersTextAndDaticert) {
+    g_mime_init();
+    test::TestPki pki;
+    auto id = signing_identity(pki);
+    auto built = built_messages(id);
+    auto of_kind = [&](MessageKind k) {
+        return built[static_cast<std::size_t>(
+            std::find(all_message_kinds.begin(), all_message_kinds.end(), k) - all_message_kinds.begin())];
+    };
+    auto envelope = of_kind(MessageKind::transport_envelope);
+    auto scanned = antivirus_content(read_message(envelope), envelope);
+    // postacert.eml: the original's headers (its id rewritten), its text and attachment,
+    // none of the envelope's own parts.
+    EXPECT_EQ(scanned.substr(0, 6), "From: ");
+    EXPECT_NE(scanned.find("Subject: prova"), std::string_view::npos);
+    EXPECT_NE(scanned.find("fattura.pdf"), std::string_view::npos);
+    EXPECT_EQ(scanned.find("daticert.xml"), std::string_view::npos);
+    EXPECT_EQ(scanned.find("smime.p7s"), std::string_view::npos);
+    EXPECT_LT(scanned.size(), envelope.size());
+    EXPECT_EQ(scanned.data(), envelope.data() + envelope.find(scanned));  // a view, not a copy
+
+    // Anything else in the envelope and it is scanned whole.
+    const std::string pdf =
+        "Content-Type: application/pdf; name=\"x.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0x";
+    const std::string second =
+        "Content-Type: message/rfc822; name=\"altro.eml\"\r\n\r\nFrom: x@y\r\nSubject: altro\r\n\r\nz";
+    const std::string html_inline =
+        "Content-Type: multipart/alternative; boundary=\"in\"\r\n\r\n--in\r\n"
+        "Content-Type: text/html\r\n\r\n<p>x</p>\r\n--in\r\n"
+        "Content-Type: image/png\r\n\r\nPNG\r\n--in--";
+    for (const auto& part : {pdf, second, html_inline}) {
+        auto changed = with_part_added(envelope, part);
+        EXPECT_EQ(antivirus_content(read_message(changed), changed), changed) << part;
+    }
+    // The provider's text as such (text only, here an HTML variant more) keeps the original alone.
+    auto text_more = with_part_added(envelope, "Content-Type: text/html\r\n\r\n<p>testo</p>");
+    EXPECT_EQ(antivirus_content(read_message(text_more), text_more).substr(0, 6), "From: ");
+
+    // An encoded original is not what a reader of postacert.eml sees: scanned whole.
+    auto encoded = envelope;
+    auto type = encoded.find("name=\"postacert.eml\"\r\n");
+    ASSERT_NE(type, std::string::npos);
+    const std::string as_is = "Content-Transfer-Encoding: 7bit\r\n";
+    auto field = encoded.find(as_is, type);
+    ASSERT_NE(field, std::string::npos);
+    encoded.replace(field, as_is.size(), "Content-Transfer-Encoding: base64\r\n");
+    EXPECT_EQ(antivirus_content(read_message(encoded), encoded), encoded);
+
+    // Messages without an original, and ordinary mail, are scanned whole.
+    auto receipt = of_kind(MessageKind::accettazione);
+    ASSERT_FALSE(read_message(receipt).content.has_postacert);
+    EXPECT_EQ(antivirus_content(read_message(receipt), receipt), receipt);
+    EXPECT_EQ(antivirus_content(read_message(kOriginal), kOriginal), kOriginal);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 // <utility> first: Boost 1.74's awaitable.hpp uses std::exchange without including it.
 #include <boost/asio.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
+#include <mutex>
 #include <optional>
 
 #include "core/error.hpp"
@@ -37,76 +38,125 @@ bool printable(std::string_view s) {
     return true;
 }
 
-// One request/response on a connected-by-us socket, all under time limits.
+}  // namespace
+
+// A connection to clamd with its own io_context, so that a worker thread drives it
+// synchronously. Used for one request, or in session mode for one request after another.
+struct ClamdClient::Connection {
+    asio::io_context io;
+    asio::local::stream_protocol::socket unix_socket{io};
+    asio::ip::tcp::socket tcp_socket{io};
+    bool connected = false;
+    unsigned requests = 0;  // sent on this connection; clamd numbers a session's replies from 1
+    std::chrono::steady_clock::time_point idle_since;
+};
+
+namespace {
+
+// One request and its reply on `c` (connected first if it is not), all under time limits.
+// In session mode the first request on the connection is preceded by "zIDSESSION\0", the
+// reply carries the request's number ("3: stream: OK"), which is checked and removed, and
+// the connection stays open after a complete reply.
 class Exchange {
 public:
-    Exchange(const ClamdOptions& o, std::string_view prefix, const std::string_view* data)
-        : o_(o), prefix_(prefix), data_(data) {}
+    Exchange(const ClamdOptions& o, ClamdClient::Connection& c, bool session, std::string_view prefix,
+             const std::string_view* data)
+        : o_(o), c_(c), session_(session), prefix_(prefix), data_(data) {}
 
     std::string run() {
-        if (o_.endpoint.kind == ClamdEndpoint::Kind::unix_socket) {
-            asio::local::stream_protocol::socket sock(io_);
-            arm(o_.connect_timeout, sock);
-            sock.async_connect(asio::local::stream_protocol::endpoint(o_.endpoint.path),
-                               [&](const error_code& ec) { connected(ec, sock); });
-            io_.run();
-        } else {
-            asio::ip::tcp::socket sock(io_);
-            asio::ip::tcp::resolver resolver(io_);
-            arm(o_.connect_timeout, sock, &resolver);
-            resolver.async_resolve(
-                o_.endpoint.host, std::to_string(o_.endpoint.port), asio::ip::resolver_base::numeric_service,
-                [&](const error_code& ec, asio::ip::tcp::resolver::results_type r) {
-                    if (ec) {
-                        connect_ec_ = ec;
-                        timer_.cancel();
-                        return;
-                    }
-                    asio::async_connect(sock, r,
-                                        [&](const error_code& e, const auto&) { connected(e, sock); });
-                });
-            io_.run();
-        }
-        return result();
+        if (o_.endpoint.kind == ClamdEndpoint::Kind::unix_socket) return run_on(c_.unix_socket);
+        return run_on(c_.tcp_socket);
     }
+
+    // The connection is still open and in step: it may carry another request.
+    bool reusable() const { return session_ && c_.connected && terminated_ && written_; }
 
 private:
     template <class Socket>
-    void arm(std::chrono::milliseconds limit, Socket& sock, asio::ip::tcp::resolver* resolver = nullptr) {
-        timer_.expires_after(limit);
-        timer_.async_wait([this, &sock, resolver](const error_code& ec) {
-            if (ec) return;  // cancelled or re-armed
-            timed_out_ = true;
-            error_code ignored;
-            if (resolver) resolver->cancel();
-            sock.close(ignored);
-        });
-    }
-
-    template <class Socket>
-    void connected(const error_code& ec, Socket& sock) {
-        if (ec || timed_out_) {
-            connect_ec_ = ec ? ec : asio::error::timed_out;
-            timer_.cancel();
-            return;
+    std::string run_on(Socket& sock) {
+        if (!c_.connected) {
+            connect(sock);
+            c_.io.run();
+            c_.io.restart();
+            if (!c_.connected) throw_connect_error();
         }
-        phase_connected_ = true;
         arm(o_.scan_timeout, sock);
         build_buffers();
-        asio::async_write(sock, buffers_, [this](const error_code& e, std::size_t) { write_ec_ = e; });
+        ++c_.requests;
+        asio::async_write(sock, buffers_, [this](const error_code& e, std::size_t) {
+            write_ec_ = e;
+            written_ = !e;
+        });
         asio::async_read_until(sock, asio::dynamic_buffer(reply_, kMaxReply), '\0',
                                [this, &sock](const error_code& e, std::size_t n) {
                                    read_ec_ = e;
                                    terminated_ = !e;
                                    if (!e) reply_.resize(n - 1);
-                                   // The answer is all we need: stop writing and the clock.
-                                   error_code ignored;
                                    timer_.cancel();
-                                   sock.close(ignored);
+                                   // The answer is all we need: a reply before the whole
+                                   // request was written (clamd's size limit) ends the
+                                   // connection, as does any reply outside a session.
+                                   if (e || !session_ || !written_) close(sock);
                                });
+        c_.io.run();
+        c_.io.restart();
+        return result();
+    }
+
+    void connect(asio::local::stream_protocol::socket& sock) {
+        arm(o_.connect_timeout, sock);
+        sock.async_connect(asio::local::stream_protocol::endpoint(o_.endpoint.path),
+                           [this, &sock](const error_code& ec) { connected(ec, sock); });
+    }
+
+    void connect(asio::ip::tcp::socket& sock) {
+        resolver_.emplace(c_.io);
+        arm(o_.connect_timeout, sock);
+        resolver_->async_resolve(
+            o_.endpoint.host, std::to_string(o_.endpoint.port), asio::ip::resolver_base::numeric_service,
+            [this, &sock](const error_code& ec, asio::ip::tcp::resolver::results_type r) {
+                if (ec) {
+                    connect_ec_ = ec;
+                    timer_.cancel();
+                    return;
+                }
+                asio::async_connect(sock, r,
+                                    [this, &sock](const error_code& e, const auto&) { connected(e, sock); });
+            });
+    }
+
+    template <class Socket>
+    void connected(const error_code& ec, Socket& sock) {
+        timer_.cancel();
+        if (ec || timed_out_) {
+            connect_ec_ = ec ? ec : asio::error::timed_out;
+            close(sock);
+            return;
+        }
+        c_.connected = true;
+    }
+
+    template <class Socket>
+    void close(Socket& sock) {
+        error_code ignored;
+        sock.close(ignored);
+        c_.connected = false;
+    }
+
+    template <class Socket>
+    void arm(std::chrono::milliseconds limit, Socket& sock) {
+        timed_out_ = false;
+        timer_.expires_after(limit);
+        timer_.async_wait([this, &sock](const error_code& ec) {
+            if (ec) return;  // cancelled or re-armed
+            timed_out_ = true;
+            if (resolver_) resolver_->cancel();
+            close(sock);
+        });
     }
 
     void build_buffers() {
+        if (session_ && c_.requests == 0) buffers_.push_back(asio::buffer(kSession.data(), kSession.size()));
         buffers_.push_back(asio::buffer(prefix_.data(), prefix_.size()));
         if (!data_) return;
         std::size_t chunk = o_.chunk_size ? o_.chunk_size : 64 * 1024;
@@ -122,35 +172,53 @@ private:
         buffers_.push_back(asio::buffer(headers_.back()));
     }
 
+    [[noreturn]] void throw_connect_error() const {
+        const auto where = "clamd at " + o_.endpoint.to_string();
+        if (timed_out_)
+            throw TemporaryError(where + ": no connection within " + seconds_text(o_.connect_timeout));
+        throw TemporaryError(where + " unreachable: " + connect_ec_.message());
+    }
+
     std::string result() {
         const auto where = "clamd at " + o_.endpoint.to_string();
-        if (!phase_connected_) {
-            if (timed_out_)
-                throw TemporaryError(where + ": no connection within " + seconds_text(o_.connect_timeout));
-            throw TemporaryError(where + " unreachable: " + connect_ec_.message());
-        }
-        if (terminated_) return reply_;
+        if (terminated_) return session_ ? without_number(where) : reply_;
         if (timed_out_) throw TemporaryError(where + ": no answer within " + seconds_text(o_.scan_timeout));
         if (read_ec_ == asio::error::not_found)
             throw TemporaryError(where + ": answer longer than " + std::to_string(kMaxReply) +
                                  " bytes (not clamd?)");
-        if (!reply_.empty()) return reply_;  // closed after an unterminated line: let the parser judge it
+        if (!reply_.empty() && !session_)
+            return reply_;  // closed after an unterminated line: let the parser judge it
         std::string why =
             read_ec_ == asio::error::eof ? "closed the connection without an answer" : read_ec_.message();
         if (write_ec_) why += " (while sending: " + write_ec_.message() + ")";
         throw TemporaryError(where + ": " + why);
     }
 
+    // "7: stream: OK" -> "stream: OK", when 7 is this request's number.
+    std::string without_number(const std::string& where) {
+        auto expected = std::to_string(c_.requests) + ": ";
+        if (reply_.compare(0, expected.size(), expected) != 0) {
+            c_.connected = false;  // out of step: never used again
+            throw TemporaryError(where + ": session reply \"" + reply_.substr(0, 64) +
+                                 "\" is not for request " + std::to_string(c_.requests));
+        }
+        return reply_.substr(expected.size());
+    }
+
+    static constexpr std::string_view kSession{"zIDSESSION", 11};  // includes the terminating NUL
+
     const ClamdOptions& o_;
+    ClamdClient::Connection& c_;
+    bool session_;
     std::string_view prefix_;
     const std::string_view* data_;
-    asio::io_context io_;
-    asio::steady_timer timer_{io_};
+    asio::steady_timer timer_{c_.io};
+    std::optional<asio::ip::tcp::resolver> resolver_;
     std::vector<std::array<unsigned char, 4>> headers_;
     std::vector<asio::const_buffer> buffers_;
     std::string reply_;
     error_code connect_ec_, read_ec_, write_ec_;
-    bool timed_out_ = false, phase_connected_ = false, terminated_ = false;
+    bool timed_out_ = false, terminated_ = false, written_ = false;
 };
 
 }  // namespace
@@ -251,13 +319,57 @@ ClamdClient::ClamdClient(ClamdOptions options) : options_(std::move(options)) {
     if (options_.chunk_size == 0 || options_.chunk_size > (1u << 30)) options_.chunk_size = 64 * 1024;
 }
 
+ClamdClient::~ClamdClient() = default;
+
 std::string ClamdClient::exchange(std::string_view request, std::string_view data) const {
-    Exchange x(options_, request, request == std::string_view("zINSTREAM", 10) ? &data : nullptr);
+    Connection c;
+    Exchange x(options_, c, false, request, request == std::string_view("zINSTREAM", 10) ? &data : nullptr);
     return x.run();
 }
 
+std::unique_ptr<ClamdClient::Connection> ClamdClient::take_session() const {
+    const auto now = std::chrono::steady_clock::now();
+    std::lock_guard lock(mutex_);
+    while (!idle_.empty()) {
+        auto c = std::move(idle_.back());
+        idle_.pop_back();
+        if (now - c->idle_since < options_.session_idle) return c;
+    }
+    return nullptr;
+}
+
+void ClamdClient::keep_session(std::unique_ptr<Connection> c) const {
+    c->idle_since = std::chrono::steady_clock::now();
+    std::lock_guard lock(mutex_);
+    if (idle_.size() < kMaxIdleSessions) idle_.push_back(std::move(c));
+}
+
 ScanResult ClamdClient::scan(std::string_view data) const {
-    return parse_reply(exchange(std::string_view("zINSTREAM", 10), data));
+    const std::string_view instream("zINSTREAM", 10);
+    if (options_.session_idle.count() <= 0) return parse_reply(exchange(instream, data));
+    // A kept session may have been closed by clamd since (its IdleTimeout, a restart):
+    // then the scan, which changes nothing, runs again once on a new connection.
+    for (bool fresh : {false, true}) {
+        auto c = fresh ? nullptr : take_session();
+        if (!c) {
+            fresh = true;
+            c = std::make_unique<Connection>();
+        }
+        Exchange x(options_, *c, true, instream, &data);
+        std::optional<ScanResult> result;
+        try {
+            result = parse_reply(x.run());
+        } catch (const TemporaryError&) {
+            if (fresh) throw;
+            std::lock_guard lock(mutex_);
+            idle_.clear();  // kept from before the same break, most likely
+            continue;
+        }
+        // clamd ends a session after its size-limit reply.
+        if (x.reusable() && result->verdict != Verdict::size_limit_exceeded) keep_session(std::move(c));
+        return *result;
+    }
+    throw TemporaryError("clamd: no session");  // not reached: the fresh attempt returns or throws
 }
 
 bool ClamdClient::ping() const {

@@ -316,6 +316,7 @@ void read_antivirus(const toml::table& t, Antivirus& a) {
     s.get("address", a.address);
     s.get("connect_timeout", a.connect_timeout);
     s.get("timeout", a.timeout);
+    s.get("sessions", a.sessions);
     s.get("quarantine_dir", a.quarantine_dir);
     s.get("retention_months", a.retention_months);
     s.no_unknown_keys();

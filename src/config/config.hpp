@@ -67,6 +67,7 @@ struct Antivirus {
     std::string address;  // "host:port" of clamd's TCPSocket; when set, used instead of socket
     std::chrono::seconds connect_timeout{5};
     std::chrono::seconds timeout{60};      // whole scan, from connected to the answer
+    bool sessions = true;                  // keep connections open between scans (IDSESSION)
     std::filesystem::path quarantine_dir;  // empty: <data_dir>/quarantine (quarantine_dir())
     unsigned retention_months = 30;        // legal minimum 30
 };

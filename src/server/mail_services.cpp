@@ -63,6 +63,7 @@ av::ClamdOptions clamd_options(const config::Antivirus& a) {
     o.endpoint = av::ClamdEndpoint::parse(a.address.empty() ? "unix:" + a.socket : "tcp:" + a.address);
     o.connect_timeout = a.connect_timeout;
     o.scan_timeout = a.timeout;
+    if (!a.sessions) o.session_idle = std::chrono::milliseconds(0);
     return o;
 }
 

@@ -4,7 +4,9 @@
 // base64 MIME attachment), multi-chunk streams, clamd's StreamMaxLength reply, a stopped
 // clamd (TemporaryError, both transports), a server that never answers (time limit ->
 // TemporaryError), a server that answers garbage or hangs up, the pure reply parser,
-// the INSTREAM framing and the endpoint syntax.
+// the INSTREAM framing and the endpoint syntax; sessions (IDSESSION): one connection for
+// many scans, idle expiry, a kept connection closed by the server, a misnumbered reply,
+// concurrent scans and a restarted clamd.
 #include "av/clamd.hpp"
 
 #include <arpa/inet.h>
@@ -227,6 +229,154 @@ TEST(ClamdFake, UnreachableAddressesAreTemporaryErrors) {
     EXPECT_THROW(ClamdClient(o).scan("x"), TemporaryError);
     o.endpoint = ClamdEndpoint::parse("127.0.0.1:" + std::to_string(test::free_port()));
     EXPECT_THROW(ClamdClient(o).scan("x"), TemporaryError);
+}
+
+// A clamd stand-in on 127.0.0.1 that speaks the session protocol ("zIDSESSION\0", then
+// numbered replies) and the one-command form, one connection at a time, and counts them.
+class FakeSessionServer {
+public:
+    enum class Mode { sessions, close_after_each_reply, wrong_number };
+    explicit FakeSessionServer(Mode m) : mode_(m) {
+        fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+        socklen_t len = sizeof a;
+        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+        port_ = ntohs(a.sin_port);
+        ::listen(fd_, 8);
+        thread_ = std::thread([this] { serve(); });
+    }
+    ~FakeSessionServer() {
+        ::shutdown(fd_, SHUT_RDWR);
+        ::close(fd_);
+        thread_.join();
+    }
+    std::uint16_t port() const { return port_; }
+    int connections() const { return connections_; }
+    int scans() const { return scans_; }
+
+private:
+    static bool read_exactly(int c, char* out, std::size_t n) {
+        for (std::size_t got = 0; got < n;) {
+            auto r = ::recv(c, out + got, n - got, 0);
+            if (r <= 0) return false;
+            got += static_cast<std::size_t>(r);
+        }
+        return true;
+    }
+    static bool read_command(int c, std::string& out) {
+        out.clear();
+        for (char ch; read_exactly(c, &ch, 1);) {
+            if (ch == '\0') return true;
+            out += ch;
+        }
+        return false;
+    }
+    static bool read_stream(int c) {
+        for (;;) {
+            unsigned char h[4];
+            if (!read_exactly(c, reinterpret_cast<char*>(h), 4)) return false;
+            std::uint32_t n = (std::uint32_t{h[0]} << 24) | (std::uint32_t{h[1]} << 16) | (h[2] << 8) | h[3];
+            if (n == 0) return true;
+            std::string chunk(n, '\0');
+            if (!read_exactly(c, chunk.data(), n)) return false;
+        }
+    }
+    void serve_connection(int c) {
+        std::string command;
+        if (!read_command(c, command)) return;
+        const bool session = command == "zIDSESSION";
+        if (session && !read_command(c, command)) return;
+        for (int n = 1; command == "zINSTREAM" && read_stream(c); ++n) {
+            ++scans_;
+            std::string reply = "stream: OK";
+            if (session) reply = std::to_string(mode_ == Mode::wrong_number ? n + 1 : n) + ": " + reply;
+            (void)::send(c, reply.c_str(), reply.size() + 1, MSG_NOSIGNAL);
+            if (!session || mode_ == Mode::close_after_each_reply || !read_command(c, command)) return;
+        }
+    }
+    void serve() {
+        for (;;) {
+            int c = ::accept(fd_, nullptr, nullptr);
+            if (c < 0) return;
+            ++connections_;
+            serve_connection(c);
+            ::close(c);
+        }
+    }
+    Mode mode_;
+    int fd_ = -1;
+    std::uint16_t port_ = 0;
+    std::thread thread_;
+    std::atomic<int> connections_{0}, scans_{0};
+};
+
+TEST(ClamdSessions, ScansShareOneConnectionUntilItIsIdleTooLong) {
+    FakeSessionServer s(FakeSessionServer::Mode::sessions);
+    auto o = fake_options(s.port(), 3s);
+    o.session_idle = 300ms;
+    ClamdClient c(o);
+    for (int i = 0; i < 20; ++i) ASSERT_EQ(c.scan(kCleanMail).verdict, Verdict::clean) << i;
+    EXPECT_EQ(s.connections(), 1);
+    std::this_thread::sleep_for(400ms);  // longer than session_idle: a new connection
+    EXPECT_EQ(c.scan(kCleanMail).verdict, Verdict::clean);
+    EXPECT_EQ(s.connections(), 2);
+    EXPECT_EQ(s.scans(), 21);
+}
+
+TEST(ClamdSessions, WithoutSessionsEachScanHasItsOwnConnection) {
+    FakeSessionServer s(FakeSessionServer::Mode::sessions);
+    auto o = fake_options(s.port(), 3s);
+    o.session_idle = 0ms;
+    ClamdClient c(o);
+    for (int i = 0; i < 5; ++i) ASSERT_EQ(c.scan(kCleanMail).verdict, Verdict::clean) << i;
+    EXPECT_EQ(s.connections(), 5);
+}
+
+TEST(ClamdSessions, AKeptConnectionTheServerClosedCostsOneMoreTryNotAFailure) {
+    FakeSessionServer s(FakeSessionServer::Mode::close_after_each_reply);
+    ClamdClient c(fake_options(s.port(), 3s));
+    for (int i = 0; i < 6; ++i) ASSERT_EQ(c.scan(kCleanMail).verdict, Verdict::clean) << i;
+    EXPECT_EQ(s.connections(), 6);
+    EXPECT_EQ(s.scans(), 6);
+}
+
+TEST(ClamdSessions, AReplyForAnotherRequestIsAnErrorAndEndsTheConnection) {
+    FakeSessionServer s(FakeSessionServer::Mode::wrong_number);
+    ClamdClient c(fake_options(s.port(), 3s));
+    try {
+        c.scan(kCleanMail);
+        ADD_FAILURE() << "a reply numbered for another request was taken";
+    } catch (const TemporaryError& e) {
+        EXPECT_NE(std::string(e.what()).find("not for request 1"), std::string::npos) << e.what();
+    }
+    EXPECT_THROW(c.scan(kCleanMail), TemporaryError);
+    EXPECT_EQ(s.connections(), 2);  // the first connection was not used again
+}
+
+TEST_F(ClamdTest, SessionsCarryConcurrentScansAndOutliveARestartedClamd) {
+    ClamdClient c(unix_options(peer_));
+    const auto infected = mail_with_attachment(test::eicar());
+    std::atomic<int> wrong{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t)
+        threads.emplace_back([&, t] {
+            for (int i = 0; i < 10; ++i) {
+                bool dirty = (i + t) % 2 == 0;
+                auto r = c.scan(dirty ? infected : kCleanMail + std::to_string(i));
+                if (r.verdict != (dirty ? Verdict::infected : Verdict::clean)) ++wrong;
+            }
+        });
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(wrong, 0);
+    // The kept connections die with clamd; the next scans reconnect to the new one.
+    peer_.stop();
+    peer_.start();
+    ASSERT_TRUE(peer_.ok()) << peer_.log();
+    EXPECT_EQ(c.scan(kCleanMail).verdict, Verdict::clean);
+    EXPECT_EQ(c.scan(infected).verdict, Verdict::infected);
 }
 
 TEST(ClamdProtocol, RepliesAreParsed) {

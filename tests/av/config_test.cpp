@@ -36,6 +36,7 @@ TEST(AntivirusConfig, Defaults) {
     EXPECT_TRUE(c.antivirus.address.empty());
     EXPECT_EQ(c.antivirus.connect_timeout, std::chrono::seconds(5));
     EXPECT_EQ(c.antivirus.timeout, std::chrono::seconds(60));
+    EXPECT_TRUE(c.antivirus.sessions);
     EXPECT_EQ(c.antivirus.retention_months, 30u);
     EXPECT_EQ(quarantine_dir(c), std::filesystem::path("/var/lib/pecd/quarantine"));
 }
@@ -47,6 +48,7 @@ enabled = false
 address = "127.0.0.1:3310"
 connect_timeout = 2
 timeout = 30
+sessions = false
 quarantine_dir = "/srv/pec/quarantine"
 retention_months = 36
 )");
@@ -54,6 +56,7 @@ retention_months = 36
     EXPECT_EQ(c.antivirus.address, "127.0.0.1:3310");
     EXPECT_EQ(c.antivirus.connect_timeout, std::chrono::seconds(2));
     EXPECT_EQ(c.antivirus.timeout, std::chrono::seconds(30));
+    EXPECT_FALSE(c.antivirus.sessions);
     EXPECT_EQ(c.antivirus.retention_months, 36u);
     EXPECT_EQ(quarantine_dir(c), std::filesystem::path("/srv/pec/quarantine"));
     EXPECT_EQ(parse_config(kBase + "[antivirus]\nsocket = \"/tmp/clamd.sock\"\n").antivirus.socket,

@@ -34,10 +34,16 @@ than at saturation. With --crl-entries N both providers check every signer's cha
 CRL of N entries, as a provider does with its CAs' CRLs configured. Every run starts once
 creating a file is cheap again (bench/fs_settle.py).
 
+With --compare-build OTHER_BUILD ROUNDS, ROUNDS pairs of log-on runs alternate (ABBA...)
+between OTHER_BUILD's pecd and this build's, in the same invocation, and the means and
+ratios are printed: a change measured against the code before it on the same machine in
+the same hour.
+
     ninja -C build pecd_bench_submit
     python3 bench/pec/run_pec_flow_bench.py [--build build] [--messages 600] [--sessions 8]
                                             [--probe-interval 0.05] [--rate R ...] [--log-on-only]
                                             [--in-flow-backlog N] [--crl-entries N]
+                                            [--compare-build OTHER_BUILD ROUNDS]
 """
 import argparse
 import json
@@ -304,37 +310,63 @@ def run_once(submitter, messages, sessions, log_on, probe_interval, clamd_tmp, k
 FILE_SYNC_MODES = ("file", "file_system")
 
 
-def compare_file_sync(args, submitter, keep):
-    """Runs args.compare_file_sync pairs of log-on runs in ABBA order, A being file_sync =
-    "file" and B "file_system", saturated or, with --rate, paced at the first rate given;
-    returns {mode: [run results]}. Alternating keeps a drift of the machine (other tenants,
-    the file system's state) out of the ratio."""
-    rate = args.rate[0] if args.rate else None
-    runs = {m: [] for m in FILE_SYNC_MODES}
-    for i in range(args.compare_file_sync):
-        order = FILE_SYNC_MODES if i % 2 == 0 else tuple(reversed(FILE_SYNC_MODES))
-        for mode in order:
-            runs[mode].append(run_once(submitter, args.messages, args.sessions, True, args.probe_interval,
-                                       args.clamd_tmp, keep, rate, in_flow_backlog=args.in_flow_backlog,
-                                       clamd_cpus=args.clamd_cpus, crl_entries=args.crl_entries, file_sync=mode))
+def alternate(args, submitter, keep, variants, rounds, rate=None):
+    """Runs `rounds` pairs of log-on runs of the two variants (label, setup) in ABBA order,
+    setup() being called before each of its runs; returns {label: [run results]}.
+    Alternating keeps a drift of the machine (other tenants, the file system's state) out
+    of the ratio."""
+    runs = {label: [] for label, _ in variants}
+    for i in range(rounds):
+        for label, setup in (variants if i % 2 == 0 else list(reversed(variants))):
+            file_sync = setup()
+            runs[label].append(run_once(submitter, args.messages, args.sessions, True, args.probe_interval,
+                                        args.clamd_tmp, keep, rate, in_flow_backlog=args.in_flow_backlog,
+                                        clamd_cpus=args.clamd_cpus, crl_entries=args.crl_entries,
+                                        file_sync=file_sync))
     return runs
 
 
-def print_file_sync_comparison(modes):
+def compare_file_sync(args, submitter, keep):
+    """--compare-file-sync: file_sync = "file" against "file_system", saturated or, with
+    --rate, paced at the first rate given."""
+    variants = [(mode, lambda mode=mode: mode) for mode in FILE_SYNC_MODES]
+    return alternate(args, submitter, keep, variants, args.compare_file_sync, args.rate[0] if args.rate else None)
+
+
+def compare_builds(args, submitter, keep):
+    """--compare-build: OTHER_BUILD's pecd against this build's, both with --file-sync."""
+    import pecd_harness
+    other, rounds = args.compare_build[0], int(args.compare_build[1])
+    binaries = {"other build": os.path.join(os.path.abspath(other), "app/pecd/pecd"), "this build": pecd_harness.PECD}
+    if not os.access(binaries["other build"], os.X_OK):
+        sys.exit("run_pec_flow_bench: %s is missing" % binaries["other build"])
+
+    def use(label):
+        pecd_harness.PECD = binaries[label]  # read when each provider starts
+        return args.file_sync
+
+    variants = [(label, lambda label=label: use(label)) for label in binaries]
+    runs = alternate(args, submitter, keep, variants, rounds, args.rate[0] if args.rate else None)
+    pecd_harness.PECD = binaries["this build"]
+    return runs
+
+
+def print_comparison(runs, baseline, candidate, what):
     means = {}
-    for mode, runs in modes.items():
-        rate = statistics.mean(r["exchanges_per_s"] for r in runs)
-        providers = statistics.mean(r["cpu_ms_per_exchange"]["a"] + r["cpu_ms_per_exchange"]["b"] for r in runs)
-        p99 = statistics.mean(r["accept_p99_ms"] for r in runs)
-        offered = runs[0].get("offered_per_s")
-        means[mode] = (rate, providers)
-        print("file_sync %-11s%s runs %s exchanges/s; mean %.1f/s, providers' CPU %.2f ms per exchange, "
+    for label, results in runs.items():
+        rate = statistics.mean(r["exchanges_per_s"] for r in results)
+        cpu = {k: statistics.mean(r["cpu_ms_per_exchange"][k] for r in results) for k in ("a", "b", "clamd")}
+        p99 = statistics.mean(r["accept_p99_ms"] for r in results)
+        offered = results[0].get("offered_per_s")
+        means[label] = (rate, cpu["a"] + cpu["b"], cpu["clamd"])
+        print("%s %-11s%s runs %s exchanges/s; mean %.1f/s, CPU ms per exchange: providers %.2f, clamd %.2f; "
               "acceptance p99 %s ms (mean %.1f)"
-              % (mode, " offered %.0f/s:" % offered if offered else "",
-                 ", ".join("%.1f" % r["exchanges_per_s"] for r in runs), rate, providers,
-                 ", ".join("%.1f" % r["accept_p99_ms"] for r in runs), p99))
-    a, b = means["file"], means["file_system"]
-    print("file_system / file: exchanges/s x%.3f, providers' CPU per exchange x%.3f" % (b[0] / a[0], b[1] / a[1]))
+              % (what, label, " offered %.0f/s:" % offered if offered else "",
+                 ", ".join("%.1f" % r["exchanges_per_s"] for r in results), rate, cpu["a"] + cpu["b"],
+                 cpu["clamd"], ", ".join("%.1f" % r["accept_p99_ms"] for r in results), p99))
+    a, b = means[baseline], means[candidate]
+    print("%s / %s: exchanges/s x%.3f, providers' CPU per exchange x%.3f, clamd's x%.3f"
+          % (candidate, baseline, b[0] / a[0], b[1] / a[1], b[2] / a[2]))
 
 
 def main():
@@ -359,6 +391,10 @@ def main():
                     help="also run ROUNDS pairs of log-on runs, file_sync \"file\" and \"file_system\" in "
                          "alternating order (ABBA...), paced at the first --rate if given, and report both "
                          "modes' means and their ratio")
+    ap.add_argument("--compare-build", nargs=2, metavar=("OTHER_BUILD", "ROUNDS"),
+                    help="also run ROUNDS pairs of log-on runs alternating (ABBA...) OTHER_BUILD's pecd and "
+                         "this build's, with --file-sync, paced at the first --rate if given, and report both "
+                         "builds' means and their ratio")
     ap.add_argument("--crl-entries", type=int, help="both providers check chains against a CRL of the "
                     "providers' CA listing this many revoked certificates (not theirs)")
     args = ap.parse_args()
@@ -379,11 +415,13 @@ def main():
     paced = [run_once(submitter, args.messages, args.sessions, True, args.probe_interval, args.clamd_tmp, keep, r,
                       flow, args.clamd_cpus, args.crl_entries, args.file_sync) for r in args.rate]
     modes = compare_file_sync(args, submitter, keep) if args.compare_file_sync else None
+    builds = compare_builds(args, submitter, keep) if args.compare_build else None
     clean_up(keep + [probe_dir])
     result = {"cores": os.cpu_count(), "file_sync": args.file_sync or "file", "clamd_tmp": args.clamd_tmp or "clamd default",
               "clamd_cpus": sorted(args.clamd_cpus) if args.clamd_cpus else "all",
               "file_create_us": {"at_start": create_before, "after_wait": create_after, "waited_s": waited},
               "with_log": with_log, "without_log": without_log, "paced": paced, "file_sync_modes": modes,
+              "builds": builds,
               "openssl_rsa2048_sign_per_s": rsa,
               "rsa_bound_exchanges_per_s": round(rsa / 4, 1) if rsa else None,
               "log_on_over_off": round(with_log["exchanges_per_s"] / without_log["exchanges_per_s"], 3)}
@@ -398,7 +436,9 @@ def main():
           ", ".join("%s %.2f" % kv for kv in with_log["cpu_ms_per_exchange"].items()) +
           "; at 300/s the two cores give 6.67 ms in all")
     if modes:
-        print_file_sync_comparison(modes)
+        print_comparison(modes, "file", "file_system", "file_sync")
+    if builds:
+        print_comparison(builds, "other build", "this build", "pecd")
     for r in paced:
         print("offered %.0f/s: %.1f complete exchanges/s; acceptance receipt p50 %s ms, p99 %s ms (%d samples); "
               "from MAIL FROM p50 %s ms, p99 %s ms; 250 reply p50 %s ms, p99 %s ms"

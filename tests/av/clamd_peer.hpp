@@ -30,7 +30,8 @@
 
 namespace pecd::test {
 
-inline unsigned short free_port() {
+// A TCP socket bound to 127.0.0.1 on a port the system chose, which `port` receives.
+inline int bind_loopback(std::uint16_t& port) {
     int s = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
@@ -38,8 +39,20 @@ inline unsigned short free_port() {
     ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
     socklen_t len = sizeof a;
     ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
-    ::close(s);
-    return ntohs(a.sin_port);
+    port = ntohs(a.sin_port);
+    return s;
+}
+
+inline unsigned short free_port() {
+    std::uint16_t port = 0;
+    ::close(bind_loopback(port));
+    return port;
+}
+
+inline int listen_on_loopback(std::uint16_t& port) {
+    int s = bind_loopback(port);
+    ::listen(s, 8);
+    return s;
 }
 
 inline bool port_open(unsigned short port) {

@@ -135,15 +135,7 @@ class FakeServer {
 public:
     enum class Mode { silent, garbage, hang_up, huge };
     explicit FakeServer(Mode m) : mode_(m) {
-        fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
-        socklen_t len = sizeof a;
-        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-        port_ = ntohs(a.sin_port);
-        ::listen(fd_, 8);
+        fd_ = test::listen_on_loopback(port_);
         thread_ = std::thread([this] { serve(); });
     }
     ~FakeServer() {
@@ -237,15 +229,7 @@ class FakeSessionServer {
 public:
     enum class Mode { sessions, close_after_each_reply, wrong_number };
     explicit FakeSessionServer(Mode m) : mode_(m) {
-        fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
-        socklen_t len = sizeof a;
-        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-        port_ = ntohs(a.sin_port);
-        ::listen(fd_, 8);
+        fd_ = test::listen_on_loopback(port_);
         thread_ = std::thread([this] { serve(); });
     }
     ~FakeSessionServer() {
@@ -313,12 +297,20 @@ private:
     std::atomic<int> connections_{0}, scans_{0};
 };
 
+ClamdOptions session_options(const FakeSessionServer& s, std::chrono::milliseconds idle) {
+    auto o = fake_options(s.port(), 3s);
+    o.session_idle = idle;
+    return o;
+}
+
+void expect_clean_scans(const ClamdClient& c, int n) {
+    for (int i = 0; i < n; ++i) ASSERT_EQ(c.scan(kCleanMail).verdict, Verdict::clean) << "scan " << i;
+}
+
 TEST(ClamdSessions, ScansShareOneConnectionUntilItIsIdleTooLong) {
     FakeSessionServer s(FakeSessionServer::Mode::sessions);
-    auto o = fake_options(s.port(), 3s);
-    o.session_idle = 300ms;
-    ClamdClient c(o);
-    for (int i = 0; i < 20; ++i) ASSERT_EQ(c.scan(kCleanMail).verdict, Verdict::clean) << i;
+    ClamdClient c(session_options(s, 300ms));
+    expect_clean_scans(c, 20);
     EXPECT_EQ(s.connections(), 1);
     std::this_thread::sleep_for(400ms);  // longer than session_idle: a new connection
     EXPECT_EQ(c.scan(kCleanMail).verdict, Verdict::clean);
@@ -328,17 +320,15 @@ TEST(ClamdSessions, ScansShareOneConnectionUntilItIsIdleTooLong) {
 
 TEST(ClamdSessions, WithoutSessionsEachScanHasItsOwnConnection) {
     FakeSessionServer s(FakeSessionServer::Mode::sessions);
-    auto o = fake_options(s.port(), 3s);
-    o.session_idle = 0ms;
-    ClamdClient c(o);
-    for (int i = 0; i < 5; ++i) ASSERT_EQ(c.scan(kCleanMail).verdict, Verdict::clean) << i;
+    ClamdClient c(session_options(s, 0ms));
+    expect_clean_scans(c, 5);
     EXPECT_EQ(s.connections(), 5);
 }
 
 TEST(ClamdSessions, AKeptConnectionTheServerClosedCostsOneMoreTryNotAFailure) {
     FakeSessionServer s(FakeSessionServer::Mode::close_after_each_reply);
     ClamdClient c(fake_options(s.port(), 3s));
-    for (int i = 0; i < 6; ++i) ASSERT_EQ(c.scan(kCleanMail).verdict, Verdict::clean) << i;
+    expect_clean_scans(c, 6);
     EXPECT_EQ(s.connections(), 6);
     EXPECT_EQ(s.scans(), 6);
 }

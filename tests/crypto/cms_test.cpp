@@ -9,6 +9,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -55,6 +57,51 @@ TEST_F(CmsTest, OurDetachedSignatureVerifiesWithOpenssl) {
                                    "other.txt -CAfile ca.pem -out /dev/null");
         EXPECT_NE(r.status, 0) << r.output;
     }
+}
+
+// The signed attributes' types and SMIMECapabilities value, as DER, by type.
+std::map<int, std::string> signed_attributes(const std::string& der) {
+    const auto* p = reinterpret_cast<const unsigned char*>(der.data());
+    std::unique_ptr<CMS_ContentInfo, decltype(&CMS_ContentInfo_free)> cms(
+        d2i_CMS_ContentInfo(nullptr, &p, static_cast<long>(der.size())), CMS_ContentInfo_free);
+    std::map<int, std::string> out;
+    if (!cms) return out;
+    auto* si = sk_CMS_SignerInfo_value(CMS_get0_SignerInfos(cms.get()), 0);
+    for (int i = 0; i < CMS_signed_get_attr_count(si); ++i) {
+        X509_ATTRIBUTE* a = CMS_signed_get_attr(si, i);
+        int nid = OBJ_obj2nid(X509_ATTRIBUTE_get0_object(a));
+        std::string value;
+        if (nid == NID_SMIMECapabilities) {
+            unsigned char* v = nullptr;
+            int n = i2d_ASN1_TYPE(X509_ATTRIBUTE_get0_type(a, 0), &v);
+            if (n > 0) value.assign(reinterpret_cast<const char*>(v), static_cast<std::size_t>(n));
+            OPENSSL_free(v);
+        }
+        out[nid] = value;
+    }
+    return out;
+}
+
+TEST_F(CmsTest, SignedAttributesAreTheOnesOpensslAddsByDefault) {
+    auto id = identity();
+    auto ours = signed_attributes(cms_sign_detached(id, kContent, Digest::sha256));
+    // OpenSSL's CMS_sign with its defaults, the same identity and content.
+    std::unique_ptr<BIO, decltype(&BIO_free)> in(
+        BIO_new_mem_buf(kContent.data(), static_cast<int>(kContent.size())), BIO_free);
+    std::unique_ptr<CMS_ContentInfo, decltype(&CMS_ContentInfo_free)> ref(
+        CMS_sign(id.certificate.get(), id.key.get(), nullptr, in.get(), CMS_BINARY | CMS_DETACHED),
+        CMS_ContentInfo_free);
+    ASSERT_TRUE(ref);
+    unsigned char* der = nullptr;
+    int n = i2d_CMS_ContentInfo(ref.get(), &der);
+    ASSERT_GT(n, 0);
+    auto theirs =
+        signed_attributes(std::string(reinterpret_cast<const char*>(der), static_cast<std::size_t>(n)));
+    OPENSSL_free(der);
+    ASSERT_EQ(theirs.count(NID_SMIMECapabilities), 1u);
+    EXPECT_GT(theirs[NID_SMIMECapabilities].size(), 20u);
+    EXPECT_EQ(ours, theirs);  // content type, signing time, message digest, capabilities
+    EXPECT_EQ(ours.size(), 4u);
 }
 
 TEST_F(CmsTest, OpensslDerSignatureVerifies) {

@@ -310,11 +310,12 @@ def run_once(submitter, messages, sessions, log_on, probe_interval, clamd_tmp, k
 FILE_SYNC_MODES = ("file", "file_system")
 
 
-def alternate(args, submitter, keep, variants, rounds, rate=None):
+def alternate(args, submitter, keep, variants, rounds):
     """Runs `rounds` pairs of log-on runs of the two variants (label, setup) in ABBA order,
-    setup() being called before each of its runs; returns {label: [run results]}.
-    Alternating keeps a drift of the machine (other tenants, the file system's state) out
-    of the ratio."""
+    setup() being called before each of its runs, saturated or, with --rate, paced at the
+    first rate given; returns {label: [run results]}. Alternating keeps a drift of the
+    machine (other tenants, the file system's state) out of the ratio."""
+    rate = args.rate[0] if args.rate else None
     runs = {label: [] for label, _ in variants}
     for i in range(rounds):
         for label, setup in (variants if i % 2 == 0 else list(reversed(variants))):
@@ -327,10 +328,9 @@ def alternate(args, submitter, keep, variants, rounds, rate=None):
 
 
 def compare_file_sync(args, submitter, keep):
-    """--compare-file-sync: file_sync = "file" against "file_system", saturated or, with
-    --rate, paced at the first rate given."""
+    """--compare-file-sync: file_sync = "file" against "file_system"."""
     variants = [(mode, lambda mode=mode: mode) for mode in FILE_SYNC_MODES]
-    return alternate(args, submitter, keep, variants, args.compare_file_sync, args.rate[0] if args.rate else None)
+    return alternate(args, submitter, keep, variants, args.compare_file_sync)
 
 
 def compare_builds(args, submitter, keep):
@@ -346,7 +346,7 @@ def compare_builds(args, submitter, keep):
         return args.file_sync
 
     variants = [(label, lambda label=label: use(label)) for label in binaries]
-    runs = alternate(args, submitter, keep, variants, rounds, args.rate[0] if args.rate else None)
+    runs = alternate(args, submitter, keep, variants, rounds)
     pecd_harness.PECD = binaries["this build"]
     return runs
 

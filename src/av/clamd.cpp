@@ -20,6 +20,7 @@ namespace {
 
 constexpr std::size_t kMaxReply = 4096;
 constexpr std::string_view kSizeLimit = "INSTREAM size limit exceeded";
+constexpr std::string_view kInstream{"zINSTREAM", 10};  // includes the terminating NUL
 
 std::array<unsigned char, 4> be32(std::uint32_t n) {
     return {static_cast<unsigned char>(n >> 24), static_cast<unsigned char>(n >> 16),
@@ -303,7 +304,7 @@ ScanResult parse_reply(std::string_view reply) {
 
 std::string instream_frame(std::string_view data, std::size_t chunk_size) {
     if (chunk_size == 0) chunk_size = 64 * 1024;
-    std::string out("zINSTREAM", 10);  // includes the terminating NUL
+    std::string out(kInstream);
     out.reserve(out.size() + data.size() + 4 * (data.size() / chunk_size + 2));
     for (std::size_t off = 0; off < data.size(); off += chunk_size) {
         auto n = std::min(chunk_size, data.size() - off);
@@ -323,7 +324,7 @@ ClamdClient::~ClamdClient() = default;
 
 std::string ClamdClient::exchange(std::string_view request, std::string_view data) const {
     Connection c;
-    Exchange x(options_, c, false, request, request == std::string_view("zINSTREAM", 10) ? &data : nullptr);
+    Exchange x(options_, c, false, request, request == kInstream ? &data : nullptr);
     return x.run();
 }
 
@@ -345,31 +346,26 @@ void ClamdClient::keep_session(std::unique_ptr<Connection> c) const {
 }
 
 ScanResult ClamdClient::scan(std::string_view data) const {
-    const std::string_view instream("zINSTREAM", 10);
-    if (options_.session_idle.count() <= 0) return parse_reply(exchange(instream, data));
+    if (options_.session_idle.count() <= 0) return parse_reply(exchange(kInstream, data));
     // A kept session may have been closed by clamd since (its IdleTimeout, a restart):
     // then the scan, which changes nothing, runs again once on a new connection.
-    for (bool fresh : {false, true}) {
-        auto c = fresh ? nullptr : take_session();
-        if (!c) {
-            fresh = true;
-            c = std::make_unique<Connection>();
-        }
-        Exchange x(options_, *c, true, instream, &data);
-        std::optional<ScanResult> result;
+    if (auto kept = take_session()) {
         try {
-            result = parse_reply(x.run());
+            return scan_in_session(std::move(kept), data);
         } catch (const TemporaryError&) {
-            if (fresh) throw;
             std::lock_guard lock(mutex_);
             idle_.clear();  // kept from before the same break, most likely
-            continue;
         }
-        // clamd ends a session after its size-limit reply.
-        if (x.reusable() && result->verdict != Verdict::size_limit_exceeded) keep_session(std::move(c));
-        return *result;
     }
-    throw TemporaryError("clamd: no session");  // not reached: the fresh attempt returns or throws
+    return scan_in_session(std::make_unique<Connection>(), data);
+}
+
+ScanResult ClamdClient::scan_in_session(std::unique_ptr<Connection> c, std::string_view data) const {
+    Exchange x(options_, *c, true, kInstream, &data);
+    auto result = parse_reply(x.run());
+    // clamd ends a session after its size-limit reply.
+    if (x.reusable() && result.verdict != Verdict::size_limit_exceeded) keep_session(std::move(c));
+    return result;
 }
 
 bool ClamdClient::ping() const {

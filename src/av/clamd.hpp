@@ -99,6 +99,7 @@ private:
     static constexpr std::size_t kMaxIdleSessions = 32;
     std::string exchange(std::string_view request, std::string_view data) const;
     std::unique_ptr<Connection> take_session() const;
+    ScanResult scan_in_session(std::unique_ptr<Connection> c, std::string_view data) const;
     void keep_session(std::unique_ptr<Connection> c) const;
     ClamdOptions options_;
     mutable std::mutex mutex_;

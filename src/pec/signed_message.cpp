@@ -213,8 +213,8 @@ MessageFacts read_message(std::string_view raw) {
 
 std::string_view antivirus_content(const MessageFacts& facts, std::string_view raw) {
     const auto& c = facts.content;
-    if (c.found_multipart && c.has_postacert && c.has_daticert && c.others_only_text && !c.postacert.empty())
-        return c.postacert;
+    // postacert is only set for a message part of a multipart, so it implies both.
+    if (c.has_daticert && c.others_only_text && !c.postacert.empty()) return c.postacert;
     return raw;
 }
 

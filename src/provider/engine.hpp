@@ -37,9 +37,9 @@
 //
 // Antivirus: every submitted message and every valid transport envelope is scanned
 // with clamd (of an envelope, the original alone when the rest is the sending provider's
-// text and daticert.xml: pec::antivirus_content); when the scanner cannot answer, the stage throws and the
-// runner defers the message (retried with backoff): nothing passes unscanned. Infected messages go to the
-// quarantine (special storage, pec.md 1).
+// text and daticert.xml: pec::antivirus_content); when the scanner cannot answer, the
+// stage throws and the runner defers the message (retried with backoff): nothing passes
+// unscanned. Infected messages go to the quarantine (special storage, pec.md 1).
 //
 // Timers: a thread runs Tracker::due()/drain() every timer_interval; each 12 h / 24 h
 // notice is built and queued inside the drain transaction that marks it done.

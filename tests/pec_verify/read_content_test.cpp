@@ -302,7 +302,6 @@ TEST(ReadContent, AgreesWithGMimesTreeOnNearlyEveryMutation) {
 // Inserts `part` (a whole MIME part, headers and body) as the first part of the signed
 // content's multipart, whose first delimiter line is the first "\r\n--" + boundary.
 std::string with_part_added(const std::string& raw, const std::string& part) {
-    auto facts = read_message(raw);
     auto content = crypto::smime_locate(raw).signed_part;
     auto boundary =
         mime::content_type(mime::split_message(content).value("Content-Type").value_or("")).boundary;

@@ -7,7 +7,10 @@ namespace pecd::queue {
 
 GroupCommitter::GroupCommitter(store::Database& db, std::function<void()> before_commit,
                                std::size_t max_batch)
-    : db_(db), before_commit_(std::move(before_commit)), max_batch_(max_batch), thread_([this] { loop(); }) {}
+    : db_(db), before_commit_(std::move(before_commit)), max_batch_(max_batch) {
+    if (before_commit_) hook_thread_ = std::thread([this] { hook_loop(); });
+    commit_thread_ = std::thread([this] { commit_loop(); });
+}
 
 GroupCommitter::~GroupCommitter() {
     stop();
@@ -16,11 +19,12 @@ GroupCommitter::~GroupCommitter() {
 void GroupCommitter::stop() {
     {
         std::lock_guard lock(mutex_);
-        if (stopping_ && !thread_.joinable()) return;
         stopping_ = true;
     }
-    cv_.notify_all();
-    if (thread_.joinable()) thread_.join();
+    pending_cv_.notify_all();
+    handoff_cv_.notify_all();
+    if (hook_thread_.joinable()) hook_thread_.join();
+    if (commit_thread_.joinable()) commit_thread_.join();
 }
 
 std::size_t GroupCommitter::rounds() const {
@@ -33,7 +37,7 @@ void GroupCommitter::submit(Work work, Done done) {
         std::lock_guard lock(mutex_);
         if (!stopping_) {
             pending_.push_back({std::move(work), std::move(done)});
-            cv_.notify_one();
+            pending_cv_.notify_one();
             return;
         }
     }
@@ -61,19 +65,71 @@ void GroupCommitter::run(Work work) {
     if (w.error) std::rethrow_exception(w.error);
 }
 
-void GroupCommitter::loop() {
+bool GroupCommitter::take_pending(std::unique_lock<std::mutex>& lock, Batch& batch) {
+    // The hook stage waits until the commit stage has taken its previous batch: whatever
+    // is submitted meanwhile joins the next batch instead of making a small one.
+    const bool staged = static_cast<bool>(before_commit_);
+    pending_cv_.wait(lock, [&] { return !(staged && hooked_ready_) && (stopping_ || !pending_.empty()); });
+    if (pending_.empty()) return false;  // stopping and drained
+    while (!pending_.empty() && batch.size() < max_batch_) {
+        batch.push_back(std::move(pending_.front()));
+        pending_.pop_front();
+    }
+    return true;
+}
+
+void GroupCommitter::hook_loop() {
     for (;;) {
-        std::deque<Item> batch;
+        Batch batch;
         {
             std::unique_lock lock(mutex_);
-            cv_.wait(lock, [&] { return stopping_ || !pending_.empty(); });
-            if (pending_.empty()) return;  // stopping and drained
-            while (!pending_.empty() && batch.size() < max_batch_) {
-                batch.push_back(std::move(pending_.front()));
-                pending_.pop_front();
+            if (!take_pending(lock, batch)) {
+                hook_stage_done_ = true;
+                break;
             }
         }
-        apply(batch);
+        const bool ok = run_hook();
+        {
+            std::lock_guard lock(mutex_);
+            hooked_ = std::move(batch);
+            hooked_ok_ = ok;
+            hooked_ready_ = true;
+        }
+        handoff_cv_.notify_one();
+    }
+    handoff_cv_.notify_one();
+}
+
+void GroupCommitter::commit_loop() {
+    for (;;) {
+        Batch batch;
+        bool hook_done = false;
+        {
+            std::unique_lock lock(mutex_);
+            if (!before_commit_) {
+                if (!take_pending(lock, batch)) return;
+            } else {
+                handoff_cv_.wait(lock, [&] { return hooked_ready_ || hook_stage_done_; });
+                if (!hooked_ready_) return;
+                batch = std::move(hooked_);
+                hooked_.clear();
+                hooked_ready_ = false;
+                hook_done = hooked_ok_;
+            }
+        }
+        if (before_commit_) pending_cv_.notify_one();
+        apply(batch, hook_done);
+    }
+}
+
+bool GroupCommitter::run_hook() noexcept {
+    // A failure is not reported here: the commit stage runs the hook again and, if it
+    // fails again, reports it to each change of the batch.
+    try {
+        before_commit_();
+        return true;
+    } catch (...) {
+        return false;
     }
 }
 
@@ -83,9 +139,9 @@ void GroupCommitter::count_round() {
     ++rounds_;
 }
 
-void GroupCommitter::apply(std::deque<Item>& batch) {
+void GroupCommitter::apply(Batch& batch, bool hook_done) {
     try {
-        if (before_commit_) before_commit_();
+        if (before_commit_ && !hook_done) before_commit_();
         db_.transact([&](store::Tx& tx) {
             for (auto& item : batch) item.work(tx);
         });

@@ -5,7 +5,14 @@
 // delivered); committing each alone would bound throughput by the disk's fsync rate.
 // GroupCommitter runs one background thread that takes every change submitted since its
 // last round and applies them in one transaction, after one `before_commit` hook (the
-// spool's directory fsync), then reports to every submitter.
+// spool's directory fsync or file system sync), then reports to every submitter.
+//
+// With a hook, a round is two stages on two threads: one runs the hook for the next
+// batch while the other commits the batch before it. Both mostly wait for the disk, and
+// in series a round took the sum of the two waits while every submitter in it waited
+// too. The hook stage runs at most one batch ahead, and takes its batch only when the
+// commit stage has taken the previous one, so batches stay as large as before. Rows never
+// commit before their hook has run: a batch is committed only after its own hook.
 //
 // Contract:
 // - done(nullptr) is called once the change is durable; done(error) if it was not applied
@@ -52,19 +59,30 @@ private:
         Work work;
         Done done;
     };
-    void loop();
-    void apply(std::deque<Item>& batch);
+    using Batch = std::deque<Item>;
+    bool take_pending(std::unique_lock<std::mutex>& lock, Batch& batch);
+    void hook_loop();
+    void commit_loop();
+    bool run_hook() noexcept;
+    void apply(Batch& batch, bool hook_done);
     void count_round();
 
     store::Database& db_;
     std::function<void()> before_commit_;
     std::size_t max_batch_;
     mutable std::mutex mutex_;
-    std::condition_variable cv_;
-    std::deque<Item> pending_;
+    std::condition_variable pending_cv_;  // the stage that takes pending_ waits here
+    std::condition_variable handoff_cv_;  // the commit stage waits for a hooked batch
+    Batch pending_;
     bool stopping_ = false;
     std::size_t rounds_ = 0;
-    std::thread thread_;
+    // The batch whose hook has run, waiting for the commit stage.
+    Batch hooked_;
+    bool hooked_ready_ = false;
+    bool hooked_ok_ = false;  // false: the hook failed, the commit stage runs it again
+    bool hook_stage_done_ = false;
+    std::thread hook_thread_;
+    std::thread commit_thread_;
 };
 
 }  // namespace pecd::queue

@@ -12,6 +12,7 @@ BUILD_PKGS=(
   libsqlite3-dev sqlite3 libpq-dev libldap-dev libc-ares-dev libsodium-dev
   libtomlplusplus-dev libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev libp11-dev libengine-pkcs11-openssl ccache
+  libjemalloc-dev
 )
 PEER_PKGS=(
   softhsm2 opensc p11-kit swaks postfix clamav-daemon clamav

@@ -4,13 +4,14 @@ documented, the header-size limit, a TLS 1.3-only setting, the listener certific
 expiry warned about in the log, and a certificate that never expires taken as such."""
 import json
 import os
+import re
 import socket
 import subprocess
 import tempfile
 import time
 import unittest
 
-from pecd_harness import PECCTL, PECD, PecdInstance, configured_instance, raw_dialog
+from pecd_harness import BINARY_DIR, PECCTL, PECD, PecdInstance, configured_instance, raw_dialog
 
 
 class OperatorChecks(unittest.TestCase):
@@ -151,8 +152,17 @@ class OperatorChecks(unittest.TestCase):
         with tempfile.TemporaryDirectory() as tmp:
             p = subprocess.run([PECD, "--version", "--data-dir", tmp], capture_output=True, text=True, timeout=30)
             self.assertEqual(p.returncode, 0, p.stderr)
-            self.assertRegex(p.stdout, r"^pecd \d+\.\d+\.\d+\n$")
+            self.assertRegex(p.stdout, r"^pecd \d+\.\d+\.\d+\nallocator: .+\n$")
             self.assertEqual(os.listdir(tmp), [])  # nothing created, nothing started
+            # The allocator the build chose is the one malloc() uses (jemalloc by default,
+            # the C library's under the sanitizers).
+            with open(os.path.join(BINARY_DIR, "CMakeCache.txt")) as f:
+                jemalloc = re.search(r"^PECD_JEMALLOC:BOOL=(ON|OFF)$", f.read(), re.M).group(1) == "ON"
+            allocator = p.stdout.splitlines()[1]
+            if jemalloc:
+                self.assertRegex(allocator, r"^allocator: jemalloc \d+\.\d+\.\d+")
+            else:
+                self.assertEqual(allocator, "allocator: the C library's malloc")
 
     def test_listeners_file_describes_every_listener(self):
         inst = PecdInstance().start()

@@ -18,6 +18,9 @@ namespace {
 // the clock, which makes it fire at once or never.
 constexpr std::int64_t kMaxPeriodSeconds = 10ll * 365 * 86400;
 
+// [outbound] queue_workers: each is a thread with its own stack.
+constexpr unsigned kMaxQueueWorkers = 1024;
+
 std::string longer_than_ten_years(std::int64_t most, const char* unit) {
     return "at most " + std::to_string(most) + " " + unit + " (ten years)";
 }
@@ -146,6 +149,7 @@ void read_outbound(const toml::table& t, Outbound& o) {
     s.get("client_key", o.client_key);
     s.get("port", o.port);
     s.get("connections_per_destination", o.connections_per_destination);
+    s.get("queue_workers", o.queue_workers);
     s.get("connect_timeout", o.connect_timeout);
     s.get("retry_first", o.retry_first);
     s.get("retry_max", o.retry_max);
@@ -207,6 +211,12 @@ void read_outbound(const toml::table& t, Outbound& o) {
     if (t.contains("port")) s.positive("port", o.port);
     if (t.contains("connections_per_destination"))
         s.positive("connections_per_destination", o.connections_per_destination);
+    if (t.contains("queue_workers")) {
+        s.positive("queue_workers", o.queue_workers);
+        if (o.queue_workers > kMaxQueueWorkers)
+            s.fail(*t.get("queue_workers"), "queue_workers",
+                   "must be at most " + std::to_string(kMaxQueueWorkers));
+    }
     if (o.retry_max < o.retry_first) s.fail(t, "retry_max", "must not be shorter than retry_first");
 }
 

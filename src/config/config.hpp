@@ -102,6 +102,9 @@ struct Outbound {
     std::filesystem::path client_key;
     std::uint16_t port = 25;  // of the MX hosts (tests use another)
     std::size_t connections_per_destination = 20;
+    // Messages the queue works on at once: PEC processing, local and remote deliveries. A
+    // delivery to a slow server holds one for its whole SMTP transaction.
+    unsigned queue_workers = 32;
     std::chrono::seconds connect_timeout{30};
     std::chrono::seconds retry_first{300};
     std::chrono::seconds retry_max{3600};

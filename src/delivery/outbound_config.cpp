@@ -38,6 +38,7 @@ void apply_outbound_config(const config::Config& c, MailSystemOptions& o) {
                     e.what());
     }
 
+    o.runner.workers = out.queue_workers;
     o.runner.retry.first = out.retry_first;
     o.runner.retry.max = out.retry_max;
     o.runner.retry.delay_warning = out.delay_warning;

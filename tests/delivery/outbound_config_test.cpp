@@ -22,6 +22,7 @@ TEST(OutboundConfig, ParsesEveryKeyAndBuildsThePolicyMap) {
 tls_policy = "encrypt"
 port = 2525
 connections_per_destination = 3
+queue_workers = 12
 delay_warning = 0
 lifetime = 7200
 pec_lifetime = 3600
@@ -53,6 +54,7 @@ ipv6 = false
     EXPECT_FALSE(o.dns->use_ipv6);
     EXPECT_EQ(o.mx_port, 2525);
     EXPECT_EQ(o.remote.connections_per_destination, 3u);
+    EXPECT_EQ(o.runner.workers, 12u);
     EXPECT_EQ(o.runner.retry.first, std::chrono::seconds(1));
     EXPECT_EQ(o.runner.retry.lifetime, std::chrono::seconds(7200));
     EXPECT_EQ(o.runner.retry.pec_lifetime, std::chrono::seconds(3600));
@@ -71,6 +73,7 @@ TEST(OutboundConfig, DefaultsAreTheIssuesFigures) {
     EXPECT_EQ(c.outbound.lifetime, std::chrono::hours(24 * 5));
     EXPECT_EQ(c.outbound.pec_lifetime, std::chrono::hours(24));
     EXPECT_EQ(c.outbound.delay_warning, std::chrono::hours(4));
+    EXPECT_EQ(c.outbound.queue_workers, 32u);
     EXPECT_TRUE(c.dns.servers.empty());
 }
 
@@ -98,6 +101,14 @@ TEST(OutboundConfig, PreciseErrors) {
         std::string::npos);
     EXPECT_NE(error_of("[dns]\nservers = \"127.0.0.1\"\n").find("dns.servers"), std::string::npos);
     EXPECT_NE(error_of("[outbound]\ndelay_warning = -1\n").find("outbound.delay_warning"), std::string::npos);
+    EXPECT_NE(
+        error_of("[outbound]\nqueue_workers = 0\n").find("outbound.queue_workers: must be greater than zero"),
+        std::string::npos)
+        << error_of("[outbound]\nqueue_workers = 0\n");
+    EXPECT_NE(
+        error_of("[outbound]\nqueue_workers = 5000\n").find("outbound.queue_workers: must be at most 1024"),
+        std::string::npos)
+        << error_of("[outbound]\nqueue_workers = 5000\n");
 }
 
 }  // namespace

@@ -141,7 +141,7 @@ def end_submitters(load, report):
 
 
 def run_once(submitter, messages, sessions, log_on, probe_interval, clamd_tmp, keep, rate=None,
-             in_flow_backlog=None, clamd_cpus=None, crl_entries=None, file_sync=None):
+             in_flow_backlog=None, clamd_cpus=None, crl_entries=None, file_sync=None, queue_workers=None):
     from clamd_harness import ClamdInstance
     from pec_network import PecNetwork
     from provider_ca import ProviderCa
@@ -156,6 +156,8 @@ def run_once(submitter, messages, sessions, log_on, probe_interval, clamd_tmp, k
         a.extra_toml = b.extra_toml = "[log]\nenabled = false\n"
     if file_sync:  # both providers
         a.store_toml = b.store_toml = '[store]\nfile_sync = "%s"\n' % file_sync
+    if queue_workers is not None:  # both providers
+        a.outbound_toml = b.outbound_toml = "queue_workers = %d\n" % queue_workers
     if in_flow_backlog is not None:  # A's submission listener (B has none in this flow)
         a.extra_toml += "[limits]\nin_flow_backlog = %d\n" % in_flow_backlog
     crl_bytes = None
@@ -312,25 +314,33 @@ FILE_SYNC_MODES = ("file", "file_system")
 
 def alternate(args, submitter, keep, variants, rounds):
     """Runs `rounds` pairs of log-on runs of the two variants (label, setup) in ABBA order,
-    setup() being called before each of its runs, saturated or, with --rate, paced at the
-    first rate given; returns {label: [run results]}. Alternating keeps a drift of the
-    machine (other tenants, the file system's state) out of the ratio."""
+    setup() being called before each of its runs and returning the run's settings (its
+    file_sync and queue_workers), saturated or, with --rate, paced at the first rate given;
+    returns {label: [run results]}. Alternating keeps a drift of the machine (other tenants,
+    the file system's state) out of the ratio."""
     rate = args.rate[0] if args.rate else None
     runs = {label: [] for label, _ in variants}
     for i in range(rounds):
         for label, setup in (variants if i % 2 == 0 else list(reversed(variants))):
-            file_sync = setup()
+            settings = {"file_sync": args.file_sync, "queue_workers": args.queue_workers}
+            settings.update(setup())
             runs[label].append(run_once(submitter, args.messages, args.sessions, True, args.probe_interval,
                                         args.clamd_tmp, keep, rate, in_flow_backlog=args.in_flow_backlog,
-                                        clamd_cpus=args.clamd_cpus, crl_entries=args.crl_entries,
-                                        file_sync=file_sync))
+                                        clamd_cpus=args.clamd_cpus, crl_entries=args.crl_entries, **settings))
     return runs
 
 
 def compare_file_sync(args, submitter, keep):
     """--compare-file-sync: file_sync = "file" against "file_system"."""
-    variants = [(mode, lambda mode=mode: mode) for mode in FILE_SYNC_MODES]
+    variants = [(mode, lambda mode=mode: {"file_sync": mode}) for mode in FILE_SYNC_MODES]
     return alternate(args, submitter, keep, variants, args.compare_file_sync)
+
+
+def compare_queue_workers(args, submitter, keep):
+    """--compare-queue-workers: pecd's default number of queue workers against N."""
+    n, rounds = args.compare_queue_workers
+    variants = [("default", lambda: {"queue_workers": None}), ("%d workers" % n, lambda: {"queue_workers": n})]
+    return alternate(args, submitter, keep, variants, rounds)
 
 
 def compare_builds(args, submitter, keep):
@@ -343,7 +353,7 @@ def compare_builds(args, submitter, keep):
 
     def use(label):
         pecd_harness.PECD = binaries[label]  # read when each provider starts
-        return args.file_sync
+        return {}
 
     variants = [(label, lambda label=label: use(label)) for label in binaries]
     runs = alternate(args, submitter, keep, variants, rounds)
@@ -394,6 +404,11 @@ def main():
                     help="also run ROUNDS pairs of log-on runs, file_sync \"file\" and \"file_system\" in "
                          "alternating order (ABBA...), paced at the first --rate if given, and report both "
                          "modes' means and their ratio")
+    ap.add_argument("--queue-workers", type=int, help="both providers' [outbound] queue_workers "
+                    "(default: pecd's default)")
+    ap.add_argument("--compare-queue-workers", nargs=2, type=int, metavar=("N", "ROUNDS"),
+                    help="also run ROUNDS pairs of log-on runs, pecd's default queue_workers and N, in "
+                         "alternating order")
     ap.add_argument("--compare-build", nargs=2, metavar=("OTHER_BUILD", "ROUNDS"),
                     help="also run ROUNDS pairs of log-on runs alternating (ABBA...) OTHER_BUILD's pecd and "
                          "this build's, with --file-sync, paced at the first --rate if given, and report both "
@@ -409,22 +424,25 @@ def main():
           file=sys.stderr)
     flow = args.in_flow_backlog
     with_log = run_once(submitter, args.messages, args.sessions, True, args.probe_interval, args.clamd_tmp, keep,
-                        in_flow_backlog=flow, clamd_cpus=args.clamd_cpus, crl_entries=args.crl_entries, file_sync=args.file_sync)
+                        in_flow_backlog=flow, clamd_cpus=args.clamd_cpus, crl_entries=args.crl_entries, file_sync=args.file_sync,
+                        queue_workers=args.queue_workers)
     without_log = with_log if args.log_on_only else run_once(submitter, args.messages, args.sessions, False,
                                                               args.probe_interval, args.clamd_tmp, keep,
                                                               in_flow_backlog=flow, clamd_cpus=args.clamd_cpus,
-                                                              crl_entries=args.crl_entries, file_sync=args.file_sync)
+                                                              crl_entries=args.crl_entries, file_sync=args.file_sync,
+                                                              queue_workers=args.queue_workers)
     rsa = rsa_sign_rate()
     paced = [run_once(submitter, args.messages, args.sessions, True, args.probe_interval, args.clamd_tmp, keep, r,
-                      flow, args.clamd_cpus, args.crl_entries, args.file_sync) for r in args.rate]
+                      flow, args.clamd_cpus, args.crl_entries, args.file_sync, args.queue_workers) for r in args.rate]
     modes = compare_file_sync(args, submitter, keep) if args.compare_file_sync else None
     builds = compare_builds(args, submitter, keep) if args.compare_build else None
+    workers = compare_queue_workers(args, submitter, keep) if args.compare_queue_workers else None
     clean_up(keep + [probe_dir])
     result = {"cores": os.cpu_count(), "file_sync": args.file_sync or "file", "clamd_tmp": args.clamd_tmp or "clamd default",
               "clamd_cpus": sorted(args.clamd_cpus) if args.clamd_cpus else "all",
               "file_create_us": {"at_start": create_before, "after_wait": create_after, "waited_s": waited},
               "with_log": with_log, "without_log": without_log, "paced": paced, "file_sync_modes": modes,
-              "builds": builds,
+              "builds": builds, "queue_workers": args.queue_workers, "queue_workers_compared": workers,
               "openssl_rsa2048_sign_per_s": rsa,
               "rsa_bound_exchanges_per_s": round(rsa / 4, 1) if rsa else None,
               "log_on_over_off": round(with_log["exchanges_per_s"] / without_log["exchanges_per_s"], 3)}
@@ -442,6 +460,8 @@ def main():
         print_comparison(modes, "file", "file_system", "file_sync")
     if builds:
         print_comparison(builds, "other build", "this build", "pecd")
+    if workers:
+        print_comparison(workers, "default", "%d workers" % args.compare_queue_workers[0], "queue_workers")
     for r in paced:
         print("offered %.0f/s: %.1f complete exchanges/s; acceptance receipt p50 %s ms, p99 %s ms (%d samples); "
               "from MAIL FROM p50 %s ms, p99 %s ms; 250 reply p50 %s ms, p99 %s ms"

@@ -72,6 +72,7 @@ class Provider(PecdInstance):
         self.store_toml = ""  # a [store] section (PostgreSQL nodes); pecctl then reads it too
         self.index_toml = ""  # more keys of the [index] section
         self.pec_toml = ""  # more keys of the [pec] section
+        self.outbound_toml = ""  # more keys of the [outbound] section
         self.antivirus = True
         self.antivirus_toml = ""  # more keys of the [antivirus] section
 
@@ -117,11 +118,12 @@ file = "{index}"
 ca_file = "{tls_ca}"
 retry_first = 1
 retry_max = 2
-{routes}{store}{extra}
+{outbound_extra}{routes}{store}{extra}
 """.format(dir=self.data_dir, domain=self.domain, tls_cert=n.tls_cert, tls_key=n.tls_key, mx=self.mx_port,
            sub=self.submission_port, name=self.name, sign_cert=self.signing["certificate"],
            sign_key=self.signing["key"], ca=n.pec_ca, index=n.index_file, av=av, tls_ca=n.tls_ca,
-           routes=routes, store=self.store_toml, extra=self.extra_toml, index_extra=self.index_toml, pec_extra=self.pec_toml)
+           routes=routes, store=self.store_toml, extra=self.extra_toml, index_extra=self.index_toml, pec_extra=self.pec_toml,
+           outbound_extra=self.outbound_toml)
         self.config = os.path.join(self.data_dir, "pecd.toml")
         with open(self.config, "w") as f:
             f.write(text)

@@ -94,7 +94,7 @@ public:
 };
 
 struct RunnerOptions {
-    unsigned workers = 32;
+    unsigned workers = 64;  // [outbound] queue_workers
     RetryPolicy retry;
     std::string hostname = "localhost";  // Reporting-MTA of DSNs
     std::chrono::milliseconds poll{1000};

@@ -73,7 +73,7 @@ TEST(OutboundConfig, DefaultsAreTheIssuesFigures) {
     EXPECT_EQ(c.outbound.lifetime, std::chrono::hours(24 * 5));
     EXPECT_EQ(c.outbound.pec_lifetime, std::chrono::hours(24));
     EXPECT_EQ(c.outbound.delay_warning, std::chrono::hours(4));
-    EXPECT_EQ(c.outbound.queue_workers, 32u);
+    EXPECT_EQ(c.outbound.queue_workers, 64u);
     EXPECT_TRUE(c.dns.servers.empty());
 }
 

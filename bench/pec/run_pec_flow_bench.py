@@ -43,7 +43,9 @@ the same hour.
     python3 bench/pec/run_pec_flow_bench.py [--build build] [--messages 600] [--sessions 16]
                                             [--probe-interval 0.05] [--rate R ...] [--log-on-only]
                                             [--in-flow-backlog N] [--crl-entries N]
+                                            [--file-sync MODE] [--queue-workers N]
                                             [--compare-build OTHER_BUILD ROUNDS]
+                                            [--compare-file-sync ROUNDS] [--compare-queue-workers N ROUNDS]
 """
 import argparse
 import json
@@ -312,6 +314,12 @@ def run_once(submitter, messages, sessions, log_on, probe_interval, clamd_tmp, k
 FILE_SYNC_MODES = ("file", "file_system")
 
 
+def provider_settings(args):
+    """run_once's keyword arguments that the command line sets for every run."""
+    return {"in_flow_backlog": args.in_flow_backlog, "clamd_cpus": args.clamd_cpus,
+            "crl_entries": args.crl_entries, "file_sync": args.file_sync, "queue_workers": args.queue_workers}
+
+
 def alternate(args, submitter, keep, variants, rounds):
     """Runs `rounds` pairs of log-on runs of the two variants (label, setup) in ABBA order,
     setup() being called before each of its runs and returning the run's settings (its
@@ -322,11 +330,9 @@ def alternate(args, submitter, keep, variants, rounds):
     runs = {label: [] for label, _ in variants}
     for i in range(rounds):
         for label, setup in (variants if i % 2 == 0 else list(reversed(variants))):
-            settings = {"file_sync": args.file_sync, "queue_workers": args.queue_workers}
-            settings.update(setup())
+            settings = dict(provider_settings(args), **setup())
             runs[label].append(run_once(submitter, args.messages, args.sessions, True, args.probe_interval,
-                                        args.clamd_tmp, keep, rate, in_flow_backlog=args.in_flow_backlog,
-                                        clamd_cpus=args.clamd_cpus, crl_entries=args.crl_entries, **settings))
+                                        args.clamd_tmp, keep, rate, **settings))
     return runs
 
 
@@ -422,18 +428,14 @@ def main():
     probe_dir, create_before, create_after, waited = settle_file_system(tempfile.gettempdir())
     print("file creation: %.1f us, %.1f us after waiting %d s" % (create_before, create_after, waited),
           file=sys.stderr)
-    flow = args.in_flow_backlog
+    settings = provider_settings(args)
     with_log = run_once(submitter, args.messages, args.sessions, True, args.probe_interval, args.clamd_tmp, keep,
-                        in_flow_backlog=flow, clamd_cpus=args.clamd_cpus, crl_entries=args.crl_entries, file_sync=args.file_sync,
-                        queue_workers=args.queue_workers)
+                        **settings)
     without_log = with_log if args.log_on_only else run_once(submitter, args.messages, args.sessions, False,
-                                                              args.probe_interval, args.clamd_tmp, keep,
-                                                              in_flow_backlog=flow, clamd_cpus=args.clamd_cpus,
-                                                              crl_entries=args.crl_entries, file_sync=args.file_sync,
-                                                              queue_workers=args.queue_workers)
+                                                              args.probe_interval, args.clamd_tmp, keep, **settings)
     rsa = rsa_sign_rate()
     paced = [run_once(submitter, args.messages, args.sessions, True, args.probe_interval, args.clamd_tmp, keep, r,
-                      flow, args.clamd_cpus, args.crl_entries, args.file_sync, args.queue_workers) for r in args.rate]
+                      **settings) for r in args.rate]
     modes = compare_file_sync(args, submitter, keep) if args.compare_file_sync else None
     builds = compare_builds(args, submitter, keep) if args.compare_build else None
     workers = compare_queue_workers(args, submitter, keep) if args.compare_queue_workers else None

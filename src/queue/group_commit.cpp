@@ -69,7 +69,7 @@ bool GroupCommitter::take_pending(std::unique_lock<std::mutex>& lock, Batch& bat
     // The hook stage waits until the commit stage has taken its previous batch: whatever
     // is submitted meanwhile joins the next batch instead of making a small one.
     const bool staged = static_cast<bool>(before_commit_);
-    pending_cv_.wait(lock, [&] { return !(staged && hooked_ready_) && (stopping_ || !pending_.empty()); });
+    pending_cv_.wait(lock, [&] { return !(staged && hooked_) && (stopping_ || !pending_.empty()); });
     if (pending_.empty()) return false;  // stopping and drained
     while (!pending_.empty() && batch.size() < max_batch_) {
         batch.push_back(std::move(pending_.front()));
@@ -93,7 +93,6 @@ void GroupCommitter::hook_loop() {
             std::lock_guard lock(mutex_);
             hooked_ = std::move(batch);
             hooked_ok_ = ok;
-            hooked_ready_ = true;
         }
         handoff_cv_.notify_one();
     }
@@ -109,11 +108,10 @@ void GroupCommitter::commit_loop() {
             if (!before_commit_) {
                 if (!take_pending(lock, batch)) return;
             } else {
-                handoff_cv_.wait(lock, [&] { return hooked_ready_ || hook_stage_done_; });
-                if (!hooked_ready_) return;
-                batch = std::move(hooked_);
-                hooked_.clear();
-                hooked_ready_ = false;
+                handoff_cv_.wait(lock, [&] { return hooked_ || hook_stage_done_; });
+                if (!hooked_) return;
+                batch = std::move(*hooked_);
+                hooked_.reset();
                 hook_done = hooked_ok_;
             }
         }

@@ -3,16 +3,18 @@
 // Each durable commit of SQLite (WAL, synchronous=FULL) costs an fsync. Under load the
 // queue has hundreds of tiny changes per second (a message accepted, a recipient
 // delivered); committing each alone would bound throughput by the disk's fsync rate.
-// GroupCommitter runs one background thread that takes every change submitted since its
-// last round and applies them in one transaction, after one `before_commit` hook (the
-// spool's directory fsync or file system sync), then reports to every submitter.
+// GroupCommitter runs a background thread (two with a hook, below) that takes every
+// change submitted since its last round and applies them in one transaction, after one
+// `before_commit` hook (the spool's directory fsync or file system sync), then reports to
+// every submitter.
 //
 // With a hook, a round is two stages on two threads: one runs the hook for the next
 // batch while the other commits the batch before it. Both mostly wait for the disk, and
 // in series a round took the sum of the two waits while every submitter in it waited
 // too. The hook stage runs at most one batch ahead, and takes its batch only when the
-// commit stage has taken the previous one, so batches stay as large as before. Rows never
-// commit before their hook has run: a batch is committed only after its own hook.
+// commit stage has taken the previous one, so what is submitted meanwhile joins one
+// batch. Rows never commit before their hook has run: a batch is committed only after
+// its own hook.
 //
 // Contract:
 // - done(nullptr) is called once the change is durable; done(error) if it was not applied
@@ -29,6 +31,7 @@
 #include <exception>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "store/database.hpp"
@@ -77,8 +80,7 @@ private:
     bool stopping_ = false;
     std::size_t rounds_ = 0;
     // The batch whose hook has run, waiting for the commit stage.
-    Batch hooked_;
-    bool hooked_ready_ = false;
+    std::optional<Batch> hooked_;
     bool hooked_ok_ = false;  // false: the hook failed, the commit stage runs it again
     bool hook_stage_done_ = false;
     std::thread hook_thread_;

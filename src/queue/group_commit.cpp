@@ -37,7 +37,10 @@ void GroupCommitter::submit(Work work, Done done) {
         std::lock_guard lock(mutex_);
         if (!stopping_) {
             pending_.push_back({std::move(work), std::move(done)});
-            pending_cv_.notify_one();
+            // The waiting stage cares whether anything is pending and whether a batch is
+            // full: a wake-up for every change made its thread wake and sleep again for
+            // each one while its batch waited for the commit stage.
+            if (pending_.size() == 1 || pending_.size() == max_batch_) pending_cv_.notify_one();
             return;
         }
     }
@@ -70,12 +73,35 @@ bool GroupCommitter::take_pending(std::unique_lock<std::mutex>& lock, Batch& bat
     // is submitted meanwhile joins the next batch instead of making a small one.
     const bool staged = static_cast<bool>(before_commit_);
     pending_cv_.wait(lock, [&] { return !(staged && hooked_) && (stopping_ || !pending_.empty()); });
+    if (staged) wait_for_commit_stage(lock);
     if (pending_.empty()) return false;  // stopping and drained
     while (!pending_.empty() && batch.size() < max_batch_) {
         batch.push_back(std::move(pending_.front()));
         pending_.pop_front();
     }
     return true;
+}
+
+namespace {
+
+// A running average with weight 1/8 for the newest value: steady under a noisy disk, and
+// a few rounds to follow a real change.
+std::chrono::steady_clock::duration averaged(std::chrono::steady_clock::duration average,
+                                             std::chrono::steady_clock::duration latest) {
+    return average + (latest - average) / 8;
+}
+
+}  // namespace
+
+void GroupCommitter::wait_for_commit_stage(std::unique_lock<std::mutex>& lock) {
+    // The hook starts so as to end a quarter of a hook before the commit is expected to:
+    // a hook that ends late delays the next commit, one that ends early only delays the
+    // changes it could have taken. Until both averages are known there is no wait.
+    if (!committing_ || hook_average_ == Clock::duration::zero()) return;
+    const auto lead = commit_average_ - hook_average_ - hook_average_ / 4;
+    if (lead <= Clock::duration::zero()) return;
+    pending_cv_.wait_until(lock, commit_started_ + lead,
+                           [&] { return stopping_ || !committing_ || pending_.size() >= max_batch_; });
 }
 
 void GroupCommitter::hook_loop() {
@@ -88,11 +114,14 @@ void GroupCommitter::hook_loop() {
                 break;
             }
         }
+        const auto began = Clock::now();
         const bool ok = run_hook();
+        const auto took = Clock::now() - began;
         {
             std::lock_guard lock(mutex_);
             hooked_ = std::move(batch);
             hooked_ok_ = ok;
+            if (ok) hook_average_ = averaged(hook_average_, took);
         }
         handoff_cv_.notify_one();
     }
@@ -113,10 +142,24 @@ void GroupCommitter::commit_loop() {
                 batch = std::move(*hooked_);
                 hooked_.reset();
                 hook_done = hooked_ok_;
+                committing_ = true;
+                commit_started_ = Clock::now();
             }
         }
-        if (before_commit_) pending_cv_.notify_one();
+        if (!before_commit_) {
+            apply(batch, hook_done);
+            continue;
+        }
+        pending_cv_.notify_one();
+        const auto began = Clock::now();
         apply(batch, hook_done);
+        const auto took = Clock::now() - began;
+        {
+            std::lock_guard lock(mutex_);
+            committing_ = false;
+            commit_average_ = averaged(commit_average_, took);
+        }
+        pending_cv_.notify_one();  // a hook stage waiting for this commit to near its end
     }
 }
 

@@ -13,8 +13,11 @@
 // in series a round took the sum of the two waits while every submitter in it waited
 // too. The hook stage runs at most one batch ahead, and takes its batch only when the
 // commit stage has taken the previous one, so what is submitted meanwhile joins one
-// batch. Rows never commit before their hook has run: a batch is committed only after
-// its own hook.
+// batch. While the commit stage is busy, the hook stage also waits until the commit is
+// expected to end one hook's time later (both durations are running averages): a hook
+// that finished sooner would only make its batch wait for the commit stage, while the
+// changes submitted in that time would wait for the round after. Rows never commit
+// before their hook has run: a batch is committed only after its own hook.
 //
 // Contract:
 // - done(nullptr) is called once the change is durable; done(error) if it was not applied
@@ -25,6 +28,7 @@
 //   stop() reports an error at once.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -63,7 +67,9 @@ private:
         Done done;
     };
     using Batch = std::deque<Item>;
+    using Clock = std::chrono::steady_clock;
     bool take_pending(std::unique_lock<std::mutex>& lock, Batch& batch);
+    void wait_for_commit_stage(std::unique_lock<std::mutex>& lock);
     void hook_loop();
     void commit_loop();
     bool run_hook() noexcept;
@@ -83,6 +89,11 @@ private:
     std::optional<Batch> hooked_;
     bool hooked_ok_ = false;  // false: the hook failed, the commit stage runs it again
     bool hook_stage_done_ = false;
+    // The commit stage's current round, and the running averages that time the next hook.
+    bool committing_ = false;
+    Clock::time_point commit_started_;
+    Clock::duration hook_average_{};
+    Clock::duration commit_average_{};
     std::thread hook_thread_;
     std::thread commit_thread_;
 };

@@ -94,6 +94,69 @@ TEST_F(GroupCommitTest, TheNextBatchsHookRunsWhileTheBatchBeforeCommits) {
     EXPECT_EQ(count(), 3);
 }
 
+// Rounds whose commits take `commit` and hooks 1 ms, until the committer's running
+// averages say so (16 rounds: within a seventh of the real figure).
+void warm_up(GroupCommitter& committer, std::chrono::milliseconds commit) {
+    for (int i = 0; i < 16; ++i)
+        committer.run([&](store::Tx& tx) {
+            std::this_thread::sleep_for(commit);
+            tx.exec("INSERT INTO t VALUES (0)");
+        });
+}
+
+TEST_F(GroupCommitTest, WhileALongCommitRunsTheNextHookWaitsAndLaterChangesJoinItsBatch) {
+    GroupCommitter committer(*db, [] { std::this_thread::sleep_for(1ms); });
+    warm_up(committer, 60ms);
+    Gate inside;
+    std::atomic<int> done{0};
+    std::atomic<long> round_of_first{-1}, round_of_second{-1};
+    committer.submit(
+        [&](store::Tx& tx) {
+            inside.open();
+            std::this_thread::sleep_for(60ms);
+            tx.exec("INSERT INTO t VALUES (1)");
+        },
+        [&](std::exception_ptr e) { done += e ? 100 : 1; });
+    ASSERT_TRUE(inside.wait());
+    // Two changes 15 ms apart while that commit runs: a hook begun at the first would be
+    // over long before the commit, and the second would wait a round more.
+    auto record_round = [&](std::atomic<long>& into) {
+        return [&](store::Tx& tx) {
+            into = static_cast<long>(committer.rounds());
+            tx.exec("INSERT INTO t VALUES (2)");
+        };
+    };
+    committer.submit(record_round(round_of_first), [&](std::exception_ptr e) { done += e ? 100 : 1; });
+    std::this_thread::sleep_for(15ms);
+    committer.submit(record_round(round_of_second), [&](std::exception_ptr e) { done += e ? 100 : 1; });
+    EXPECT_TRUE(eventually([&] { return done.load() == 3; })) << done.load();
+    EXPECT_EQ(round_of_first.load(), 17);
+    EXPECT_EQ(round_of_second.load(), 17) << "the second change had a round of its own";
+    EXPECT_EQ(committer.rounds(), 18u);
+    EXPECT_EQ(count(), 19);
+}
+
+TEST_F(GroupCommitTest, AHookWaitingForACommitStartsWhenTheCommitEndsEarly) {
+    GroupCommitter committer(*db, [] { std::this_thread::sleep_for(1ms); });
+    warm_up(committer, 60ms);
+    // This commit takes 5 ms where the averages expect about 55: the change submitted
+    // during it must not wait for the expected end.
+    Gate inside;
+    committer.submit(
+        [&](store::Tx& tx) {
+            inside.open();
+            std::this_thread::sleep_for(5ms);
+            tx.exec("INSERT INTO t VALUES (1)");
+        },
+        [](std::exception_ptr) {});
+    ASSERT_TRUE(inside.wait());
+    const auto submitted = std::chrono::steady_clock::now();
+    committer.run([](store::Tx& tx) { tx.exec("INSERT INTO t VALUES (2)"); });
+    const auto waited = std::chrono::steady_clock::now() - submitted;
+    EXPECT_LT(waited, 30ms) << std::chrono::duration_cast<std::chrono::milliseconds>(waited).count() << " ms";
+    EXPECT_EQ(count(), 18);
+}
+
 TEST_F(GroupCommitTest, EveryChangeCommitsAfterAHookThatBeganAfterItWasSubmitted) {
     // The hook stands for the file system sync: a change's files are written before it is
     // submitted, so only a hook begun after the submission, and finished, covers them.

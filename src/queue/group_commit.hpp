@@ -91,6 +91,7 @@ private:
     bool hook_stage_done_ = false;
     // The commit stage's current round, and the running averages that time the next hook.
     bool committing_ = false;
+    bool hook_timing_ = false;  // the hook stage waits for the commit to near its end
     Clock::time_point commit_started_;
     Clock::duration hook_average_{};
     Clock::duration commit_average_{};

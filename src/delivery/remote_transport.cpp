@@ -196,14 +196,10 @@ void send_body(Connection& c, const std::filesystem::path& data, Clock::duration
         auto n = static_cast<std::size_t>(in.gcount());
         if (in.bad()) throw TemporaryError("cannot read queued message " + data.string());
         auto out = stuffer.encode(std::string_view(chunk.data(), n));
-        // The end of data goes out with the last chunk: one TLS record and one segment
-        // fewer per message, and the server reads the whole body in one wake-up.
-        if (!in) {
-            out += stuffer.finish();
-            c.write(out, timeout);
-            return;
-        }
+        const bool last = !in;
+        if (last) out += stuffer.finish();  // with the last chunk: one TLS record fewer
         c.write(out, timeout);
+        if (last) return;
     }
 }
 

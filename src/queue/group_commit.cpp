@@ -138,43 +138,51 @@ void GroupCommitter::hook_loop() {
 void GroupCommitter::commit_loop() {
     for (;;) {
         Batch batch;
-        bool hook_done = false;
-        bool hook_has_work = false;
-        {
-            std::unique_lock lock(mutex_);
-            if (!before_commit_) {
-                if (!take_pending(lock, batch)) return;
-            } else {
-                handoff_cv_.wait(lock, [&] { return hooked_ || hook_stage_done_; });
-                if (!hooked_) return;
-                batch = std::move(*hooked_);
-                hooked_.reset();
-                hook_done = hooked_ok_;
-                committing_ = true;
-                commit_started_ = Clock::now();
-                hook_has_work = stopping_ || !pending_.empty();
-            }
-        }
         if (!before_commit_) {
-            apply(batch, hook_done);
+            {
+                std::unique_lock lock(mutex_);
+                if (!take_pending(lock, batch)) return;
+            }
+            apply(batch, false);
             continue;
         }
-        // The hook stage is woken only when it can go on now that its slot is free (work
-        // pending, or stopping): otherwise the next submit() wakes it, and a wake-up that
-        // finds nothing to do cost its thread two context switches in every round.
-        if (hook_has_work) pending_cv_.notify_all();
+        bool hook_done = false;
+        if (!take_hooked(batch, hook_done)) return;
         const auto began = Clock::now();
         apply(batch, hook_done);
-        const auto took = Clock::now() - began;
-        bool hook_is_timing = false;
-        {
-            std::lock_guard lock(mutex_);
-            committing_ = false;
-            commit_average_ = averaged(commit_average_, took);
-            hook_is_timing = hook_timing_;
-        }
-        if (hook_is_timing) pending_cv_.notify_all();  // its wait ends with this commit
+        end_commit(Clock::now() - began);
     }
+}
+
+bool GroupCommitter::take_hooked(Batch& batch, bool& hook_done) {
+    bool hook_can_go_on = false;
+    {
+        std::unique_lock lock(mutex_);
+        handoff_cv_.wait(lock, [&] { return hooked_ || hook_stage_done_; });
+        if (!hooked_) return false;
+        batch = std::move(*hooked_);
+        hooked_.reset();
+        hook_done = hooked_ok_;
+        committing_ = true;
+        commit_started_ = Clock::now();
+        hook_can_go_on = stopping_ || !pending_.empty();
+    }
+    // The hook stage is woken only when it can go on now that its slot is free (work
+    // pending, or stopping): otherwise the next submit() wakes it, and a wake-up that
+    // finds nothing to do cost its thread two context switches in every round.
+    if (hook_can_go_on) pending_cv_.notify_all();
+    return true;
+}
+
+void GroupCommitter::end_commit(Clock::duration took) {
+    bool hook_is_timing = false;
+    {
+        std::lock_guard lock(mutex_);
+        committing_ = false;
+        commit_average_ = averaged(commit_average_, took);
+        hook_is_timing = hook_timing_;
+    }
+    if (hook_is_timing) pending_cv_.notify_all();  // its wait ends with this commit
 }
 
 bool GroupCommitter::run_hook() noexcept {

@@ -13,11 +13,11 @@
 // in series a round took the sum of the two waits while every submitter in it waited
 // too. The hook stage runs at most one batch ahead, and takes its batch only when the
 // commit stage has taken the previous one, so what is submitted meanwhile joins one
-// batch. While the commit stage is busy, the hook stage also waits until the commit is
-// expected to end one hook's time later (both durations are running averages): a hook
-// that finished sooner would only make its batch wait for the commit stage, while the
-// changes submitted in that time would wait for the round after. Rows never commit
-// before their hook has run: a batch is committed only after its own hook.
+// batch. While a commit runs, the hook stage starts so as to end a little before the
+// commit is expected to (running averages of both durations): a hook that finished sooner
+// would only make its batch wait for the commit stage, while the changes submitted in
+// that time would wait for the round after. Rows never commit before their hook has run:
+// a batch is committed only after its own hook.
 //
 // Contract:
 // - done(nullptr) is called once the change is durable; done(error) if it was not applied
@@ -72,6 +72,8 @@ private:
     void wait_for_commit_stage(std::unique_lock<std::mutex>& lock);
     void hook_loop();
     void commit_loop();
+    bool take_hooked(Batch& batch, bool& hook_done);  // false: the hook stage has ended
+    void end_commit(Clock::duration took);
     bool run_hook() noexcept;
     void apply(Batch& batch, bool hook_done);
     void count_round();

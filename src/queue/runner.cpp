@@ -10,6 +10,7 @@
 #include "core/error.hpp"
 #include "core/fs.hpp"
 #include "core/strings.hpp"
+#include "core/wake_up.hpp"
 #include "queue/dsn.hpp"
 
 namespace pecd::queue {
@@ -102,6 +103,8 @@ void Runner::enqueue_ids(const std::vector<std::string>& ids, bool urgent) {
                 ++added;
             }
     }
+    // One item wakes one worker; a wake-up glibc loses is made up by the worker's next
+    // look (wait_rechecking), where it would otherwise strand the item while idle.
     if (added == 1)
         work_cv_.notify_one();
     else if (added > 1)
@@ -127,7 +130,7 @@ void Runner::worker() {
         std::string id;
         {
             std::unique_lock lock(mutex_);
-            work_cv_.wait(lock, [&] { return stopping_ || !urgent_.empty() || !ready_.empty(); });
+            wait_rechecking(work_cv_, lock, [&] { return stopping_ || !urgent_.empty() || !ready_.empty(); });
             if (stopping_) return;
             auto& lane = urgent_.empty() ? ready_ : urgent_;
             id = std::move(lane.front());

@@ -16,6 +16,7 @@
 #include "core/calendar.hpp"
 #include "core/error.hpp"
 #include "core/fs.hpp"
+#include "core/wake_up.hpp"
 
 namespace pecd::queue {
 namespace {
@@ -333,7 +334,7 @@ void Spool::sync_loop() {
         std::shared_ptr<PendingCommit> c;
         {
             std::unique_lock lock(sync_mutex_);
-            sync_cv_.wait(lock, [&] { return sync_stopping_ || !sync_queue_.empty(); });
+            wait_rechecking(sync_cv_, lock, [&] { return sync_stopping_ || !sync_queue_.empty(); });
             if (sync_queue_.empty()) return;
             c = std::move(sync_queue_.front());
             sync_queue_.pop_front();

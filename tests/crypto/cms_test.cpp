@@ -190,6 +190,23 @@ TEST_F(CmsTest, TamperedContentFails) {
     EXPECT_FALSE(cms_verify_detached(sig, kContent + "\r\n").signature_ok);
 }
 
+// One thread signs contents of every size in turn (small ones go through a reader the
+// thread keeps): each signature covers exactly its own content, not what came before.
+TEST_F(CmsTest, SuccessiveSignaturesInOneThreadEachCoverTheirOwnContent) {
+    const auto id = identity();
+    const std::vector<std::string> contents = {
+        kContent + std::string(3000, 'a'), std::string(200 * 1024, 'b'),    kContent,      "x", "",
+        std::string(64 * 1024, 'c'),       std::string(64 * 1024 + 1, 'd'), kContent + "y"};
+    for (const auto& content : contents) {
+        auto sig = cms_sign_detached(id, content);
+        EXPECT_TRUE(cms_verify_detached(sig, content).signature_ok) << content.size() << " bytes";
+        EXPECT_FALSE(cms_verify_detached(sig, content + "z").signature_ok) << content.size() << " bytes";
+        auto attached = cms_verify_attached(cms_sign_attached(id, content));
+        EXPECT_TRUE(attached.signature_ok) << content.size() << " bytes";
+        EXPECT_EQ(attached.content, content);
+    }
+}
+
 TEST_F(CmsTest, TamperedSignatureBytesFail) {
     auto sig = cms_sign_detached(identity(), kContent);
     auto broken = sig;

@@ -43,9 +43,10 @@ the same hour.
     python3 bench/pec/run_pec_flow_bench.py [--build build] [--messages 600] [--sessions 16]
                                             [--probe-interval 0.05] [--rate R ...] [--log-on-only]
                                             [--in-flow-backlog N] [--crl-entries N]
-                                            [--file-sync MODE] [--queue-workers N]
+                                            [--file-sync MODE] [--queue-workers N] [--io-threads N]
                                             [--compare-build OTHER_BUILD ROUNDS]
                                             [--compare-file-sync ROUNDS] [--compare-queue-workers N ROUNDS]
+                                            [--compare-io-threads N ROUNDS]
 """
 import argparse
 import json
@@ -143,7 +144,8 @@ def end_submitters(load, report):
 
 
 def run_once(submitter, messages, sessions, log_on, probe_interval, clamd_tmp, keep, rate=None,
-             in_flow_backlog=None, clamd_cpus=None, crl_entries=None, file_sync=None, queue_workers=None):
+             in_flow_backlog=None, clamd_cpus=None, crl_entries=None, file_sync=None, queue_workers=None,
+             io_threads=None):
     from clamd_harness import ClamdInstance
     from pec_network import PecNetwork
     from provider_ca import ProviderCa
@@ -160,6 +162,8 @@ def run_once(submitter, messages, sessions, log_on, probe_interval, clamd_tmp, k
         a.store_toml = b.store_toml = '[store]\nfile_sync = "%s"\n' % file_sync
     if queue_workers is not None:  # both providers
         a.outbound_toml = b.outbound_toml = "queue_workers = %d\n" % queue_workers
+    if io_threads is not None:  # both providers
+        a.top_toml = b.top_toml = "threads = %d\n" % io_threads
     if in_flow_backlog is not None:  # A's submission listener (B has none in this flow)
         a.extra_toml += "[limits]\nin_flow_backlog = %d\n" % in_flow_backlog
     crl_bytes = None
@@ -317,7 +321,8 @@ FILE_SYNC_MODES = ("file", "file_system")
 def provider_settings(args):
     """run_once's keyword arguments that the command line sets for every run."""
     return {"in_flow_backlog": args.in_flow_backlog, "clamd_cpus": args.clamd_cpus,
-            "crl_entries": args.crl_entries, "file_sync": args.file_sync, "queue_workers": args.queue_workers}
+            "crl_entries": args.crl_entries, "file_sync": args.file_sync, "queue_workers": args.queue_workers,
+            "io_threads": args.io_threads}
 
 
 def alternate(args, submitter, keep, variants, rounds):
@@ -346,6 +351,13 @@ def compare_queue_workers(args, submitter, keep):
     """--compare-queue-workers: pecd's default number of queue workers against N."""
     n, rounds = args.compare_queue_workers
     variants = [("default", lambda: {"queue_workers": None}), ("%d workers" % n, lambda: {"queue_workers": n})]
+    return alternate(args, submitter, keep, variants, rounds)
+
+
+def compare_io_threads(args, submitter, keep):
+    """--compare-io-threads: pecd's default number of event-loop threads against N."""
+    n, rounds = args.compare_io_threads
+    variants = [("default", lambda: {"io_threads": None}), ("%d io threads" % n, lambda: {"io_threads": n})]
     return alternate(args, submitter, keep, variants, rounds)
 
 
@@ -415,6 +427,11 @@ def main():
     ap.add_argument("--compare-queue-workers", nargs=2, type=int, metavar=("N", "ROUNDS"),
                     help="also run ROUNDS pairs of log-on runs, pecd's default queue_workers and N, in "
                          "alternating order")
+    ap.add_argument("--io-threads", type=int, help="both providers' top-level threads, the event loop's "
+                    "(default: pecd's default)")
+    ap.add_argument("--compare-io-threads", nargs=2, type=int, metavar=("N", "ROUNDS"),
+                    help="also run ROUNDS pairs of log-on runs, pecd's default threads and N, in "
+                         "alternating order")
     ap.add_argument("--compare-build", nargs=2, metavar=("OTHER_BUILD", "ROUNDS"),
                     help="also run ROUNDS pairs of log-on runs alternating (ABBA...) OTHER_BUILD's pecd and "
                          "this build's, with --file-sync, paced at the first --rate if given, and report both "
@@ -439,12 +456,14 @@ def main():
     modes = compare_file_sync(args, submitter, keep) if args.compare_file_sync else None
     builds = compare_builds(args, submitter, keep) if args.compare_build else None
     workers = compare_queue_workers(args, submitter, keep) if args.compare_queue_workers else None
+    io_threads = compare_io_threads(args, submitter, keep) if args.compare_io_threads else None
     clean_up(keep + [probe_dir])
     result = {"cores": os.cpu_count(), "file_sync": args.file_sync or "file", "clamd_tmp": args.clamd_tmp or "clamd default",
               "clamd_cpus": sorted(args.clamd_cpus) if args.clamd_cpus else "all",
               "file_create_us": {"at_start": create_before, "after_wait": create_after, "waited_s": waited},
               "with_log": with_log, "without_log": without_log, "paced": paced, "file_sync_modes": modes,
               "builds": builds, "queue_workers": args.queue_workers, "queue_workers_compared": workers,
+              "io_threads": args.io_threads, "io_threads_compared": io_threads,
               "openssl_rsa2048_sign_per_s": rsa,
               "rsa_bound_exchanges_per_s": round(rsa / 4, 1) if rsa else None,
               "log_on_over_off": round(with_log["exchanges_per_s"] / without_log["exchanges_per_s"], 3)}
@@ -464,6 +483,8 @@ def main():
         print_comparison(builds, "other build", "this build", "pecd")
     if workers:
         print_comparison(workers, "default", "%d workers" % args.compare_queue_workers[0], "queue_workers")
+    if io_threads:
+        print_comparison(io_threads, "default", "%d io threads" % args.compare_io_threads[0], "threads")
     for r in paced:
         print("offered %.0f/s: %.1f complete exchanges/s; acceptance receipt p50 %s ms, p99 %s ms (%d samples); "
               "from MAIL FROM p50 %s ms, p99 %s ms; 250 reply p50 %s ms, p99 %s ms"

@@ -73,6 +73,7 @@ class Provider(PecdInstance):
         self.index_toml = ""  # more keys of the [index] section
         self.pec_toml = ""  # more keys of the [pec] section
         self.outbound_toml = ""  # more keys of the [outbound] section
+        self.top_toml = ""  # top-level keys (before the first section)
         self.antivirus = True
         self.antivirus_toml = ""  # more keys of the [antivirus] section
 
@@ -88,7 +89,7 @@ class Provider(PecdInstance):
               else "enabled = false\n")
         text = """data_dir = "{dir}"
 hostname = "localhost"
-domains = ["{domain}"]
+{top}domains = ["{domain}"]
 [tls]
 certificate = "{tls_cert}"
 key = "{tls_key}"
@@ -123,7 +124,7 @@ retry_max = 2
            sub=self.submission_port, name=self.name, sign_cert=self.signing["certificate"],
            sign_key=self.signing["key"], ca=n.pec_ca, index=n.index_file, av=av, tls_ca=n.tls_ca,
            routes=routes, store=self.store_toml, extra=self.extra_toml, index_extra=self.index_toml, pec_extra=self.pec_toml,
-           outbound_extra=self.outbound_toml)
+           outbound_extra=self.outbound_toml, top=self.top_toml)
         self.config = os.path.join(self.data_dir, "pecd.toml")
         with open(self.config, "w") as f:
             f.write(text)

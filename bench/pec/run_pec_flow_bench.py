@@ -347,18 +347,18 @@ def compare_file_sync(args, submitter, keep):
     return alternate(args, submitter, keep, variants, args.compare_file_sync)
 
 
-def compare_queue_workers(args, submitter, keep):
-    """--compare-queue-workers: pecd's default number of queue workers against N."""
-    n, rounds = args.compare_queue_workers
-    variants = [("default", lambda: {"queue_workers": None}), ("%d workers" % n, lambda: {"queue_workers": n})]
-    return alternate(args, submitter, keep, variants, rounds)
+# The counts --compare-queue-workers and --compare-io-threads set: run_once's keyword, the
+# label of the compared number, pecd's name for the setting.
+COMPARED_COUNTS = (("queue_workers", "workers", "queue_workers"), ("io_threads", "io threads", "threads"))
 
 
-def compare_io_threads(args, submitter, keep):
-    """--compare-io-threads: pecd's default number of event-loop threads against N."""
-    n, rounds = args.compare_io_threads
-    variants = [("default", lambda: {"io_threads": None}), ("%d io threads" % n, lambda: {"io_threads": n})]
-    return alternate(args, submitter, keep, variants, rounds)
+def compare_count(args, submitter, keep, key, noun):
+    """--compare-KEY N ROUNDS: pecd's default for run_once's `key` against N; returns the
+    runs and N's label."""
+    n, rounds = getattr(args, "compare_" + key)
+    label = "%d %s" % (n, noun)
+    variants = [("default", lambda: {key: None}), (label, lambda: {key: n})]
+    return alternate(args, submitter, keep, variants, rounds), label
 
 
 def compare_builds(args, submitter, keep):
@@ -455,15 +455,15 @@ def main():
                       **settings) for r in args.rate]
     modes = compare_file_sync(args, submitter, keep) if args.compare_file_sync else None
     builds = compare_builds(args, submitter, keep) if args.compare_build else None
-    workers = compare_queue_workers(args, submitter, keep) if args.compare_queue_workers else None
-    io_threads = compare_io_threads(args, submitter, keep) if args.compare_io_threads else None
+    counts = {key: compare_count(args, submitter, keep, key, noun)
+              for key, noun, _ in COMPARED_COUNTS if getattr(args, "compare_" + key)}
     clean_up(keep + [probe_dir])
     result = {"cores": os.cpu_count(), "file_sync": args.file_sync or "file", "clamd_tmp": args.clamd_tmp or "clamd default",
               "clamd_cpus": sorted(args.clamd_cpus) if args.clamd_cpus else "all",
               "file_create_us": {"at_start": create_before, "after_wait": create_after, "waited_s": waited},
               "with_log": with_log, "without_log": without_log, "paced": paced, "file_sync_modes": modes,
-              "builds": builds, "queue_workers": args.queue_workers, "queue_workers_compared": workers,
-              "io_threads": args.io_threads, "io_threads_compared": io_threads,
+              "builds": builds, "queue_workers": args.queue_workers, "queue_workers_compared": counts.get("queue_workers", (None,))[0],
+              "io_threads": args.io_threads, "io_threads_compared": counts.get("io_threads", (None,))[0],
               "openssl_rsa2048_sign_per_s": rsa,
               "rsa_bound_exchanges_per_s": round(rsa / 4, 1) if rsa else None,
               "log_on_over_off": round(with_log["exchanges_per_s"] / without_log["exchanges_per_s"], 3)}
@@ -481,10 +481,10 @@ def main():
         print_comparison(modes, "file", "file_system", "file_sync")
     if builds:
         print_comparison(builds, "other build", "this build", "pecd")
-    if workers:
-        print_comparison(workers, "default", "%d workers" % args.compare_queue_workers[0], "queue_workers")
-    if io_threads:
-        print_comparison(io_threads, "default", "%d io threads" % args.compare_io_threads[0], "threads")
+    for key, _, setting in COMPARED_COUNTS:
+        if key in counts:
+            runs, label = counts[key]
+            print_comparison(runs, "default", label, setting)
     for r in paced:
         print("offered %.0f/s: %.1f complete exchanges/s; acceptance receipt p50 %s ms, p99 %s ms (%d samples); "
               "from MAIL FROM p50 %s ms, p99 %s ms; 250 reply p50 %s ms, p99 %s ms"

@@ -33,10 +33,9 @@ std::size_t GroupCommitter::rounds() const {
 }
 
 // Each of the two condition variables has one waiting thread, and is notified with
-// notify_all all the same: glibc's pthread_cond_signal can lose a wake-up that races with
-// a waiter's timed wait ending (sourceware bug 25847), a race the hook stage's timed wait
-// makes a regular one, and a lost wake-up here stalls every commit. A broadcast is not
-// affected, and for a single waiter costs the same.
+// notify_all all the same: glibc's pthread_cond_signal can lose a wake-up (see
+// core/wake_up.hpp), and a lost one here stalls every commit. A broadcast is not
+// affected, and for a single waiter costs the same as a signal.
 void GroupCommitter::submit(Work work, Done done) {
     {
         std::lock_guard lock(mutex_);
